@@ -1,0 +1,444 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Streaming parser of Breakpad `.sym` text. It reads fixed-size chunks (so a 300 MB file never
+/// sits in memory as text), splits lines with `memchr`, and appends fixed-layout records into
+/// growable tables that become the `SymbolTable` without another copy.
+public struct SymbolFileParser {
+    /// Longest line accepted; longer lines (e.g. a file of NULs) are counted as malformed and skipped.
+    public static let maxLineLength = 4 << 20
+    static let chunkSize = 8 << 20
+
+    public init() {}
+
+    /// Parses the file at `path`.
+    public func parse(path: String) throws(SymbolFileError) -> SymbolTable {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
+        defer { close(fd) }
+        #if os(Linux)
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        #endif
+        let builder = SymbolTableBuilder()
+        let capacity = Self.chunkSize + Self.maxLineLength
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+        defer { buffer.deallocate() }
+        var filled = 0          // bytes in buffer
+        var skipping = false    // inside an over-long line
+        while true {
+            let n = read(fd, buffer + filled, min(Self.chunkSize, capacity - filled))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .readFailed(path: path, errno: errno)
+            }
+            if n == 0 { break }
+            builder.stats.bytes += UInt64(n)
+            filled += n
+            var start = 0
+            if skipping {
+                guard let nl = memchr(buffer, 0x0A, filled) else { filled = 0; continue }
+                start = buffer.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+                skipping = false
+            }
+            start = builder.consumeLines(UnsafePointer(buffer) + start, UnsafePointer(buffer) + filled, final: false)
+                - UnsafePointer(buffer)
+            let remaining = filled - start
+            if remaining >= Self.maxLineLength {
+                builder.lineTooLong()
+                skipping = true
+                filled = 0
+            } else {
+                if start > 0 && remaining > 0 { memmove(buffer, buffer + start, remaining) }
+                filled = remaining
+            }
+        }
+        if filled > 0 && !skipping {
+            _ = builder.consumeLines(UnsafePointer(buffer), UnsafePointer(buffer) + filled, final: true)
+        }
+        return try builder.finish()
+    }
+
+    /// Parses symbol text already in memory (e.g. a downloaded body).
+    public func parse(bytes: UnsafeRawBufferPointer) throws(SymbolFileError) -> SymbolTable {
+        let builder = SymbolTableBuilder()
+        builder.stats.bytes = UInt64(bytes.count)
+        if let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 {
+            _ = builder.consumeLines(base, base + bytes.count, final: true)
+        }
+        return try builder.finish()
+    }
+
+    public func parse(_ bytes: [UInt8]) throws(SymbolFileError) -> SymbolTable {
+        let result: Result<SymbolTable, SymbolFileError> = bytes.withUnsafeBytes { raw in
+            do throws(SymbolFileError) { return .success(try parse(bytes: raw)) } catch { return .failure(error) }
+        }
+        return try result.get()
+    }
+}
+
+/// Accumulates records while lines are consumed.
+final class SymbolTableBuilder {
+    var stats = ParseStatistics()
+    var module: ModuleInfo?
+    var sawFirstRecord = false
+    /// Eliot's module-name scan: still looking at leading INFO lines.
+    var scanningLeadingInfo = true
+
+    let strings = StringTableBuilder()
+    let files = GrowableBuffer<NamedEntry>()
+    let origins = GrowableBuffer<NamedEntry>()
+    let funcs = GrowableBuffer<FuncRecord>()
+    let lines = GrowableBuffer<LineRecord>()
+    let inlines = GrowableBuffer<InlineRecord>()
+    let publics = GrowableBuffer<PublicRecord>()
+    let winFrameData = GrowableBuffer<StackWinRecord>()
+    let winFPO = GrowableBuffer<StackWinRecord>()
+    let cfiInit = GrowableBuffer<CFIInitRecord>()
+    let cfiDelta = GrowableBuffer<CFIDeltaRecord>()
+
+    /// Index of the FUNC that line and INLINE records attach to, or -1.
+    var currentFunc = -1
+    var stringOverflow = false
+
+    func lineTooLong() {
+        stats.lines += 1
+        stats.noteMalformed("line longer than \(SymbolFileParser.maxLineLength) bytes")
+    }
+
+    /// Consumes complete lines in [start, end); returns where the unconsumed tail begins.
+    /// With `final`, a last line without a newline is consumed too.
+    func consumeLines(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, final: Bool) -> UnsafePointer<UInt8> {
+        var p = start
+        while p < end {
+            guard let nlRaw = memchr(p, 0x0A, end - p) else {
+                if final { line(p, end) ; return end }
+                return p
+            }
+            let nl = UnsafePointer(nlRaw.assumingMemoryBound(to: UInt8.self))
+            line(p, nl)
+            p = nl + 1
+        }
+        return p
+    }
+
+    @inline(__always)
+    private func string(_ s: (UnsafePointer<UInt8>, Int)) -> StringRef {
+        if let r = strings.append(s.0, s.1) { return r }
+        stringOverflow = true
+        return .empty
+    }
+
+    private func line(_ start: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>) {
+        stats.lines += 1
+        var e = lineEnd
+        if e > start, e[-1] == 0x0D { e -= 1 }
+        if e == start { return }
+        var c = LineCursor(start, e)
+        let first = start.pointee
+
+        if !sawFirstRecord {
+            sawFirstRecord = true
+            if c.consume("MODULE") { moduleRecord(&c); return }
+            return // no MODULE: finish() reports it
+        }
+        switch first {
+        case UInt8(ascii: "F"):
+            if c.consume("FUNC") { funcRecord(&c); return }
+            if c.consume("FILE") { namedRecord(&c, into: files, oldOriginFormat: false); stats.files += 1; scanningLeadingInfo = false; return }
+        case UInt8(ascii: "P"):
+            if c.consume("PUBLIC") { publicRecord(&c); return }
+        case UInt8(ascii: "S"):
+            if c.consume("STACK") {
+                if c.consume("CFI") {
+                    if c.consume("INIT") { cfiInitRecord(&c) } else { cfiDeltaRecord(&c) }
+                    return
+                }
+                if c.consume("WIN") { stackWinRecord(&c); return }
+            }
+        case UInt8(ascii: "I"):
+            if c.consume("INLINE") { inlineRecord(&c); return }
+            if c.consume("INLINE_ORIGIN") { namedRecord(&c, into: origins, oldOriginFormat: true); stats.inlineOrigins += 1; return }
+            if c.consume("INFO") { infoRecord(&c); return }
+        case UInt8(ascii: "M"):
+            if c.consume("MODULE") { stats.noteMalformed("second MODULE record"); return }
+        default:
+            break
+        }
+        // A line record starts with a hex address; any other leading word is an unknown record.
+        var q = start
+        while q < e, isHexDigit(q.pointee) { q += 1 }
+        if q > start, q == e || q.pointee == 0x20 || q.pointee == 0x09 { lineRecord(&c); return }
+        stats.unknown += 1
+    }
+
+    @inline(__always)
+    private func isHexDigit(_ c: UInt8) -> Bool {
+        c &- 0x30 < 10 || c &- 0x61 < 6 || c &- 0x41 < 6
+    }
+
+    // MARK: records
+
+    private func moduleRecord(_ c: inout LineCursor) {
+        guard let os = c.token(), let arch = c.token(), let id = c.token() else { return }
+        let name = c.rest()
+        guard name.1 > 0 else { return }
+        module = ModuleInfo(os: text(os), arch: text(arch), debugId: text(id),
+                            debugFile: text(UnsafeBufferPointer(start: name.0, count: name.1)))
+    }
+
+    private func infoRecord(_ c: inout LineCursor) {
+        stats.info += 1
+        if c.consume("CODE_ID") {
+            let fieldCount = c.tokenCount() + 2
+            guard let id = c.token() else { stats.noteMalformed("INFO CODE_ID without an id"); return }
+            let file = c.rest()
+            module?.codeId = text(id)
+            if file.1 > 0 { module?.codeFile = text(UnsafeBufferPointer(start: file.0, count: file.1)) }
+            // Eliot takes the module name from a leading `INFO CODE_ID <id> <file>` split on single
+            // spaces into exactly four fields; any other shape of that line ends the scan.
+            if scanningLeadingInfo {
+                if fieldCount == 4, file.1 > 0, module?.symbolicationName == nil {
+                    let codeFile = module?.codeFile
+                    module?.symbolicationName = codeFile
+                }
+                scanningLeadingInfo = false
+            }
+        } else if c.consume("GENERATOR") {
+            let g = c.rest()
+            module?.generator = text(UnsafeBufferPointer(start: g.0, count: g.1))
+        } else if c.consume("URL") {
+            let u = c.rest()
+            module?.url = text(UnsafeBufferPointer(start: u.0, count: u.1))
+        }
+    }
+
+    private func namedRecord(_ c: inout LineCursor, into table: GrowableBuffer<NamedEntry>, oldOriginFormat: Bool) {
+        guard let id = c.decimal32() else { stats.noteMalformed("bad id"); return }
+        if oldOriginFormat {
+            // Old INLINE_ORIGIN format: `<id> <file_id> <name>`; the file id is all digits (or -1).
+            var probe = c
+            if let t = probe.token(), isAllDigits(t), !probe.atEnd { c = probe }
+        }
+        let name = c.rest()
+        table.append(NamedEntry(id: id, name: string(name)))
+    }
+
+    private func funcRecord(_ c: inout LineCursor) {
+        scanningLeadingInfo = false
+        var flags: UInt32 = 0
+        if c.consume("m") { flags = 1 }
+        guard let address = c.hex(), let size = c.hex(), let param = c.hex(), param <= UInt64(UInt32.max) else {
+            currentFunc = -1
+            stats.noteMalformed("bad FUNC record")
+            return
+        }
+        let name = c.rest()
+        stats.functions += 1
+        funcs.append(FuncRecord(address: address, size: size, name: string(name),
+                                lineStart: UInt32(truncatingIfNeeded: lines.count), lineCount: 0,
+                                inlineStart: UInt32(truncatingIfNeeded: inlines.count), inlineCount: 0,
+                                parameterSize: UInt32(param), flags: flags))
+        currentFunc = funcs.count - 1
+    }
+
+    private func lineRecord(_ c: inout LineCursor) {
+        guard let address = c.hex(), let size = c.hex(), let line = c.decimal32(), let file = c.decimal32(), c.atEnd else {
+            stats.noteMalformed("bad line record")
+            return
+        }
+        guard currentFunc >= 0 else { stats.noteMalformed("line record outside a FUNC"); return }
+        let f = funcs.base.unsafelyUnwrapped + currentFunc
+        guard address >= f.pointee.address, address - f.pointee.address <= UInt64(UInt32.max), lines.count < Int(UInt32.max) else {
+            stats.outOfRange += 1
+            return
+        }
+        stats.lineRecords += 1
+        lines.append(LineRecord(offset: UInt32(address - f.pointee.address), size: UInt32(min(size, UInt64(UInt32.max))),
+                                line: line, file: file))
+        f.pointee.lineCount += 1
+    }
+
+    private func inlineRecord(_ c: inout LineCursor) {
+        // New format: level line file origin (addr size)+ — an even token count; old: no file, odd.
+        let count = c.tokenCount()
+        guard count >= 5 else { stats.noteMalformed("INLINE record with \(count) fields"); return }
+        let newFormat = count % 2 == 0
+        guard let depth = c.decimal32(), let callLine = c.decimal32() else { stats.noteMalformed("bad INLINE record"); return }
+        var callFile = InlineRecord.noFile
+        if newFormat {
+            let (ok, v) = c.decimal32OrMinusOne()
+            guard ok else { stats.noteMalformed("bad INLINE call-site file"); return }
+            callFile = v ?? InlineRecord.noFile
+        }
+        guard let origin = c.decimal32() else { stats.noteMalformed("bad INLINE origin"); return }
+        guard currentFunc >= 0 else { stats.noteMalformed("INLINE record outside a FUNC"); return }
+        let f = funcs.base.unsafelyUnwrapped + currentFunc
+        let base = f.pointee.address
+        var ranges = 0
+        while !c.atEnd {
+            guard let address = c.hex(), let size = c.hex() else { stats.noteMalformed("bad INLINE range"); return }
+            guard address >= base, address - base <= UInt64(UInt32.max), inlines.count < Int(UInt32.max) else {
+                stats.outOfRange += 1
+                continue
+            }
+            inlines.append(InlineRecord(depth: depth, callLine: callLine, callFile: callFile, origin: origin,
+                                        offset: UInt32(address - base), size: UInt32(min(size, UInt64(UInt32.max)))))
+            f.pointee.inlineCount += 1
+            ranges += 1
+        }
+        if ranges > 0 { stats.inlineRecords += 1 }
+    }
+
+    private func publicRecord(_ c: inout LineCursor) {
+        scanningLeadingInfo = false
+        var flags: UInt32 = 0
+        if c.consume("m") { flags = 1 }
+        guard let address = c.hex(), let param = c.hex(), param <= UInt64(UInt32.max) else {
+            stats.noteMalformed("bad PUBLIC record")
+            return
+        }
+        stats.publics += 1
+        publics.append(PublicRecord(address: address, name: string(c.rest()), parameterSize: UInt32(param), flags: flags))
+    }
+
+    private func stackWinRecord(_ c: inout LineCursor) {
+        var f = [UInt32](repeating: 0, count: 10)
+        for i in 0..<10 {
+            guard let v = c.hex(), v <= UInt64(UInt32.max) else { stats.noteMalformed("bad STACK WIN record"); return }
+            f[i] = UInt32(v)
+        }
+        let type = f[0], hasProgram = f[9] != 0
+        let rest = c.rest()
+        var record = StackWinRecord(type: type, rva: f[1], codeSize: f[2], prologueSize: f[3], epilogueSize: f[4],
+                                    parameterSize: f[5], savedRegisterSize: f[6], localSize: f[7], maxStackSize: f[8],
+                                    allocatesBasePointer: 0, program: .empty)
+        switch (type, hasProgram) {
+        case (4, true):
+            guard rest.1 > 0 else { stats.noteMalformed("STACK WIN 4 without a program string"); return }
+            record.program = string(rest)
+            winFrameData.append(record)
+        case (0, false):
+            var r = LineCursor(rest.0, rest.0 + rest.1)
+            guard let flag = r.hex() else { stats.noteMalformed("STACK WIN 0 without allocates_base_pointer"); return }
+            record.allocatesBasePointer = flag != 0 ? 1 : 0
+            winFPO.append(record)
+        default:
+            stats.ignoredStackWin += 1
+            return
+        }
+        stats.stackWin += 1
+    }
+
+    private func cfiInitRecord(_ c: inout LineCursor) {
+        guard let address = c.hex(), let size = c.hex() else { stats.noteMalformed("bad STACK CFI INIT record"); return }
+        let rules = c.rest()
+        guard rules.1 > 0 else { stats.noteMalformed("STACK CFI INIT without rules"); return }
+        stats.stackCFIInit += 1
+        cfiInit.append(CFIInitRecord(address: address, size: size, rules: string(rules)))
+    }
+
+    private func cfiDeltaRecord(_ c: inout LineCursor) {
+        guard let address = c.hex() else { stats.noteMalformed("bad STACK CFI record"); return }
+        let rules = c.rest()
+        guard rules.1 > 0 else { stats.noteMalformed("STACK CFI without rules"); return }
+        stats.stackCFI += 1
+        cfiDelta.append(CFIDeltaRecord(address: address, rules: string(rules)))
+    }
+
+    private func text(_ b: UnsafeBufferPointer<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
+
+    // MARK: finishing
+
+    func finish() throws(SymbolFileError) -> SymbolTable {
+        guard let module else { throw .missingModuleRecord }
+        if stringOverflow { throw .tooLarge("more than 4 GiB of names") }
+        sortAndDeduplicate()
+        return SymbolTable(module: module, stats: stats, storage: .heap(self))
+    }
+
+    private func sortAndDeduplicate() {
+        // Swift's sort is stable, so among records at one address the first in the file stays first.
+        var f = funcs.buffer
+        if !isSorted(f, by: { $0.address }) { f.sort { $0.address < $1.address } }
+        let kept = deduplicate(f, by: { $0.address })
+        stats.duplicates += UInt64(f.count - kept)
+        funcs.truncate(to: kept)
+        for i in 0..<kept {
+            let fn = f[i]
+            if fn.lineCount > 0, let lineBase = lines.base {
+                var l = UnsafeMutableBufferPointer(start: lineBase + Int(fn.lineStart), count: Int(fn.lineCount))
+                if !isSorted(l, by: { $0.offset }) { l.sort { $0.offset < $1.offset } }
+                let n = dropOverlaps(l, start: { UInt64($0.offset) }, size: { UInt64($0.size) }, group: { _ in 0 })
+                stats.overlaps += UInt64(l.count - n)
+                f[i].lineCount = UInt32(n)
+            }
+            if fn.inlineCount > 0, let inlineBase = inlines.base {
+                var b = UnsafeMutableBufferPointer(start: inlineBase + Int(fn.inlineStart), count: Int(fn.inlineCount))
+                func key(_ r: InlineRecord) -> UInt64 { UInt64(r.depth) << 32 | UInt64(r.offset) }
+                if !isSorted(b, by: key) { b.sort { key($0) < key($1) } }
+                let n = dropOverlaps(b, start: { UInt64($0.offset) }, size: { UInt64($0.size) }, group: { $0.depth })
+                stats.overlaps += UInt64(b.count - n)
+                f[i].inlineCount = UInt32(n)
+            }
+        }
+        var p = publics.buffer
+        if !isSorted(p, by: { $0.address }) { p.sort { $0.address < $1.address } }
+        let keptPublics = deduplicate(p, by: { $0.address })
+        stats.duplicates += UInt64(p.count - keptPublics)
+        publics.truncate(to: keptPublics)
+        for table in [files, origins] {
+            var b = table.buffer
+            if !isSorted(b, by: { $0.id }) { b.sort { $0.id < $1.id } }
+            table.truncate(to: deduplicate(b, by: { $0.id }))
+        }
+        for table in [winFrameData, winFPO] {
+            var b = table.buffer
+            if !isSorted(b, by: { $0.rva }) { b.sort { $0.rva < $1.rva } }
+        }
+        var ci = cfiInit.buffer
+        if !isSorted(ci, by: { $0.address }) { ci.sort { $0.address < $1.address } }
+        var cd = cfiDelta.buffer
+        if !isSorted(cd, by: { $0.address }) { cd.sort { $0.address < $1.address } }
+    }
+}
+
+@inline(__always)
+func isSorted<T, K: Comparable>(_ b: UnsafeMutableBufferPointer<T>, by key: (T) -> K) -> Bool {
+    guard b.count > 1 else { return true }
+    var prev = key(b[0])
+    for i in 1..<b.count {
+        let k = key(b[i])
+        if k < prev { return false }
+        prev = k
+    }
+    return true
+}
+
+/// Like Breakpad's range maps, which refuse a range that overlaps one already stored: within each
+/// group (sorted by group, then start), drops a record that starts inside the previous kept one.
+/// Returns the new count.
+func dropOverlaps<T>(_ b: UnsafeMutableBufferPointer<T>, start: (T) -> UInt64, size: (T) -> UInt64, group: (T) -> UInt32) -> Int {
+    guard b.count > 1 else { return b.count }
+    var w = 1
+    for r in 1..<b.count {
+        let prev = b[w - 1]
+        if group(b[r]) == group(prev), start(b[r]) < start(prev) &+ size(prev) { continue }
+        if w != r { b[w] = b[r] }
+        w += 1
+    }
+    return w
+}
+
+/// Removes later records whose key equals an earlier one (input sorted); returns the new count.
+func deduplicate<T, K: Equatable>(_ b: UnsafeMutableBufferPointer<T>, by key: (T) -> K) -> Int {
+    guard b.count > 1 else { return b.count }
+    var w = 1
+    for r in 1..<b.count where key(b[r]) != key(b[w - 1]) {
+        if w != r { b[w] = b[r] }
+        w += 1
+    }
+    return w
+}

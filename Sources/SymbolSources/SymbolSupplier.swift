@@ -1,0 +1,326 @@
+import AsyncHTTPClient
+import BreakpadSymbols
+import Foundation
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a module's symbols are not available.
+public enum SymbolNotFoundReason: Sendable, Equatable, CustomStringConvertible {
+    /// No source had the file.
+    case missing
+    /// Remembered as missing (negative cache).
+    case recentlyMissing
+    /// The file's MODULE debug id differs from the requested one.
+    case debugIdMismatch(found: String)
+    /// The file could not be parsed.
+    case malformed(String)
+    /// Every source that could have it failed (server errors, timeouts, too large).
+    case fetchFailed(String)
+    /// The module names no usable debug id or code id.
+    case notLookedUp
+
+    public var description: String {
+        switch self {
+        case .missing: return "not found"
+        case .recentlyMissing: return "not found (cached)"
+        case .debugIdMismatch(let id): return "MODULE debug id \(id) differs from the requested id"
+        case .malformed(let m): return "malformed symbol file: \(m)"
+        case .fetchFailed(let m): return "fetch failed: \(m)"
+        case .notLookedUp: return "no debug id or code id to look up"
+        }
+    }
+}
+
+/// What one lookup cost; symbolication's `Debug` statistics are made of these.
+public struct SymbolFetchReport: Sendable {
+    public var cacheHit = false
+    public var cacheLookupSeconds = 0.0
+    /// Bytes and seconds of a download (after decompression), when one happened.
+    public var downloadBytes: Int64?
+    public var downloadSeconds: Double?
+    public var downloadFailedSeconds: Double?
+    public var parseSeconds: Double?
+    public var parseFailedSeconds: Double?
+    public var saveSeconds: Double?
+    /// The local path or URL the symbols came from.
+    public var source: String?
+    public init() {}
+}
+
+public struct SymbolFetch: Sendable {
+    public var table: SymbolTable?
+    public var notFound: SymbolNotFoundReason?
+    public var report: SymbolFetchReport
+}
+
+/// Finds symbols for modules: an in-memory table cache, then local symbol trees, the on-disk index
+/// cache, and HTTP symbol servers. Concurrent requests for one module share a single fetch; misses
+/// are remembered for `negativeCacheTTL`.
+public actor SymbolSupplier {
+    public nonisolated let configuration: SymbolSourcesConfiguration
+    private let fetcher: Fetcher
+    private let ownsClient: Bool
+    private var memory: [ModuleIdentity: (table: SymbolTable, used: UInt64)] = [:]
+    private var useCounter: UInt64 = 0
+    private var negative: [ModuleIdentity: ContinuousClock.Instant] = [:]
+    private var inFlight: [ModuleIdentity: Task<SymbolFetch, Never>] = [:]
+
+    /// With no `httpClient`, the supplier creates one and `shutdown()` must be called.
+    public init(configuration: SymbolSourcesConfiguration, httpClient: HTTPClient? = nil) {
+        self.configuration = configuration
+        let client: HTTPClient?
+        if let httpClient {
+            client = httpClient
+            ownsClient = false
+        } else if configuration.symbolURLs.isEmpty {
+            client = nil
+            ownsClient = false
+        } else {
+            var c = HTTPClient.Configuration(redirectConfiguration: .follow(max: 5, allowCycles: false),
+                                             decompression: .enabled(limit: .none))
+            c.timeout = .init(connect: .seconds(10), read: .seconds(60))
+            client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
+            ownsClient = true
+        }
+        fetcher = Fetcher(configuration: configuration, client: client,
+                          cache: DiskCache(root: configuration.cacheDirectory, sizeLimit: configuration.cacheSizeLimit))
+    }
+
+    public func shutdown() async {
+        if ownsClient, let client = fetcher.client { try? await client.shutdown() }
+    }
+
+    /// The symbols of `module`, or why there are none.
+    public func symbols(for module: ModuleIdentity) async -> SymbolFetch {
+        let clock = ContinuousClock()
+        let start = clock.now
+        if let hit = memory[module] {
+            useCounter += 1
+            memory[module] = (hit.table, useCounter)
+            var report = SymbolFetchReport()
+            report.cacheHit = true
+            report.cacheLookupSeconds = (clock.now - start).inSeconds
+            return SymbolFetch(table: hit.table, notFound: nil, report: report)
+        }
+        if let until = negative[module] {
+            if clock.now < until { return SymbolFetch(table: nil, notFound: .recentlyMissing, report: SymbolFetchReport()) }
+            negative[module] = nil
+        }
+        if let running = inFlight[module] { return await running.value }
+        let fetcher = self.fetcher
+        let task = Task.detached { await fetcher.fetch(module) }
+        inFlight[module] = task
+        let result = await task.value
+        inFlight[module] = nil
+        if let table = result.table {
+            remember(module, table)
+        } else if configuration.negativeCacheTTL > .zero, result.notFound != .notLookedUp {
+            negative[module] = clock.now + configuration.negativeCacheTTL
+        }
+        return result
+    }
+
+    private func remember(_ module: ModuleIdentity, _ table: SymbolTable) {
+        useCounter += 1
+        memory[module] = (table, useCounter)
+        if memory.count > configuration.memoryCacheEntries,
+           let oldest = memory.min(by: { $0.value.used < $1.value.used })?.key {
+            memory[oldest] = nil
+        }
+    }
+}
+
+public extension Duration {
+    /// The duration as floating-point seconds (for reports and statistics).
+    var inSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
+}
+
+/// The stateless part of a lookup, run off the actor (parsing is CPU-bound).
+struct Fetcher: Sendable {
+    let configuration: SymbolSourcesConfiguration
+    let client: HTTPClient?
+    let cache: DiskCache
+
+    func fetch(_ module: ModuleIdentity) async -> SymbolFetch {
+        var report = SymbolFetchReport()
+        let debugFile = baseName(module.debugFile)
+        if !module.debugId.isEmpty, isSafePathComponent(debugFile), isSafePathComponent(module.debugId) {
+            let id = module.debugId.uppercased()
+            return await find(
+                key: (debugFile, id), symName: ModuleIdentity.symbolFileName(for: debugFile),
+                remoteKey: (debugFile, module.debugId), expectedDebugId: id, report: &report)
+        }
+        let codeFile = baseName(module.codeFile)
+        if !module.codeId.isEmpty, isSafePathComponent(codeFile), isSafePathComponent(module.codeId) {
+            let symName = debugFile.isEmpty ? ModuleIdentity.symbolFileName(forCodeFile: codeFile)
+                                            : ModuleIdentity.symbolFileName(for: debugFile)
+            return await find(key: (codeFile, module.codeId.uppercased()), symName: symName,
+                              remoteKey: (codeFile, module.codeId), expectedDebugId: nil, report: &report)
+        }
+        return SymbolFetch(table: nil, notFound: .notLookedUp, report: report)
+    }
+
+    private func find(key: (String, String), symName: String, remoteKey: (String, String),
+                      expectedDebugId: String?, report: inout SymbolFetchReport) async -> SymbolFetch {
+        let clock = ContinuousClock()
+        var lastProblem: SymbolNotFoundReason = .missing
+
+        // 1. Local trees (authoritative, and their indexes are checked against the file's mtime).
+        for (n, root) in configuration.symbolPaths.enumerated() {
+            let candidates = ["\(root)/\(key.0)/\(key.1)/\(symName)", "\(root)/\(remoteKey.0)/\(remoteKey.1)/\(symName)"]
+            guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else { continue }
+            let indexPath = cache.path(key.0, key.1, suffix: "local\(n).symc") ?? ""
+            let start = clock.now
+            do {
+                let (table, fromIndex) = try SymbolTable.load(symbolFile: path, indexPath: indexPath)
+                let elapsed = (clock.now - start).inSeconds
+                if fromIndex { report.cacheHit = true; report.cacheLookupSeconds += elapsed } else { report.parseSeconds = elapsed }
+                report.source = path
+                if let problem = mismatch(table, expectedDebugId) { lastProblem = problem; continue }
+                return SymbolFetch(table: table, notFound: nil, report: report)
+            } catch {
+                report.parseFailedSeconds = (clock.now - start).inSeconds
+                lastProblem = .malformed("\(path): \(error)")
+            }
+        }
+
+        // 2. Indexes of earlier downloads.
+        guard !configuration.symbolURLs.isEmpty, let client else {
+            return SymbolFetch(table: nil, notFound: lastProblem, report: report)
+        }
+        let indexPath = cache.path(key.0, key.1, suffix: "symc")
+        let lookupStart = clock.now
+        if let indexPath, let table = try? SymbolIndexFile.open(indexPath) {
+            cache.touch(indexPath)
+            report.cacheHit = true
+            report.cacheLookupSeconds += (clock.now - lookupStart).inSeconds
+            report.source = table.module.url
+            return SymbolFetch(table: table, notFound: nil, report: report)
+        }
+        report.cacheLookupSeconds += (clock.now - lookupStart).inSeconds
+
+        // 3. Symbol servers, in order.
+        for base in configuration.symbolURLs {
+            let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
+            let url = "\(trimmed)/\(percentEncode(remoteKey.0))/\(percentEncode(remoteKey.1))/\(percentEncode(symName))"
+            let staging = cache.stagingPath()
+            defer { unlink(staging) }
+            let downloadStart = clock.now
+            let outcome = await download(client, url: url, to: staging)
+            switch outcome {
+            case .notFound:
+                report.downloadFailedSeconds = (clock.now - downloadStart).inSeconds
+                continue
+            case .failed(let message):
+                report.downloadFailedSeconds = (clock.now - downloadStart).inSeconds
+                lastProblem = .fetchFailed("\(url): \(message)")
+                continue
+            case .saved(let bytes):
+                report.downloadBytes = bytes
+                report.downloadSeconds = (clock.now - downloadStart).inSeconds
+            }
+            let parseStart = clock.now
+            let parsed: SymbolTable
+            do {
+                parsed = try SymbolFileParser().parse(path: staging)
+            } catch {
+                report.parseFailedSeconds = (clock.now - parseStart).inSeconds
+                lastProblem = .malformed("\(url): \(error)")
+                continue
+            }
+            report.parseSeconds = (clock.now - parseStart).inSeconds
+            if let problem = mismatch(parsed, expectedDebugId) { lastProblem = problem; continue }
+            report.source = url
+            var table = parsed
+            if let indexPath {
+                let saveStart = clock.now
+                if (try? SymbolIndexFile.write(parsed, to: indexPath, sourceURL: url)) != nil {
+                    report.saveSeconds = (clock.now - saveStart).inSeconds
+                    cache.evictIfNeeded()
+                    // Serve from the mapping so the parse tables can be freed.
+                    if let mapped = try? SymbolIndexFile.open(indexPath) { table = mapped }
+                }
+            }
+            return SymbolFetch(table: table, notFound: nil, report: report)
+        }
+        return SymbolFetch(table: nil, notFound: lastProblem, report: report)
+    }
+
+    private func mismatch(_ table: SymbolTable, _ expected: String?) -> SymbolNotFoundReason? {
+        guard let expected, table.module.debugId.uppercased() != expected else { return nil }
+        return .debugIdMismatch(found: table.module.debugId)
+    }
+
+    enum DownloadOutcome { case saved(Int64), notFound, failed(String) }
+
+    /// GETs `url` into `path`, retrying 429/500/503/504 and connection errors with exponential backoff.
+    private func download(_ client: HTTPClient, url: String, to path: String) async -> DownloadOutcome {
+        var delay = configuration.retryBaseDelay
+        var last = "no attempt"
+        for attempt in 1...configuration.attempts {
+            if attempt > 1 {
+                try? await Task.sleep(for: delay)
+                delay *= 2
+            }
+            do {
+                var request = HTTPClientRequest(url: url)
+                request.headers.add(name: "Accept-Encoding", value: "gzip")
+                request.headers.add(name: "User-Agent", value: "postmortem-symbols")
+                let response = try await client.execute(request, timeout: .seconds(Int64(configuration.requestTimeout.inSeconds)))
+                switch response.status.code {
+                case 200:
+                    return try await save(response.body, to: path)
+                case 404:
+                    return .notFound
+                case 429, 500, 502, 503, 504:
+                    last = "HTTP \(response.status.code)"
+                    continue
+                default:
+                    return .failed("HTTP \(response.status.code)")
+                }
+            } catch let error as TooLarge {
+                return .failed(error.description)
+            } catch {
+                last = "\(error)"
+            }
+        }
+        return .failed("\(last) after \(configuration.attempts) attempts")
+    }
+
+    struct TooLarge: Error, CustomStringConvertible {
+        let limit: Int64
+        var description: String { "larger than \(limit) bytes" }
+    }
+
+    private func save(_ body: HTTPClientResponse.Body, to path: String) async throws -> DownloadOutcome {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { return .failed("cannot create \(path)") }
+        defer { close(fd) }
+        var total: Int64 = 0
+        for try await chunk in body {
+            total += Int64(chunk.readableBytes)
+            if total > configuration.maxSymbolFileSize { throw TooLarge(limit: configuration.maxSymbolFileSize) }
+            let ok = chunk.withUnsafeReadableBytes { raw -> Bool in
+                var done = 0
+                while done < raw.count {
+                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
+                    if n < 0 { if errno == EINTR { continue }; return false }
+                    done += n
+                }
+                return true
+            }
+            if !ok { return .failed("cannot write \(path)") }
+        }
+        return .saved(total)
+    }
+
+    private func percentEncode(_ s: String) -> String {
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "/?#%")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+}
