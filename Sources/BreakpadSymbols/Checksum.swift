@@ -9,7 +9,7 @@ func checksum64(_ bytes: UnsafeRawBufferPointer, seed: UInt64) -> UInt64 {
         return ((x << 31) | (x >> 33)) &* p1
     }
     let n = bytes.count
-    guard let base = bytes.baseAddress else { return seed ^ p3 }
+    guard n > 0, let base = bytes.baseAddress else { return seed ^ p3 }
     var i = 0
     var h: UInt64
     if n >= 32 {

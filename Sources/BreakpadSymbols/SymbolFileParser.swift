@@ -216,7 +216,8 @@ final class SymbolTableBuilder {
     }
 
     private func namedRecord(_ c: inout LineCursor, into table: GrowableBuffer<NamedEntry>, oldOriginFormat: Bool) {
-        guard let id = c.decimal32() else { stats.noteMalformed("bad id"); return }
+        // For FILE records, UInt32.max is reserved for "no file" in the tables.
+        guard let id = c.decimal32(), oldOriginFormat || id != InlineRecord.noFile else { stats.noteMalformed("bad id"); return }
         if oldOriginFormat {
             // Old INLINE_ORIGIN format: `<id> <file_id> <name>`; the file id is all digits (or -1).
             var probe = c
