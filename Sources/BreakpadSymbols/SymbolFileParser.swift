@@ -147,7 +147,7 @@ final class SymbolTableBuilder {
         switch first {
         case UInt8(ascii: "F"):
             if c.consume("FUNC") { funcRecord(&c); return }
-            if c.consume("FILE") { namedRecord(&c, into: files, oldOriginFormat: false); stats.files += 1; scanningLeadingInfo = false; return }
+            if c.consume("FILE") { namedRecord(&c, into: files, isInlineOrigin: false); stats.files += 1; scanningLeadingInfo = false; return }
         case UInt8(ascii: "P"):
             if c.consume("PUBLIC") { publicRecord(&c); return }
         case UInt8(ascii: "S"):
@@ -160,7 +160,7 @@ final class SymbolTableBuilder {
             }
         case UInt8(ascii: "I"):
             if c.consume("INLINE") { inlineRecord(&c); return }
-            if c.consume("INLINE_ORIGIN") { namedRecord(&c, into: origins, oldOriginFormat: true); stats.inlineOrigins += 1; return }
+            if c.consume("INLINE_ORIGIN") { namedRecord(&c, into: origins, isInlineOrigin: true); stats.inlineOrigins += 1; return }
             if c.consume("INFO") { infoRecord(&c); return }
         case UInt8(ascii: "M"):
             if c.consume("MODULE") { stats.noteMalformed("second MODULE record"); return }
@@ -215,10 +215,10 @@ final class SymbolTableBuilder {
         }
     }
 
-    private func namedRecord(_ c: inout LineCursor, into table: GrowableBuffer<NamedEntry>, oldOriginFormat: Bool) {
+    private func namedRecord(_ c: inout LineCursor, into table: GrowableBuffer<NamedEntry>, isInlineOrigin: Bool) {
         // For FILE records, UInt32.max is reserved for "no file" in the tables.
-        guard let id = c.decimal32(), oldOriginFormat || id != InlineRecord.noFile else { stats.noteMalformed("bad id"); return }
-        if oldOriginFormat {
+        guard let id = c.decimal32(), isInlineOrigin || id != InlineRecord.noFile else { stats.noteMalformed("bad id"); return }
+        if isInlineOrigin {
             // Old INLINE_ORIGIN format: `<id> <file_id> <name>`; the file id is all digits (or -1).
             var probe = c
             if let t = probe.token(), isAllDigits(t), !probe.atEnd { c = probe }
