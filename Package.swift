@@ -20,7 +20,8 @@ let package = Package(
     ],
     targets: [
         // formats
-        .target(name: "BreakpadSymbols", swiftSettings: strict),
+        .target(name: "BreakpadSymbols", dependencies: ["CSystemShims"], swiftSettings: strict),
+        .target(name: "CSystemShims"),
         // domain
         .target(
             name: "SymbolSources",

@@ -1,61 +1,78 @@
-import Foundation
+import CSystemShims
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
-/// A manually managed, growable array of trivial records. Parsing appends millions of records; a
-/// raw `realloc`-grown buffer lets large tables grow by `mremap` instead of copying, and the
-/// finished memory is handed to `SymbolTable` without another copy.
-final class GrowableBuffer<Element>: @unchecked Sendable {
+/// A growable array of trivial records in its own anonymous memory mapping. Parsing appends
+/// millions of records; on Linux the mapping grows with `mremap`, which moves pages instead of
+/// copying them, so a table never exists twice in memory, and its memory goes back to the system
+/// as soon as the table is released (malloc'd blocks of this size would linger in the heap).
+///
+/// It is a struct used through a local variable of the parser, so appends need no runtime
+/// exclusivity checks; ownership of the memory passes to `TableMemory` when parsing ends.
+struct RecordBuffer<Element> {
     private(set) var base: UnsafeMutablePointer<Element>?
     private(set) var count = 0
     private var capacity = 0
-
-    init() {}
-    deinit { free(base) }
+    private(set) var mappedBytes = 0
 
     @inline(__always)
-    func append(_ element: Element) {
+    mutating func append(_ element: Element) {
         if count == capacity { grow(minimum: count + 1) }
         base.unsafelyUnwrapped[count] = element
         count += 1
     }
 
     @inline(__always)
-    func reserve(_ minimum: Int) {
+    mutating func reserve(_ minimum: Int) {
         if minimum > capacity { grow(minimum: minimum) }
     }
 
-    private func grow(minimum: Int) {
-        var newCapacity = max(64, capacity * 2)
-        while newCapacity < minimum { newCapacity *= 2 }
-        let bytes = newCapacity * MemoryLayout<Element>.stride
-        guard let p = realloc(base, bytes) else { fatalError("out of memory growing a symbol table to \(bytes) bytes") }
+    private mutating func grow(minimum: Int) {
+        var bytes = max(1 << 16, mappedBytes * 2)
+        while bytes / MemoryLayout<Element>.stride < minimum { bytes *= 2 }
+        var p: UnsafeMutableRawPointer?
+        if let old = base, let moved = pm_remap(old, mappedBytes, bytes) {
+            p = moved
+        } else {
+            // First allocation, or no mremap on this system: map anew (and copy).
+            let fresh = mmap(nil, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            if let fresh, fresh != MAP_FAILED {
+                if let old = base {
+                    fresh.copyMemory(from: old, byteCount: count * MemoryLayout<Element>.stride)
+                    munmap(old, mappedBytes)
+                }
+                p = fresh
+            }
+        }
+        guard let p else { fatalError("out of memory growing a symbol table to \(bytes) bytes") }
         base = p.assumingMemoryBound(to: Element.self)
-        capacity = newCapacity
+        mappedBytes = bytes
+        capacity = bytes / MemoryLayout<Element>.stride
     }
 
     var buffer: UnsafeMutableBufferPointer<Element> { UnsafeMutableBufferPointer(start: base, count: count) }
+    var readOnly: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
 
-    func truncate(to newCount: Int) { count = min(count, max(0, newCount)) }
-}
+    mutating func truncate(to newCount: Int) { count = min(count, max(0, newCount)) }
 
-/// The string section under construction: names, paths and CFI/WIN program text, back to back.
-final class StringTableBuilder: @unchecked Sendable {
-    let bytes = GrowableBuffer<UInt8>()
-
-    /// Appends `length` bytes at `start`; nil when the table would exceed 4 GiB.
+    /// Appends raw bytes (only for byte buffers: the string section).
     @inline(__always)
-    func append(_ start: UnsafePointer<UInt8>, _ length: Int) -> StringRef? {
-        let offset = bytes.count
-        guard offset + length <= Int(UInt32.max) else { return nil }
-        if length > 0 {
-            bytes.reserve(offset + length)
-            let dst = bytes.base.unsafelyUnwrapped + offset
-            dst.update(from: start, count: length)
-            bytes.setCount(offset + length)
-        }
-        return StringRef(offset: UInt32(offset), length: UInt32(length))
+    mutating func appendBytes(_ start: UnsafePointer<UInt8>, _ length: Int) where Element == UInt8 {
+        reserve(count + length)
+        (base.unsafelyUnwrapped + count).update(from: start, count: length)
+        count += length
     }
+
+    /// The mapping, for `TableMemory` to own.
+    var region: (UnsafeMutableRawPointer, Int)? { base.map { (UnsafeMutableRawPointer($0), mappedBytes) } }
 }
 
-extension GrowableBuffer {
-    fileprivate func setCount(_ n: Int) { count = n }
+/// Owns the mappings of a parsed table and unmaps them when the last `SymbolTable` using them goes.
+final class TableMemory: @unchecked Sendable {
+    private let regions: [(UnsafeMutableRawPointer, Int)]
+    init(regions: [(UnsafeMutableRawPointer, Int)?]) { self.regions = regions.compactMap { $0 } }
+    deinit { for (p, n) in regions { munmap(p, n) } }
 }

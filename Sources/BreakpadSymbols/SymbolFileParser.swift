@@ -10,7 +10,7 @@ import Darwin
 public struct SymbolFileParser {
     /// Longest line accepted; longer lines (e.g. a file of NULs) are counted as malformed and skipped.
     public static let maxLineLength = 4 << 20
-    static let chunkSize = 8 << 20
+    static let chunkSize = 1 << 20
 
     public init() {}
 
@@ -22,7 +22,7 @@ public struct SymbolFileParser {
         #if os(Linux)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
-        let builder = SymbolTableBuilder()
+        var builder = SymbolTableBuilder()
         let capacity = Self.chunkSize + Self.maxLineLength
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
@@ -63,7 +63,7 @@ public struct SymbolFileParser {
 
     /// Parses symbol text already in memory (e.g. a downloaded body).
     public func parse(bytes: UnsafeRawBufferPointer) throws(SymbolFileError) -> SymbolTable {
-        let builder = SymbolTableBuilder()
+        var builder = SymbolTableBuilder()
         builder.stats.bytes = UInt64(bytes.count)
         if let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 {
             _ = builder.consumeLines(base, base + bytes.count, final: true)
@@ -80,37 +80,37 @@ public struct SymbolFileParser {
 }
 
 /// Accumulates records while lines are consumed.
-final class SymbolTableBuilder {
+struct SymbolTableBuilder {
     var stats = ParseStatistics()
     var module: ModuleInfo?
     var sawFirstRecord = false
     /// Eliot's module-name scan: still looking at leading INFO lines.
     var scanningLeadingInfo = true
 
-    let strings = StringTableBuilder()
-    let files = GrowableBuffer<NamedEntry>()
-    let origins = GrowableBuffer<NamedEntry>()
-    let funcs = GrowableBuffer<FuncRecord>()
-    let lines = GrowableBuffer<LineRecord>()
-    let inlines = GrowableBuffer<InlineRecord>()
-    let publics = GrowableBuffer<PublicRecord>()
-    let winFrameData = GrowableBuffer<StackWinRecord>()
-    let winFPO = GrowableBuffer<StackWinRecord>()
-    let cfiInit = GrowableBuffer<CFIInitRecord>()
-    let cfiDelta = GrowableBuffer<CFIDeltaRecord>()
+    var strings = RecordBuffer<UInt8>()
+    var files = RecordBuffer<NamedEntry>()
+    var origins = RecordBuffer<NamedEntry>()
+    var funcs = RecordBuffer<FuncRecord>()
+    var lines = RecordBuffer<LineRecord>()
+    var inlines = RecordBuffer<InlineRecord>()
+    var publics = RecordBuffer<PublicRecord>()
+    var winFrameData = RecordBuffer<StackWinRecord>()
+    var winFPO = RecordBuffer<StackWinRecord>()
+    var cfiInit = RecordBuffer<CFIInitRecord>()
+    var cfiDelta = RecordBuffer<CFIDeltaRecord>()
 
     /// Index of the FUNC that line and INLINE records attach to, or -1.
     var currentFunc = -1
     var stringOverflow = false
 
-    func lineTooLong() {
+    mutating func lineTooLong() {
         stats.lines += 1
         stats.noteMalformed("line longer than \(SymbolFileParser.maxLineLength) bytes")
     }
 
     /// Consumes complete lines in [start, end); returns where the unconsumed tail begins.
     /// With `final`, a last line without a newline is consumed too.
-    func consumeLines(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, final: Bool) -> UnsafePointer<UInt8> {
+    mutating func consumeLines(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, final: Bool) -> UnsafePointer<UInt8> {
         var p = start
         while p < end {
             guard let nlRaw = memchr(p, 0x0A, end - p) else {
@@ -125,13 +125,14 @@ final class SymbolTableBuilder {
     }
 
     @inline(__always)
-    private func string(_ s: (UnsafePointer<UInt8>, Int)) -> StringRef {
-        if let r = strings.append(s.0, s.1) { return r }
-        stringOverflow = true
-        return .empty
+    private mutating func string(_ s: (UnsafePointer<UInt8>, Int)) -> StringRef {
+        let offset = strings.count
+        guard offset + s.1 <= Int(UInt32.max) else { stringOverflow = true; return .empty }
+        if s.1 > 0 { strings.appendBytes(s.0, s.1) }
+        return StringRef(offset: UInt32(offset), length: UInt32(s.1))
     }
 
-    private func line(_ start: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>) {
+    private mutating func line(_ start: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>) {
         stats.lines += 1
         var e = lineEnd
         if e > start, e[-1] == 0x0D { e -= 1 }
@@ -147,7 +148,7 @@ final class SymbolTableBuilder {
         switch first {
         case UInt8(ascii: "F"):
             if c.consume("FUNC") { funcRecord(&c); return }
-            if c.consume("FILE") { namedRecord(&c, into: files, isInlineOrigin: false); stats.files += 1; scanningLeadingInfo = false; return }
+            if c.consume("FILE") { if let e = namedRecord(&c, isInlineOrigin: false) { files.append(e) }; stats.files += 1; scanningLeadingInfo = false; return }
         case UInt8(ascii: "P"):
             if c.consume("PUBLIC") { publicRecord(&c); return }
         case UInt8(ascii: "S"):
@@ -160,7 +161,7 @@ final class SymbolTableBuilder {
             }
         case UInt8(ascii: "I"):
             if c.consume("INLINE") { inlineRecord(&c); return }
-            if c.consume("INLINE_ORIGIN") { namedRecord(&c, into: origins, isInlineOrigin: true); stats.inlineOrigins += 1; return }
+            if c.consume("INLINE_ORIGIN") { if let e = namedRecord(&c, isInlineOrigin: true) { origins.append(e) }; stats.inlineOrigins += 1; return }
             if c.consume("INFO") { infoRecord(&c); return }
         case UInt8(ascii: "M"):
             if c.consume("MODULE") { stats.noteMalformed("second MODULE record"); return }
@@ -181,22 +182,22 @@ final class SymbolTableBuilder {
 
     // MARK: records
 
-    private func moduleRecord(_ c: inout LineCursor) {
+    private mutating func moduleRecord(_ c: inout LineCursor) {
         guard let os = c.token(), let arch = c.token(), let id = c.token() else { return }
         let name = c.rest()
         guard name.1 > 0 else { return }
-        module = ModuleInfo(os: text(os), arch: text(arch), debugId: text(id),
-                            debugFile: text(UnsafeBufferPointer(start: name.0, count: name.1)))
+        module = ModuleInfo(os: utf8String(os), arch: utf8String(arch), debugId: utf8String(id),
+                            debugFile: utf8String(UnsafeBufferPointer(start: name.0, count: name.1)))
     }
 
-    private func infoRecord(_ c: inout LineCursor) {
+    private mutating func infoRecord(_ c: inout LineCursor) {
         stats.info += 1
         if c.consume("CODE_ID") {
             let fieldCount = c.tokenCount() + 2
             guard let id = c.token() else { stats.noteMalformed("INFO CODE_ID without an id"); return }
             let file = c.rest()
-            module?.codeId = text(id)
-            if file.1 > 0 { module?.codeFile = text(UnsafeBufferPointer(start: file.0, count: file.1)) }
+            module?.codeId = utf8String(id)
+            if file.1 > 0 { module?.codeFile = utf8String(UnsafeBufferPointer(start: file.0, count: file.1)) }
             // Eliot takes the module name from a leading `INFO CODE_ID <id> <file>` split on single
             // spaces into exactly four fields; any other shape of that line ends the scan.
             if scanningLeadingInfo {
@@ -208,26 +209,25 @@ final class SymbolTableBuilder {
             }
         } else if c.consume("GENERATOR") {
             let g = c.rest()
-            module?.generator = text(UnsafeBufferPointer(start: g.0, count: g.1))
+            module?.generator = utf8String(UnsafeBufferPointer(start: g.0, count: g.1))
         } else if c.consume("URL") {
             let u = c.rest()
-            module?.url = text(UnsafeBufferPointer(start: u.0, count: u.1))
+            module?.url = utf8String(UnsafeBufferPointer(start: u.0, count: u.1))
         }
     }
 
-    private func namedRecord(_ c: inout LineCursor, into table: GrowableBuffer<NamedEntry>, isInlineOrigin: Bool) {
+    private mutating func namedRecord(_ c: inout LineCursor, isInlineOrigin: Bool) -> NamedEntry? {
         // For FILE records, UInt32.max is reserved for "no file" in the tables.
-        guard let id = c.decimal32(), isInlineOrigin || id != InlineRecord.noFile else { stats.noteMalformed("bad id"); return }
+        guard let id = c.decimal32(), isInlineOrigin || id != InlineRecord.noFile else { stats.noteMalformed("bad id"); return nil }
         if isInlineOrigin {
             // Old INLINE_ORIGIN format: `<id> <file_id> <name>`; the file id is all digits (or -1).
             var probe = c
             if let t = probe.token(), isAllDigits(t), !probe.atEnd { c = probe }
         }
-        let name = c.rest()
-        table.append(NamedEntry(id: id, name: string(name)))
+        return NamedEntry(id: id, name: string(c.rest()))
     }
 
-    private func funcRecord(_ c: inout LineCursor) {
+    private mutating func funcRecord(_ c: inout LineCursor) {
         scanningLeadingInfo = false
         var flags: UInt32 = 0
         if c.consume("m") { flags = 1 }
@@ -245,7 +245,7 @@ final class SymbolTableBuilder {
         currentFunc = funcs.count - 1
     }
 
-    private func lineRecord(_ c: inout LineCursor) {
+    private mutating func lineRecord(_ c: inout LineCursor) {
         guard let address = c.hex(), let size = c.hex(), let line = c.decimal32(), let file = c.decimal32(), c.atEnd else {
             stats.noteMalformed("bad line record")
             return
@@ -262,7 +262,7 @@ final class SymbolTableBuilder {
         f.pointee.lineCount += 1
     }
 
-    private func inlineRecord(_ c: inout LineCursor) {
+    private mutating func inlineRecord(_ c: inout LineCursor) {
         // New format: level line file origin (addr size)+ — an even token count; old: no file, odd.
         let count = c.tokenCount()
         guard count >= 5 else { stats.noteMalformed("INLINE record with \(count) fields"); return }
@@ -293,7 +293,7 @@ final class SymbolTableBuilder {
         if ranges > 0 { stats.inlineRecords += 1 }
     }
 
-    private func publicRecord(_ c: inout LineCursor) {
+    private mutating func publicRecord(_ c: inout LineCursor) {
         scanningLeadingInfo = false
         var flags: UInt32 = 0
         if c.consume("m") { flags = 1 }
@@ -305,7 +305,7 @@ final class SymbolTableBuilder {
         publics.append(PublicRecord(address: address, name: string(c.rest()), parameterSize: UInt32(param), flags: flags))
     }
 
-    private func stackWinRecord(_ c: inout LineCursor) {
+    private mutating func stackWinRecord(_ c: inout LineCursor) {
         var f = [UInt32](repeating: 0, count: 10)
         for i in 0..<10 {
             guard let v = c.hex(), v <= UInt64(UInt32.max) else { stats.noteMalformed("bad STACK WIN record"); return }
@@ -333,7 +333,7 @@ final class SymbolTableBuilder {
         stats.stackWin += 1
     }
 
-    private func cfiInitRecord(_ c: inout LineCursor) {
+    private mutating func cfiInitRecord(_ c: inout LineCursor) {
         guard let address = c.hex(), let size = c.hex() else { stats.noteMalformed("bad STACK CFI INIT record"); return }
         let rules = c.rest()
         guard rules.1 > 0 else { stats.noteMalformed("STACK CFI INIT without rules"); return }
@@ -341,7 +341,7 @@ final class SymbolTableBuilder {
         cfiInit.append(CFIInitRecord(address: address, size: size, rules: string(rules)))
     }
 
-    private func cfiDeltaRecord(_ c: inout LineCursor) {
+    private mutating func cfiDeltaRecord(_ c: inout LineCursor) {
         guard let address = c.hex() else { stats.noteMalformed("bad STACK CFI record"); return }
         let rules = c.rest()
         guard rules.1 > 0 else { stats.noteMalformed("STACK CFI without rules"); return }
@@ -349,18 +349,24 @@ final class SymbolTableBuilder {
         cfiDelta.append(CFIDeltaRecord(address: address, rules: string(rules)))
     }
 
-    private func text(_ b: UnsafeBufferPointer<UInt8>) -> String { String(decoding: b, as: UTF8.self) }
 
     // MARK: finishing
 
-    func finish() throws(SymbolFileError) -> SymbolTable {
+    mutating func finish() throws(SymbolFileError) -> SymbolTable {
+        let memory = TableMemory(regions: [strings.region, files.region, origins.region, funcs.region, lines.region,
+                                           inlines.region, publics.region, winFrameData.region, winFPO.region,
+                                           cfiInit.region, cfiDelta.region])
         guard let module else { throw .missingModuleRecord }
         if stringOverflow { throw .tooLarge("more than 4 GiB of names") }
         sortAndDeduplicate()
-        return SymbolTable(module: module, stats: stats, storage: .heap(self))
+        let sections = Sections(
+            strings: UnsafeRawBufferPointer(strings.readOnly), files: files.readOnly, origins: origins.readOnly,
+            funcs: funcs.readOnly, lines: lines.readOnly, inlines: inlines.readOnly, publics: publics.readOnly,
+            winFrameData: winFrameData.readOnly, winFPO: winFPO.readOnly, cfiInit: cfiInit.readOnly, cfiDelta: cfiDelta.readOnly)
+        return SymbolTable(module: module, stats: stats, storage: .heap(memory), sections: sections)
     }
 
-    private func sortAndDeduplicate() {
+    private mutating func sortAndDeduplicate() {
         // Swift's sort is stable, so among records at one address the first in the file stays first.
         var f = funcs.buffer
         if !isSorted(f, by: { $0.address }) { f.sort { $0.address < $1.address } }
@@ -390,14 +396,14 @@ final class SymbolTableBuilder {
         let keptPublics = deduplicate(p, by: { $0.address })
         stats.duplicates += UInt64(p.count - keptPublics)
         publics.truncate(to: keptPublics)
-        for table in [files, origins] {
-            var b = table.buffer
+        for i in 0..<2 {
+            var b = i == 0 ? files.buffer : origins.buffer
             if !isSorted(b, by: { $0.id }) { b.sort { $0.id < $1.id } }
-            table.truncate(to: deduplicate(b, by: { $0.id }))
+            let kept = deduplicate(b, by: { $0.id })
+            if i == 0 { files.truncate(to: kept) } else { origins.truncate(to: kept) }
         }
-        for table in [winFrameData, winFPO] {
-            var b = table.buffer
-            if !isSorted(b, by: { $0.rva }) { b.sort { $0.rva < $1.rva } }
+        for var b in [winFrameData.buffer, winFPO.buffer] where !isSorted(b, by: { $0.rva }) {
+            b.sort { $0.rva < $1.rva }
         }
         var ci = cfiInit.buffer
         if !isSorted(ci, by: { $0.address }) { ci.sort { $0.address < $1.address } }
@@ -443,3 +449,6 @@ func deduplicate<T, K: Equatable>(_ b: UnsafeMutableBufferPointer<T>, by key: (T
     }
     return w
 }
+
+@inline(__always)
+func utf8String(_ b: UnsafeBufferPointer<UInt8>) -> String { String(decoding: b, as: UTF8.self) }

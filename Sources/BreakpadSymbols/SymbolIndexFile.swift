@@ -177,7 +177,7 @@ public enum SymbolIndexFile {
         let file = try MappedFile(path: path)
         let (metadata, sourceSize, sourceTime) = try file.validate()
         if let source, source.size != sourceSize || source.modificationNanos != sourceTime { throw .staleSource }
-        return SymbolTable(module: metadata.module, stats: metadata.stats, storage: .mapped(file))
+        return SymbolTable(module: metadata.module, stats: metadata.stats, storage: .mapped(file), sections: file.sections)
     }
 }
 

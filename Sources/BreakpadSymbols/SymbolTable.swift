@@ -8,28 +8,18 @@ public final class SymbolTable: @unchecked Sendable {
     public let stats: ParseStatistics
 
     enum Storage {
-        case heap(SymbolTableBuilder)
+        case heap(TableMemory)
         case mapped(MappedFile)
     }
 
     let storage: Storage
     let s: Sections
 
-    init(module: ModuleInfo, stats: ParseStatistics, storage: Storage) {
+    init(module: ModuleInfo, stats: ParseStatistics, storage: Storage, sections: Sections) {
         self.module = module
         self.stats = stats
         self.storage = storage
-        switch storage {
-        case .heap(let b):
-            s = Sections(
-                strings: UnsafeRawBufferPointer(start: b.strings.bytes.base, count: b.strings.bytes.count),
-                files: b.files.readOnly, origins: b.origins.readOnly, funcs: b.funcs.readOnly,
-                lines: b.lines.readOnly, inlines: b.inlines.readOnly, publics: b.publics.readOnly,
-                winFrameData: b.winFrameData.readOnly, winFPO: b.winFPO.readOnly,
-                cfiInit: b.cfiInit.readOnly, cfiDelta: b.cfiDelta.readOnly)
-        case .mapped(let m):
-            s = m.sections
-        }
+        self.s = sections
     }
 
     /// Counts of the tables as stored (after de-duplication).
@@ -38,6 +28,14 @@ public final class SymbolTable: @unchecked Sendable {
     public var lineCount: Int { s.lines.count }
     public var inlineRangeCount: Int { s.inlines.count }
     public var isMemoryMapped: Bool { if case .mapped = storage { return true } else { return false } }
+
+    /// Calls `body` with every FUNC, in address order.
+    public func forEachFunction(_ body: (FunctionMatch) -> Void) {
+        for r in s.funcs {
+            body(FunctionMatch(name: string(r.name), address: r.address, size: r.size,
+                               parameterSize: r.parameterSize, isPublic: false, isMultiple: r.flags & 1 != 0))
+        }
+    }
 
     // MARK: - strings
 
@@ -210,10 +208,6 @@ struct Sections {
     var winFPO: UnsafeBufferPointer<StackWinRecord>
     var cfiInit: UnsafeBufferPointer<CFIInitRecord>
     var cfiDelta: UnsafeBufferPointer<CFIDeltaRecord>
-}
-
-extension GrowableBuffer {
-    var readOnly: UnsafeBufferPointer<Element> { UnsafeBufferPointer(start: base, count: count) }
 }
 
 // MARK: - results

@@ -1,0 +1,10 @@
+// System calls that Swift's Glibc module does not expose (they need _GNU_SOURCE).
+#ifndef POSTMORTEM_CSYSTEMSHIMS_H
+#define POSTMORTEM_CSYSTEMSHIMS_H
+#include <stddef.h>
+
+/// Grows or shrinks an anonymous mapping, moving it if needed (Linux mremap with MREMAP_MAYMOVE).
+/// Returns NULL on failure or where mremap does not exist.
+void *pm_remap(void *old_address, size_t old_size, size_t new_size);
+
+#endif
