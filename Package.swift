@@ -52,6 +52,7 @@ let package = Package(
             name: "SymbolicationTests",
             dependencies: ["Symbolication", "SymbolSources", "TestSupport"],
             swiftSettings: strict),
+        .testTarget(name: "PostmortemCLITests", dependencies: ["PostmortemCLI", "TestSupport"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(
             name: "TestSupport",

@@ -29,24 +29,25 @@ struct LineCursor {
         return true
     }
 
-    /// A lowercase or uppercase hex number of at most 16 digits, followed by a separator or the end.
+    /// A lowercase or uppercase hex number of at most 16 significant digits, followed by a
+    /// separator or the end.
     @inline(__always)
     mutating func hex() -> UInt64? {
         var value: UInt64 = 0
-        var digits = 0
+        let start = p
         while p < end {
             let c = p.pointee
-            let d: UInt8
-            if c &- 0x30 < 10 { d = c &- 0x30 }
-            else if c &- 0x61 < 6 { d = c &- 0x61 &+ 10 }
-            else if c &- 0x41 < 6 { d = c &- 0x41 &+ 10 }
-            else { break }
-            if digits >= 16 && value >> 60 != 0 { return nil }
+            var d = c &- 0x30
+            if d > 9 {
+                d = (c | 0x20) &- 0x61   // folds A–F onto a–f
+                if d > 5 { break }
+                d += 10
+            }
+            if value >> 60 != 0 { return nil }
             value = value << 4 | UInt64(d)
-            digits += 1
             p += 1
         }
-        guard digits > 0, fieldEnded() else { return nil }
+        guard p > start, fieldEnded() else { return nil }
         skipSpaces()
         return value
     }
@@ -130,3 +131,4 @@ func isAllDigits(_ t: UnsafeBufferPointer<UInt8>) -> Bool {
     while i < t.count { if t[i] &- 0x30 >= 10 { return false }; i += 1 }
     return true
 }
+

@@ -169,10 +169,8 @@ struct SymbolTableBuilder {
             break
         }
         // A line record starts with a hex address; any other leading word is an unknown record.
-        var q = start
-        while q < e, isHexDigit(q.pointee) { q += 1 }
-        if q > start, q == e || q.pointee == 0x20 || q.pointee == 0x09 { lineRecord(&c); return }
-        stats.unknown += 1
+        guard let address = c.hex() else { stats.unknown += 1; return }
+        lineRecord(address, &c)
     }
 
     @inline(__always)
@@ -245,8 +243,8 @@ struct SymbolTableBuilder {
         currentFunc = funcs.count - 1
     }
 
-    private mutating func lineRecord(_ c: inout LineCursor) {
-        guard let address = c.hex(), let size = c.hex(), let line = c.decimal32(), let file = c.decimal32(), c.atEnd else {
+    private mutating func lineRecord(_ address: UInt64, _ c: inout LineCursor) {
+        guard let size = c.hex(), let line = c.decimal32(), let file = c.decimal32(), c.atEnd else {
             stats.noteMalformed("bad line record")
             return
         }
@@ -385,7 +383,7 @@ struct SymbolTableBuilder {
             if fn.inlineCount > 0, let inlineBase = inlines.base {
                 var b = UnsafeMutableBufferPointer(start: inlineBase + Int(fn.inlineStart), count: Int(fn.inlineCount))
                 func key(_ r: InlineRecord) -> UInt64 { UInt64(r.depth) << 32 | UInt64(r.offset) }
-                if !isSorted(b, by: key) { b.sort { key($0) < key($1) } }
+                if !isSorted(b, by: key) { sortSmall(&b, by: key) }
                 let n = dropOverlaps(b, start: { UInt64($0.offset) }, size: { UInt64($0.size) }, group: { $0.depth })
                 stats.overlaps += UInt64(b.count - n)
                 f[i].inlineCount = UInt32(n)
@@ -409,6 +407,23 @@ struct SymbolTableBuilder {
         if !isSorted(ci, by: { $0.address }) { ci.sort { $0.address < $1.address } }
         var cd = cfiDelta.buffer
         if !isSorted(cd, by: { $0.address }) { cd.sort { $0.address < $1.address } }
+    }
+}
+
+/// Insertion sort for the short runs of one function's records (dump_syms writes INLINE records in
+/// nesting order, so nearly every function needs a sort); larger runs use the standard sort.
+/// The standard sort allocates a merge buffer per call, which dominated for thousands of tiny runs.
+func sortSmall<T, K: Comparable>(_ b: inout UnsafeMutableBufferPointer<T>, by key: (T) -> K) {
+    guard b.count <= 32 else { b.sort { key($0) < key($1) }; return }
+    for i in 1..<max(1, b.count) {
+        let x = b[i]
+        let k = key(x)
+        var j = i
+        while j > 0, key(b[j - 1]) > k {
+            b[j] = b[j - 1]
+            j -= 1
+        }
+        b[j] = x
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Postmortem: AsyncParsableCommand {
@@ -6,6 +7,25 @@ struct Postmortem: AsyncParsableCommand {
         commandName: "postmortem",
         abstract: "Crash reporting: collect, symbolicate, process and search crash reports.",
         subcommands: [SymbolicateCommand.self, SymbolsCommand.self])
+
+    /// Runs the command with the contract's exit codes: 0 success, 1 operational failure,
+    /// 2 usage error (ArgumentParser would use 64).
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandleOutput.stderr(fullMessage(for: error) + "\n")
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Prints one clear line to stderr; the returned code (1) marks an operational failure.
