@@ -57,21 +57,28 @@ public struct Symbolicator: Sendable {
         var attempted: Bool
     }
 
+    /// Modules fetched at once for one request; a request may name hundreds.
+    static let maxConcurrentFetches = 8
+
     private func fetchAll(_ modules: [SymbolicationJob.Module]) async -> [SymbolicationJob.Module: Outcome] {
-        await withTaskGroup(of: (SymbolicationJob.Module, Outcome).self) { group in
-            for module in modules {
-                group.addTask {
-                    // A debug id that is not a GUID+age (32–40 hex digits) cannot be normalized
-                    // (Eliot's bad_debug_id): the module is reported missing without a lookup.
-                    guard (32...40).contains(module.debugId.count) else {
-                        return (module, Outcome(table: nil, report: SymbolFetchReport(), attempted: false))
-                    }
-                    let fetch = await supplier.symbols(for: ModuleIdentity(debugFile: module.debugFile, debugId: module.debugId))
-                    return (module, Outcome(table: fetch.table, report: fetch.report, attempted: true))
-                }
+        let supplier = self.supplier
+        @Sendable func fetch(_ module: SymbolicationJob.Module) async -> (SymbolicationJob.Module, Outcome) {
+            // A debug id that is not a GUID+age (32–40 hex digits) cannot be normalized
+            // (Eliot's bad_debug_id): the module is reported missing without a lookup.
+            guard (32...40).contains(module.debugId.count) else {
+                return (module, Outcome(table: nil, report: SymbolFetchReport(), attempted: false))
             }
+            let result = await supplier.symbols(for: ModuleIdentity(debugFile: module.debugFile, debugId: module.debugId))
+            return (module, Outcome(table: result.table, report: result.report, attempted: true))
+        }
+        return await withTaskGroup(of: (SymbolicationJob.Module, Outcome).self) { group in
+            for module in modules.prefix(Self.maxConcurrentFetches) { group.addTask { await fetch(module) } }
+            var pending = modules.dropFirst(Self.maxConcurrentFetches)
             var result: [SymbolicationJob.Module: Outcome] = [:]
-            for await (m, o) in group { result[m] = o }
+            for await (module, outcome) in group {
+                result[module] = outcome
+                if let next = pending.popFirst() { group.addTask { await fetch(next) } }
+            }
             return result
         }
     }

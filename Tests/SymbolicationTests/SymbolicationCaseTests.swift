@@ -39,7 +39,7 @@ import TestSupport
             body: Data(request.serialized().utf8), version: version, debug: debug)
         await supplier.shutdown()
 
-        let response = try #require(try result.get()).data(using: .utf8)!
+        let response = Data(try result.get().utf8)
         let actual = try #require(JSONValue.parse(response))
         if let expected = testCase["expected_response"] {
             #expect(actual == expected, "response: \(actual.serialized())")

@@ -96,7 +96,7 @@ public final class TestHTTPServer: @unchecked Sendable {
                 guard let data = FileManager.default.contents(atPath: file) else { done(500, [], []); return }
                 if gzip {
                     let tmp = NSTemporaryDirectory() + "pm-gz-\(UUID().uuidString)"
-                    FileManager.default.createFile(atPath: tmp, contents: data)
+                    _ = FileManager.default.createFile(atPath: tmp, contents: data)
                     _ = try? runProcess("/bin/gzip", ["-f", "-n", tmp])
                     let gz = FileManager.default.contents(atPath: tmp + ".gz") ?? Data()
                     try? FileManager.default.removeItem(atPath: tmp + ".gz")

@@ -58,7 +58,7 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data 
     p.arguments = arguments
     let inPipe = Pipe(), outPipe = Pipe()
     let errPath = NSTemporaryDirectory() + "pm-stderr-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
     let errHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
     defer { try? FileManager.default.removeItem(atPath: errPath) }
     p.standardInput = inPipe
