@@ -33,13 +33,15 @@ import TestSupport
         defer { server.shutdown() }
         let supplier = SymbolSupplier(configuration: SymbolSourcesConfiguration(
             symbolURLs: [server.baseURL], cacheDirectory: TestData.temporaryDirectory("symcache"), negativeCacheTTL: .zero))
-        let version: SymbolicationAPIVersion = endpoint.contains("/v4") ? .v4 : .v5
-        let debug = endpoint.contains("Debug: true")
-        let result = await Symbolicator(supplier: supplier).symbolicate(
-            body: Data(request.serialized().utf8), version: version, debug: debug)
+        let target = endpoint.contains("/v4") ? "/symbolicate/v4" : "/symbolicate/v5"
+        let headers = endpoint.contains("Debug: true") ? [("Debug", "true")] : []
+        let http = await Symbolicator(supplier: supplier).respond(
+            to: SymbolicationHTTPRequest(method: "POST", target: target, headers: headers, body: Data(request.serialized().utf8)))
         await supplier.shutdown()
 
-        let response = Data(try result.get().utf8)
+        let reply = try #require(http)
+        #expect(reply.status == 200)
+        let response = Data(reply.body.utf8)
         let actual = try #require(JSONValue.parse(response))
         if let expected = testCase["expected_response"] {
             #expect(actual == expected, "response: \(actual.serialized())")

@@ -36,27 +36,39 @@ import TestSupport
         #expect(try Self.rows().count == 39)
     }
 
-    @Test func everyPostRowGivesItsStatusAndTitle() async throws {
+    /// All 39 rows, through the HTTP semantics (`Symbolicator.respond`): method, path with its
+    /// query string, body; status, JSON content type and the exact error body.
+    @Test func everyRowGivesItsStatusAndBody() async throws {
         let supplier = SymbolSupplier(configuration: SymbolSourcesConfiguration(
             cacheDirectory: TestData.temporaryDirectory("symcache"), negativeCacheTTL: .zero))
         let symbolicator = Symbolicator(supplier: supplier)
         var checked = 0
-        for row in try Self.rows() where row.endpoint.hasPrefix("POST") {
-            let version: SymbolicationAPIVersion = row.endpoint.contains("/v4") ? .v4 : .v5
-            let result = await symbolicator.symbolicate(body: row.body, version: version)
-            switch (result, row.status) {
-            case (.success(let json), 200):
-                #expect(JSONValue.parse(Data(json.utf8))?["results"] != nil, "\(row)")
-            case (.failure(let failure), let status):
-                #expect(failure.status == status, "\(row)")
-                #expect(failure.title == row.title, "\(row)")
-                #expect(failure.body == "{\"title\": \"\(row.title ?? "")\"}", "\(row)")
-            case (.success(let json), let status):
-                Issue.record("\(row): expected \(status), got 200 \(json)")
+        for row in try Self.rows() {
+            let parts = row.endpoint.split(separator: " ", maxSplits: 1).map(String.init)
+            let request = SymbolicationHTTPRequest(method: parts[0], target: parts[1], body: row.body)
+            let response = try #require(await symbolicator.respond(to: request), "\(row)")
+            #expect(response.status == row.status, "\(row): \(response.body)")
+            #expect(response.headers["Content-Type"]?.hasPrefix("application/json") == true, "\(row)")
+            if let title = row.title {
+                #expect(response.body == JSONValue.object([("title", .string(title))]).serialized(), "\(row)")
+                #expect(response.body.hasPrefix("{\"title\": \""), "\(row)")
+            } else if row.status == 200 {
+                #expect(JSONValue.parse(Data(response.body.utf8))?["results"] != nil, "\(row)")
             }
             checked += 1
         }
-        #expect(checked == 37)
+        #expect(checked == 39)
+        await supplier.shutdown()
+    }
+
+    @Test func optionsAnswersTheCorsPreflight() async throws {
+        let supplier = SymbolSupplier(configuration: SymbolSourcesConfiguration(cacheDirectory: TestData.temporaryDirectory("c")))
+        let response = try #require(await Symbolicator(supplier: supplier).respond(to: SymbolicationHTTPRequest(method: "OPTIONS", target: "/symbolicate/v5")))
+        #expect(response.status == 200)
+        #expect(response.headers["Access-Control-Allow-Origin"] == "*")
+        #expect(response.headers["Access-Control-Allow-Methods"] == "POST")
+        #expect(response.headers["Access-Control-Expose-Headers"]?.contains("x-requested-with") == true)
+        #expect(await Symbolicator(supplier: supplier).respond(to: SymbolicationHTTPRequest(method: "GET", target: "/other")) == nil)
         await supplier.shutdown()
     }
 
