@@ -173,11 +173,6 @@ struct SymbolTableBuilder {
         lineRecord(address, &c)
     }
 
-    @inline(__always)
-    private func isHexDigit(_ c: UInt8) -> Bool {
-        c &- 0x30 < 10 || c &- 0x61 < 6 || c &- 0x41 < 6
-    }
-
     // MARK: records
 
     private mutating func moduleRecord(_ c: inout LineCursor) {

@@ -31,10 +31,7 @@ public final class SymbolTable: @unchecked Sendable {
 
     /// Calls `body` with every FUNC, in address order.
     public func forEachFunction(_ body: (FunctionMatch) -> Void) {
-        for r in s.funcs {
-            body(FunctionMatch(name: string(r.name), address: r.address, size: r.size,
-                               parameterSize: r.parameterSize, isPublic: false, isMultiple: r.flags & 1 != 0))
-        }
+        for r in s.funcs { body(match(r)) }
     }
 
     // MARK: - strings
@@ -60,11 +57,7 @@ public final class SymbolTable: @unchecked Sendable {
 
     /// The FUNC covering `address`, else the PUBLIC that applies (see `symbol-files.md` §4).
     public func function(at address: UInt64) -> FunctionMatch? {
-        if let f = funcIndex(covering: address) {
-            let r = s.funcs[f]
-            return FunctionMatch(name: string(r.name), address: r.address, size: r.size,
-                                 parameterSize: r.parameterSize, isPublic: false, isMultiple: r.flags & 1 != 0)
-        }
+        if let f = funcIndex(covering: address) { return match(s.funcs[f]) }
         guard let p = publicIndex(for: address) else { return nil }
         let r = s.publics[p]
         return FunctionMatch(name: string(r.name), address: r.address, size: nil,
@@ -78,8 +71,7 @@ public final class SymbolTable: @unchecked Sendable {
             return SymbolLookup(function: function, file: nil, line: 0, lineRecordAddress: nil, inlines: [])
         }
         let fn = s.funcs[fi]
-        let function = FunctionMatch(name: string(fn.name), address: fn.address, size: fn.size,
-                                     parameterSize: fn.parameterSize, isPublic: false, isMultiple: fn.flags & 1 != 0)
+        let function = match(fn)
         let rel = address - fn.address
         var lineFile: String?
         var lineNumber: UInt32 = 0
@@ -109,6 +101,11 @@ public final class SymbolTable: @unchecked Sendable {
         inlines.reverse()
         return SymbolLookup(function: function, file: fileName(outermost.callFile), line: outermost.callLine,
                             lineRecordAddress: lineAddress, inlines: inlines)
+    }
+
+    private func match(_ r: FuncRecord) -> FunctionMatch {
+        FunctionMatch(name: string(r.name), address: r.address, size: r.size,
+                      parameterSize: r.parameterSize, isPublic: false, isMultiple: r.flags & 1 != 0)
     }
 
     func funcIndex(covering address: UInt64) -> Int? {

@@ -171,7 +171,9 @@ struct Fetcher: Sendable {
 
         // 1. Local trees (authoritative, and their indexes are checked against the file's mtime).
         for (n, root) in configuration.symbolPaths.enumerated() {
-            let candidates = ["\(root)/\(key.0)/\(key.1)/\(symName)", "\(root)/\(remoteKey.0)/\(remoteKey.1)/\(symName)"]
+            // The tree's directories are upper-case ids; a request's own spelling is tried second.
+            let ids = remoteKey.1 == key.1 ? [key.1] : [key.1, remoteKey.1]
+            let candidates = ids.map { "\(root)/\(key.0)/\($0)/\(symName)" }
             guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else { continue }
             let indexPath = cache.path(key.0, key.1, suffix: "local\(n).symc") ?? ""
             let start = clock.now
