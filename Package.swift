@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "postmortem", targets: ["PostmortemCLI"]),
         .library(name: "BreakpadSymbols", targets: ["BreakpadSymbols"]),
+        .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
     ],
@@ -22,6 +23,8 @@ let package = Package(
         // formats
         .target(name: "BreakpadSymbols", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(name: "CSystemShims"),
+        .target(name: "MinidumpFormat", swiftSettings: strict),
+        .target(name: "JSONSupport", swiftSettings: strict),
         // domain
         .target(
             name: "SymbolSources",
@@ -33,12 +36,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         // services (the HTTP routes come with the service issue; the core lives here now)
-        .target(name: "Symbolication", dependencies: ["SymbolSources", "BreakpadSymbols"], swiftSettings: strict),
+        .target(name: "Symbolication", dependencies: ["SymbolSources", "BreakpadSymbols", "JSONSupport"], swiftSettings: strict),
+        .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
         // app
         .executableTarget(
             name: "PostmortemCLI",
             dependencies: [
-                "BreakpadSymbols", "SymbolSources", "Symbolication",
+                "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -50,7 +54,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "SymbolicationTests",
-            dependencies: ["Symbolication", "SymbolSources", "TestSupport"],
+            dependencies: ["Symbolication", "SymbolSources", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
         .testTarget(name: "PostmortemCLITests", dependencies: ["PostmortemCLI", "TestSupport"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.

@@ -1,3 +1,4 @@
+import JSONSupport
 /// A validated symbolication job: the modules and the stacks of `[module_index, module_offset]`.
 struct SymbolicationJob: Sendable {
     struct Module: Sendable, Hashable {

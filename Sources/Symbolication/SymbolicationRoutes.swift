@@ -1,3 +1,4 @@
+import JSONSupport
 import Foundation
 
 /// The symbolication API's HTTP semantics without an HTTP server: routes, methods, CORS, status

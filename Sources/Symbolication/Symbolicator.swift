@@ -1,3 +1,4 @@
+import JSONSupport
 import BreakpadSymbols
 import Foundation
 import SymbolSources

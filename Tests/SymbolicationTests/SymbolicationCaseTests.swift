@@ -1,3 +1,4 @@
+import JSONSupport
 import Foundation
 import SymbolSources
 import Testing

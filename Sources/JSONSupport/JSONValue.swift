@@ -48,6 +48,46 @@ public indirect enum JSONValue: Sendable, Equatable {
         return out
     }
 
+    /// Serializes as serde_json does for rust-minidump: object keys sorted; compact (no spaces) or
+    /// pretty (2-space indentation, `"key": value`, `[]`/`{}` for empty containers).
+    public func sortedSerialization(pretty: Bool) -> String {
+        var out = ""
+        writeSorted(into: &out, pretty: pretty, indent: 0)
+        return out
+    }
+
+    private func writeSorted(into out: inout String, pretty: Bool, indent: Int) {
+        func newline(_ level: Int) {
+            if pretty { out += "\n" + String(repeating: "  ", count: level) }
+        }
+        switch self {
+        case .array(let items):
+            if items.isEmpty { out += "[]"; return }
+            out += "["
+            for (i, v) in items.enumerated() {
+                if i > 0 { out += "," }
+                newline(indent + 1)
+                v.writeSorted(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            out += "]"
+        case .object(let pairs):
+            if pairs.isEmpty { out += "{}"; return }
+            out += "{"
+            for (i, (k, v)) in pairs.sorted(by: { $0.0 < $1.0 }).enumerated() {
+                if i > 0 { out += "," }
+                newline(indent + 1)
+                JSONValue.escape(k, into: &out)
+                out += pretty ? ": " : ":"
+                v.writeSorted(into: &out, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            out += "}"
+        default:
+            write(into: &out)
+        }
+    }
+
     private func write(into out: inout String) {
         switch self {
         case .null: out += "null"
@@ -74,7 +114,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    private static func escape(_ s: String, into out: inout String) {
+    static func escape(_ s: String, into out: inout String) {
         out += "\""
         for u in s.unicodeScalars {
             switch u {

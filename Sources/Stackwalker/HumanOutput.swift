@@ -1,0 +1,3 @@
+extension ProcessState {
+    public func humanReport(brief: Bool) -> String { "" }
+}
