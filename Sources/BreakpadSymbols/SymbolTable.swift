@@ -100,7 +100,8 @@ public final class SymbolTable: @unchecked Sendable {
         }
         inlines.reverse()
         return SymbolLookup(function: function, file: fileName(outermost.callFile), line: outermost.callLine,
-                            lineRecordAddress: lineAddress, inlines: inlines)
+                            lineRecordAddress: lineAddress, callSiteRangeAddress: fn.address + UInt64(outermost.offset),
+                            inlines: inlines)
     }
 
     private func match(_ r: FuncRecord) -> FunctionMatch {
@@ -234,8 +235,11 @@ public struct SymbolLookup: Sendable, Equatable {
     /// there are inlines, else the covering line record. `line` 0 means unknown.
     public var file: String?
     public var line: UInt32
-    /// Start of the line record covering the address (`source_line_base`), if one does.
+    /// Start of the line record covering the address, if one does.
     public var lineRecordAddress: UInt64?
+    /// With inlines: start of the level-0 inline range covering the address, the base that the
+    /// outer frame's source-line offset (`source_line_base`) is measured from.
+    public var callSiteRangeAddress: UInt64? = nil
     /// Inlined calls, innermost first, each with its own location.
     public var inlines: [InlineFrameInfo]
 }

@@ -54,7 +54,11 @@ public struct Stackwalker: Sendable {
     }
 
     public func process(_ dump: Minidump) async throws(MinidumpError) -> ProcessState {
-        guard let sys = dump.systemInfo else { throw .badStream(stream: "SystemInfo", reason: "missing") }
+        guard let sys = dump.systemInfo else {
+            // Say why: a SystemInfo stream that could not be read, or none at all.
+            if let e = dump.streamErrors.first(where: { "\($0)".contains("SystemInfo") }) { throw e }
+            throw .badStream(stream: "SystemInfo", reason: "missing")
+        }
         let arch = sys.processorArchitecture
         let pointerSize = [0, 5, 10].contains(arch) ? 4 : 8
         let symbols = ModuleSymbols(modules: dump.modules, supplier: supplier)
@@ -225,7 +229,7 @@ struct WalkContext: Sendable {
         frame.parameterSize = table.parameterSize(at: rel)
         frame.file = hit.file
         frame.line = hit.file == nil && hit.line == 0 ? nil : hit.line
-        frame.lineBase = hit.lineRecordAddress.map { module.baseAddress + $0 }
+        frame.lineBase = (hit.callSiteRangeAddress ?? hit.lineRecordAddress).map { module.baseAddress + $0 }
         frame.inlines = hit.inlines
     }
 
@@ -330,7 +334,11 @@ struct WalkContext: Sendable {
                   let callerFP = memory.readWord(at: fp, size: pointerSize),
                   let ip = memory.readWord(at: fp &+ w, size: pointerSize) else { return nil }
             let sp = fp &+ 2 * w
-            guard sp > callee.context.stackPointer, callerFP >= sp, isCanonical(ip) else { return nil }
+            // The frame pointers must be well ordered. On x86 a zero frame pointer (the end of the
+            // chain) is still accepted: the walk then ends on the caller's IP, as rust-minidump's
+            // x86 goldens show; on amd64 it rejects the strategy and scanning takes over.
+            let ordered = callerFP >= sp || (cpu == .x86 && callerFP == 0)
+            guard sp > callee.context.stackPointer, ordered, isCanonical(ip) else { return nil }
             return StackFrame(instruction: 0, trust: .framePointer,
                               context: CPUContext(cpu: cpu, values: [cpu.instructionPointer: ip, cpu.stackPointer: sp, cpu.framePointer: callerFP]))
         case .arm64:
@@ -357,7 +365,7 @@ struct WalkContext: Sendable {
             if let fp = callee.context[cpu.framePointer] {
                 if fp == slot &- w, let next = memory.readWord(at: fp, size: pointerSize), next > fp, next - fp <= 128 * 1024 {
                     values[cpu.framePointer] = next
-                } else if fp >= sp {
+                } else if fp > sp {
                     values[cpu.framePointer] = fp
                 }
             }
