@@ -56,6 +56,11 @@ let package = Package(
             name: "SymbolicationTests",
             dependencies: ["Symbolication", "SymbolSources", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
+        .testTarget(name: "MinidumpFormatTests", dependencies: ["MinidumpFormat", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "StackwalkerTests",
+            dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(name: "PostmortemCLITests", dependencies: ["PostmortemCLI", "TestSupport"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(

@@ -57,7 +57,7 @@ public struct Stackwalker: Sendable {
         guard let sys = dump.systemInfo else {
             // Say why: a SystemInfo stream that could not be read, or none at all.
             if let e = dump.streamErrors.first(where: { "\($0)".contains("SystemInfo") }) { throw e }
-            throw .badStream(stream: "SystemInfo", reason: "missing")
+            throw .badStream(stream: "SystemInfo", reason: "not present (the CPU and OS of the dump are unknown)")
         }
         let arch = sys.processorArchitecture
         let pointerSize = [0, 5, 10].contains(arch) ? 4 : 8
