@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "postmortem", targets: ["PostmortemCLI"]),
         .library(name: "BreakpadSymbols", targets: ["BreakpadSymbols"]),
         .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
+        .library(name: "Stackwalker", targets: ["Stackwalker"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
     ],

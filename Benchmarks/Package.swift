@@ -6,13 +6,25 @@ import PackageDescription
 let package = Package(
     name: "PostmortemBenchmarks",
     platforms: [.macOS(.v14)],
-    products: [.executable(name: "symbol-bench", targets: ["SymbolBench"])],
+    products: [
+        .executable(name: "symbol-bench", targets: ["SymbolBench"]),
+        .executable(name: "stackwalk-bench", targets: ["StackwalkBench"]),
+    ],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
         .executableTarget(
             name: "SymbolBench",
             dependencies: [.product(name: "BreakpadSymbols", package: "Postmortem")],
             path: "Sources/SymbolBench",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "StackwalkBench",
+            dependencies: [
+                .product(name: "MinidumpFormat", package: "Postmortem"),
+                .product(name: "Stackwalker", package: "Postmortem"),
+                .product(name: "SymbolSources", package: "Postmortem"),
+            ],
+            path: "Sources/StackwalkBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -74,3 +74,45 @@ import TestSupport
         #expect(status == 2)
     }
 }
+
+@Suite struct StackwalkCommandTests {
+    func run(_ args: [String]) throws -> (Int32, String, String) {
+        let (status, out, err) = try runProcess(try CommandLineTests.executable(), args)
+        return (status, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func printsJSONAndHumanReportsAndWritesOutputFiles() throws {
+        let dump = try TestData.path("minidumps/test.dmp")
+        let (s1, json, _) = try run(["stackwalk", "--json", dump])
+        #expect(s1 == 0)
+        let golden = try String(contentsOfFile: try TestData.path("expected/test.dmp.nosyms.compact.json"), encoding: .utf8)
+        #expect(json.trimmingCharacters(in: .whitespacesAndNewlines) == golden.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (s2, human, _) = try run(["stackwalk", dump])
+        #expect(s2 == 0 && human.hasPrefix("Operating system: Windows NT\n"))
+        let out = TestData.temporaryDirectory("cli") + "/report.json"
+        let (s3, stdout, _) = try run(["stackwalk", "--json", "--pretty", "--output-file", out, dump])
+        #expect(s3 == 0 && stdout.isEmpty)
+        #expect(try String(contentsOfFile: out, encoding: .utf8).hasPrefix("{\n  \"crash_info\": {"))
+    }
+
+    @Test func positionalSymbolDirectoriesAndEvilJSONAreUsed() throws {
+        let dump = try TestData.path("minidumps/test.dmp")
+        let (status, json, err) = try run(["stackwalk", "--json", "--evil-json", try TestData.path("minidumps/evil.json"),
+                                           "--symbols-cache", TestData.temporaryDirectory("cli"), dump, try TestData.path("symbols")])
+        #expect(status == 0, "\(err)")
+        #expect(json.contains("\"cert_subject\":\"rust-minidump\""))
+        #expect(json.contains("\"modules_contains_cert_info\":true"))
+        #expect(json.contains("\"function\":\"BaseProcessStart\""))
+    }
+
+    @Test func badDumpsFailWithOneLineAndExitOne() throws {
+        let (s1, _, e1) = try run(["stackwalk", try TestData.path("minidumps/invalid-range.dmp")])
+        #expect(s1 == 1)
+        #expect(e1.hasSuffix("invalid-range.dmp: SystemInfo stream: not present (the CPU and OS of the dump are unknown)\n"))
+        #expect(e1.split(separator: "\n").count == 1)
+        let (s2, _, e2) = try run(["stackwalk", try TestData.path("minidumps/evil.json")])
+        #expect(s2 == 1 && e2.hasSuffix("evil.json: not a minidump (no MDMP signature)\n"))
+        let (s3, _, e3) = try run(["stackwalk", "/nonexistent.dmp"])
+        #expect(s3 == 1 && e3 == "postmortem: /nonexistent.dmp: cannot open /nonexistent.dmp: No such file or directory\n")
+    }
+}
