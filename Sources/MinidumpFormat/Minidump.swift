@@ -29,7 +29,8 @@ public final class Minidump: @unchecked Sendable {
     public private(set) var linuxProcStatusPid: UInt32?
     public private(set) var linuxCpuInfo: String?
     public private(set) var macBootArgs: String?
-    public private(set) var linuxLimits: String?
+    public private(set) var linuxLimits: [ProcessLimit]?
+    public private(set) var macCrashInfo: [MacCrashInfoRecord]?
     /// The JSON text of Mozilla's soft-errors stream.
     public private(set) var softErrorsJSON: String?
     public private(set) var crashpadAnnotations: [String: String]?
@@ -108,7 +109,8 @@ public final class Minidump: @unchecked Sendable {
             case StreamType.linuxProcStatus: linuxProcStatusPid = procStatusPid(text(view))
             case StreamType.linuxCpuInfo: linuxCpuInfo = text(view)
             case StreamType.mozMacosBootargs: macBootArgs = try readBootArgs(view)
-            case StreamType.mozLinuxLimits: linuxLimits = text(view)
+            case StreamType.mozLinuxLimits: linuxLimits = parseLimits(text(view))
+            case StreamType.mozMacosCrashInfo: macCrashInfo = try readMacCrashInfo(view)
             case StreamType.mozSoftErrors: softErrorsJSON = text(view)
             case StreamType.crashpadInfo: crashpadAnnotations = try? readCrashpadAnnotations(view)
             default: break
@@ -384,8 +386,61 @@ public final class Minidump: @unchecked Sendable {
     }
 
     private func readBootArgs(_ v: ByteView) throws(MinidumpError) -> String? {
-        let rva = try v.u32(4, "MozMacosBootargs")
+        let rva = try v.u64(4, "MozMacosBootargs")
         return rva == 0 ? nil : try? utf16String(at: UInt64(rva), "boot args")
+    }
+
+    /// Header `stream_type, record_count, record_start_size` and 20 location descriptors; each
+    /// record has u64 fields (stream type, version, then thread and dialog mode from v4, abort
+    /// cause from v5) and, from `record_start_size` on, NUL-terminated strings (module, message,
+    /// signature, backtrace, message2; at most 8 KiB each).
+    private func readMacCrashInfo(_ v: ByteView) throws(MinidumpError) -> [MacCrashInfoRecord] {
+        let count = UInt64(try v.u32(4, "MozMacosCrashInfo"))
+        let start = UInt64(try v.u32(8, "MozMacosCrashInfo"))
+        guard count <= 20 else { throw .badStream(stream: "MozMacosCrashInfo", reason: "\(count) records (at most 20)") }
+        var out: [MacCrashInfoRecord] = []
+        for i in 0..<count {
+            guard let record = try location(v, 12 + i * 8, "mac crash info record") else { continue }
+            let version = try record.u64(8, "mac crash info record")
+            var r = MacCrashInfoRecord(version: version)
+            if version >= 4 {
+                r.thread = try record.u64(16, "mac crash info record")
+                r.dialogMode = try record.u64(24, "mac crash info record")
+            }
+            if version >= 5 { r.abortCause = try record.u64(32, "mac crash info record") }
+            if version >= 4, start < UInt64(record.count) {
+                var strings: [String?] = []
+                var bytes = try record.slice(start, UInt64(record.count) - start, "mac crash info strings").bytes[...]
+                for _ in 0..<5 {
+                    let end = bytes.firstIndex(of: 0) ?? bytes.endIndex
+                    guard end - bytes.startIndex <= 8192 else {
+                        throw .badStream(stream: "MozMacosCrashInfo", reason: "string longer than 8192 bytes")
+                    }
+                    let s = String(decoding: bytes[bytes.startIndex..<end], as: UTF8.self)
+                    strings.append(s.isEmpty ? nil : s)
+                    bytes = end < bytes.endIndex ? bytes[(end + 1)...] : bytes[bytes.endIndex...]
+                }
+                (r.module, r.message, r.signatureString, r.backtrace, r.message2) = (strings[0], strings[1], strings[2], strings[3], strings[4])
+            }
+            out.append(r)
+        }
+        return out
+    }
+
+    /// `/proc/self/limits`: a header line, then fixed columns (name 26, soft 21, hard 21, units).
+    private func parseLimits(_ text: String) -> [ProcessLimit] {
+        var out: [ProcessLimit] = []
+        for line in text.split(separator: "\n").dropFirst() {
+            let chars = Array(line)
+            func column(_ from: Int, _ to: Int) -> String {
+                guard from < chars.count else { return "" }
+                return String(chars[from..<min(to, chars.count)]).trimmingCharacters(in: .whitespaces)
+            }
+            let name = column(0, 26)
+            guard !name.isEmpty else { continue }
+            out.append(ProcessLimit(name: name, soft: column(26, 47), hard: column(47, 68), unit: column(68, chars.count)))
+        }
+        return out
     }
 
     private func readCrashpadAnnotations(_ v: ByteView) throws(MinidumpError) -> [String: String] {

@@ -273,3 +273,26 @@ public enum DebugIdentifier {
         return guidString(g) + "0"
     }
 }
+
+/// One record of Mozilla's macOS `__crash_info` stream (`crashreporter_annotations_t`).
+public struct MacCrashInfoRecord: Sendable, Equatable {
+    public var version: UInt64
+    /// Version 4 and later.
+    public var thread: UInt64?
+    public var dialogMode: UInt64?
+    /// Version 5 and later.
+    public var abortCause: UInt64?
+    public var module: String?
+    public var message: String?
+    public var signatureString: String?
+    public var backtrace: String?
+    public var message2: String?
+}
+
+/// One line of `/proc/self/limits` (Mozilla's Linux limits stream).
+public struct ProcessLimit: Sendable, Equatable {
+    public var name: String
+    public var soft: String
+    public var hard: String
+    public var unit: String
+}

@@ -34,6 +34,20 @@ extension ProcessState {
             line("No crash")
         }
         if let a = crash.assertion { line("Assertion: \(a)") }
+        if let records = macCrashInfo, !records.isEmpty {
+            line("Mac Crash Info:")
+            for (i, r) in records.enumerated() {
+                line("  Record \(i)")
+                for (name, value) in [("module", r.module), ("message", r.message), ("signature string", r.signatureString),
+                                      ("backtrace", r.backtrace), ("message2", r.message2)] {
+                    if let value { line("    \(name): \(value)") }
+                }
+                if let t = r.thread { line("    thread: \(hexText(t))") }
+                if let d = r.dialogMode { line("    dialog mode: \(hexText(d))") }
+                if let a = r.abortCause { line("    abort_cause: \(hexText(a))") }
+            }
+            line()
+        }
         if let args = macBootArgs { line("Mac Boot Args: \(args)"); line() }
         line(processUptime.map { "Process uptime: \($0) seconds" } ?? "Process uptime: not available")
         line()

@@ -25,12 +25,23 @@ extension ProcessState {
             ("linux_memory_map_count", linuxMapsLineCount.map { .int(Int64($0)) } ?? .null),
             ("lsb_release", lsbReleaseJSON()),
             ("mac_boot_args", macBootArgs.map { .string($0) } ?? .null),
-            ("mac_crash_info", .null),
+            ("mac_crash_info", macCrashInfo.map { records in .object([
+                ("num_records", .int(Int64(records.count))),
+                ("records", .array(records.map { r in .object([
+                    ("thread", r.thread.map(hex) ?? .null), ("dialog_mode", r.dialogMode.map(hex) ?? .null),
+                    ("abort_cause", r.abortCause.map(hex) ?? .null), ("module", r.module.map { .string($0) } ?? .null),
+                    ("message", r.message.map { .string($0) } ?? .null),
+                    ("signature_string", r.signatureString.map { .string($0) } ?? .null),
+                    ("backtrace", r.backtrace.map { .string($0) } ?? .null), ("message2", r.message2.map { .string($0) } ?? .null),
+                ]) })),
+            ]) } ?? .null),
             ("main_module", .int(0)),
             ("modules", .array(modules.map(moduleJSON))),
             ("modules_contains_cert_info", .bool(modulesContainCertInfo)),
             ("pid", pid.map { .int(Int64($0)) } ?? .null),
-            ("proc_limits", .null),
+            ("proc_limits", processLimits.map { limits in .object([("limits", .array(limits.map { l in .object([
+                ("name", .string(l.name)), ("soft", .string(l.soft)), ("hard", .string(l.hard)), ("unit", .string(l.unit)),
+            ]) }))]) } ?? .null),
             ("process_uptime", processUptime.map { .int(Int64($0)) } ?? .null),
             ("soft_errors", softErrorsJSON.flatMap { JSONValue.parse(Data($0.utf8)) } ?? .null),
             ("status", .string("OK")),
@@ -123,13 +134,8 @@ extension ProcessState {
                 .object([("module", .string(u.name)), ("offsets", .array(u.offsets.map(hex)))]) })),
         ]
         if withRegisters {
-            o.append(("registers", .object(f.context.orderedRegisters.map { ($0.0, registerHex($0.0, $0.1, f.context.cpu)) })))
+            o.append(("registers", .object(f.context.orderedRegisters.map { ($0.0, hex($0.1)) })))
         }
         return .object(o)
-    }
-
-    /// Registers print at their own width (eflags is 32-bit on amd64 too).
-    func registerHex(_ name: String, _ v: UInt64, _ cpu: ContextCPU) -> JSONValue {
-        hex(v)
     }
 }

@@ -89,6 +89,8 @@ public struct ProcessState: Sendable {
     public var linuxMapsLineCount: Int?
     public var lsbRelease: [String: String]?
     public var macBootArgs: String?
+    public var macCrashInfo: [MacCrashInfoRecord]?
+    public var processLimits: [ProcessLimit]?
     public var softErrorsJSON: String?
     public var handles: [HandleDescriptor]?
     public var streams: [(type: UInt32, rva: UInt32)]

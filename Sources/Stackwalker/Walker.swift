@@ -117,7 +117,8 @@ public struct Stackwalker: Sendable {
             requestingThread: requestingIndex, dumpThreadId: dumpThreadId, threads: threads.compactMap { $0 },
             modules: modules, unloadedModules: dump.unloadedModules, pid: dump.miscInfo?.processId ?? dump.linuxProcStatusPid,
             processUptime: uptime, linuxMapsLineCount: dump.linuxMapsLineCount, lsbRelease: dump.linuxLsbRelease,
-            macBootArgs: dump.macBootArgs, softErrorsJSON: dump.softErrorsJSON, handles: dump.handles,
+            macBootArgs: dump.macBootArgs, macCrashInfo: dump.macCrashInfo, processLimits: dump.linuxLimits,
+            softErrorsJSON: dump.softErrorsJSON, handles: dump.handles,
             streams: dump.directory.map { ($0.type, $0.rva) }, modulesContainCertInfo: !certSubjects.isEmpty
                 && modules.contains { $0.certSubject != nil })
     }

@@ -121,3 +121,43 @@ struct DumpBuilder {
         }
     }
 }
+
+@Suite struct MozillaStreamTests {
+    @Test func macCrashInfoRecordsAreDecodedByVersion() throws {
+        // Header (3 × u32 + 20 location descriptors), then one version-5 record.
+        let recordStart: UInt32 = 40
+        var record = DumpBuilder.le(UInt64(0x4D7A_0001)) + DumpBuilder.le(UInt64(5)) + DumpBuilder.le(UInt64(0x1234))
+        record += DumpBuilder.le(UInt64(0)) + DumpBuilder.le(UInt64(0x5))
+        record += Array("/usr/lib/libsystem_c.dylib\u{0}abort() called\u{0}\u{0}\u{0}second\u{0}".utf8)
+        let headerSize = 12 + 20 * 8
+        let recordRVA = 32 + 12 + headerSize
+        var header = DumpBuilder.le(UInt32(0x4D7A_0001)) + DumpBuilder.le(UInt32(1)) + DumpBuilder.le(recordStart)
+        header += DumpBuilder.le(UInt32(record.count)) + DumpBuilder.le(UInt32(recordRVA))
+        header += [UInt8](repeating: 0, count: 19 * 8)
+        var b = DumpBuilder()
+        b.streams = [(StreamType.mozMacosCrashInfo, header)]
+        b.extra = record
+        let dump = try Minidump.parse(b.build())
+        #expect(dump.streamErrors.isEmpty, "\(dump.streamErrors)")
+        let r = try #require(dump.macCrashInfo?.first)
+        #expect(r.version == 5 && r.thread == 0x1234 && r.dialogMode == 0 && r.abortCause == 5)
+        #expect(r.module == "/usr/lib/libsystem_c.dylib" && r.message == "abort() called")
+        #expect(r.signatureString == nil && r.backtrace == nil && r.message2 == "second")
+    }
+
+    @Test func linuxLimitsAreSplitIntoColumns() throws {
+        let text = """
+        Limit                     Soft Limit           Hard Limit           Units     
+        Max cpu time              unlimited            unlimited            seconds   
+        Max open files            1024                 1048576              files     
+
+        """
+        var b = DumpBuilder()
+        b.streams = [(StreamType.mozLinuxLimits, Array(text.utf8))]
+        let dump = try Minidump.parse(b.build())
+        #expect(dump.linuxLimits == [
+            ProcessLimit(name: "Max cpu time", soft: "unlimited", hard: "unlimited", unit: "seconds"),
+            ProcessLimit(name: "Max open files", soft: "1024", hard: "1048576", unit: "files"),
+        ])
+    }
+}
