@@ -236,6 +236,8 @@ struct WalkContext: Sendable {
 
     // MARK: unwinding
 
+    var isWindows: Bool { (dump.systemInfo?.platformId ?? 0x8000) <= 3 }
+
     var cpu: ContextCPU {
         switch arch {
         case 0, 10: return .x86
@@ -331,17 +333,31 @@ struct WalkContext: Sendable {
         let w = UInt64(pointerSize)
         switch cpu {
         case .x86, .amd64:
-            guard let fp = callee.context[cpu.framePointer], fp != 0,
-                  let callerFP = memory.readWord(at: fp, size: pointerSize),
-                  let ip = memory.readWord(at: fp &+ w, size: pointerSize) else { return nil }
-            let sp = fp &+ 2 * w
-            // The frame pointers must be well ordered. On x86 a zero frame pointer (the end of the
-            // chain) is still accepted: the walk then ends on the caller's IP, as rust-minidump's
-            // x86 goldens show; on amd64 it rejects the strategy and scanning takes over.
-            let ordered = callerFP >= sp || (cpu == .x86 && callerFP == 0)
-            guard sp > callee.context.stackPointer, ordered, isCanonical(ip) else { return nil }
-            return StackFrame(instruction: 0, trust: .framePointer,
-                              context: CPUContext(cpu: cpu, values: [cpu.instructionPointer: ip, cpu.stackPointer: sp, cpu.framePointer: callerFP]))
+            guard let fp = callee.context[cpu.framePointer], fp != 0 else { return nil }
+            // Windows x64 code may point the frame register into the middle of the locals (an
+            // UNWIND_INFO frame offset of 0–15 × 16 bytes), so the saved frame pointer and return
+            // address can sit up to 240 bytes above it; other systems keep them at the frame pointer.
+            let probes: [UInt64] = cpu == .amd64 && isWindows ? (0..<16).map { $0 * 16 } : [0]
+            for delta in probes {
+                let base = fp &+ delta
+                guard base < UInt64.max - 2 * w, let callerFP = memory.readWord(at: base, size: pointerSize),
+                      let ip = memory.readWord(at: base &+ w, size: pointerSize) else { continue }
+                let sp = base &+ 2 * w
+                // The frame pointers must be well ordered. On x86 a zero frame pointer (the end of
+                // the chain) is still accepted: the walk then ends on the caller's IP, as
+                // rust-minidump's x86 goldens show; on amd64 it rejects the strategy and scanning
+                // takes over. The new SP and frame pointer must lie in the stack.
+                let ordered = callerFP >= sp || (cpu == .x86 && callerFP == 0)
+                guard sp > callee.context.stackPointer, ordered, isCanonical(ip) else { continue }
+                if cpu == .amd64 {
+                    guard memory.readWord(at: sp, size: 8) != nil, memory.readWord(at: callerFP, size: 8) != nil else { continue }
+                    // A probed slot must hold a return address into a loaded module.
+                    if delta > 0, dump.module(containing: ip &- 1) == nil { continue }
+                }
+                return StackFrame(instruction: 0, trust: .framePointer,
+                                  context: CPUContext(cpu: cpu, values: [cpu.instructionPointer: ip, cpu.stackPointer: sp, cpu.framePointer: callerFP]))
+            }
+            return nil
         case .arm64:
             guard let fp = callee.context["fp"], fp != 0,
                   let callerFP = memory.readWord(at: fp, size: 8), let lr = memory.readWord(at: fp &+ 8, size: 8) else { return nil }
@@ -363,10 +379,15 @@ struct WalkContext: Sendable {
             guard await isPlausibleReturnAddress(candidate) else { continue }
             let sp = slot &+ w
             var values: [String: UInt64] = [cpu.instructionPointer: candidate, cpu.stackPointer: sp]
-            if let fp = callee.context[cpu.framePointer] {
-                if fp == slot &- w, let next = memory.readWord(at: fp, size: pointerSize), next > fp, next - fp <= 128 * 1024 {
+            // The caller's frame pointer: saved just below the return address by a standard
+            // prologue (and then pointing a plausible distance up the stack), or left unchanged
+            // by a function that does not use it. The first slot leaves no room for a saved one.
+            if i > 0, let fp = callee.context[cpu.framePointer] {
+                let savedAt = slot &- w
+                if fp == savedAt, let next = memory.readWord(at: savedAt, size: pointerSize), next > slot,
+                   next - savedAt <= 128 * 1024, memory.readWord(at: next, size: pointerSize) != nil {
                     values[cpu.framePointer] = next
-                } else if fp > sp {
+                } else if fp >= sp {
                     values[cpu.framePointer] = fp
                 }
             }
