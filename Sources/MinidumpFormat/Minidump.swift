@@ -14,7 +14,11 @@ public final class Minidump: @unchecked Sendable {
     public private(set) var systemInfo: SystemInfo?
     public private(set) var threads: [MinidumpThread] = []
     public private(set) var threadNames: [UInt32: String] = [:]
-    public private(set) var modules: [MinidumpModule] = []
+    public private(set) var modules: [MinidumpModule] = [] {
+        didSet { sortedModules = modules.indices.sorted { modules[$0].baseAddress < modules[$1].baseAddress } }
+    }
+    /// Module indexes sorted by base address, for O(log n) address lookups.
+    private var sortedModules: [Int] = []
     public private(set) var unloadedModules: [UnloadedModule] = []
     /// MemoryList and Memory64List regions, sorted by start address.
     public private(set) var memory: [MemoryRegion] = []
@@ -486,9 +490,24 @@ public final class Minidump: @unchecked Sendable {
         return memory[lo - 1]
     }
 
-    /// The module whose [base, end) contains `address`.
+    /// Module indexes sorted by base address, for O(log n) address lookups.
+
+    /// The module whose [base, end) contains `address` (the lowest-based one if ranges overlap).
     public func module(containing address: UInt64) -> (index: Int, module: MinidumpModule)? {
-        for (i, m) in modules.enumerated() where address >= m.baseAddress && address < m.endAddress { return (i, m) }
+        let order = sortedModules
+        var lo = 0, hi = order.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if modules[order[mid]].baseAddress <= address { lo = mid + 1 } else { hi = mid }
+        }
+        var i = lo - 1
+        while i >= 0 {
+            let m = modules[order[i]]
+            if address < m.endAddress { return (order[i], m) }
+            // Ranges normally do not overlap; look a little further back in case they do.
+            if lo - i > 4 { break }
+            i -= 1
+        }
         return nil
     }
 }
