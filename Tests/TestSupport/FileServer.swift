@@ -95,12 +95,7 @@ public final class TestHTTPServer: @unchecked Sendable {
             case .file(let file, let gzip):
                 guard let data = FileManager.default.contents(atPath: file) else { done(500, [], []); return }
                 if gzip {
-                    let tmp = NSTemporaryDirectory() + "pm-gz-\(UUID().uuidString)"
-                    _ = FileManager.default.createFile(atPath: tmp, contents: data)
-                    _ = try? runProcess("/bin/gzip", ["-f", "-n", tmp])
-                    let gz = FileManager.default.contents(atPath: tmp + ".gz") ?? Data()
-                    try? FileManager.default.removeItem(atPath: tmp + ".gz")
-                    done(200, [("Content-Encoding", "gzip"), ("Content-Type", "text/plain")], Array(gz))
+                    done(200, [("Content-Encoding", "gzip"), ("Content-Type", "text/plain")], GzipEncoder.storedGzip(Array(data)))
                 } else {
                     done(200, [("Content-Type", "text/plain")], Array(data))
                 }
@@ -117,5 +112,38 @@ public final class TestHTTPServer: @unchecked Sendable {
             context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         }
+    }
+}
+
+/// A valid gzip stream made of uncompressed ("stored") deflate blocks: enough to exercise a
+/// client's `Content-Encoding: gzip` handling without a compressor or a child process (spawning
+/// `gzip` from a SwiftNIO event-loop thread crashed Foundation's process monitor at teardown).
+public enum GzipEncoder {
+    public static func storedGzip(_ data: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = [0x1F, 0x8B, 8, 0, 0, 0, 0, 0, 0, 0xFF]
+        var offset = 0
+        repeat {
+            let n = min(65_535, data.count - offset)
+            let final: UInt8 = offset + n == data.count ? 1 : 0
+            out.append(final)
+            out += [UInt8(n & 0xFF), UInt8(n >> 8), UInt8(~n & 0xFF), UInt8((~n >> 8) & 0xFF)]
+            out += data[offset..<offset + n]
+            offset += n
+        } while offset < data.count
+        let crc = crc32(data), size = UInt32(truncatingIfNeeded: data.count)
+        for v in [crc, size] { out += [UInt8(v & 0xFF), UInt8((v >> 8) & 0xFF), UInt8((v >> 16) & 0xFF), UInt8(v >> 24)] }
+        return out
+    }
+
+    static func crc32(_ data: [UInt8]) -> UInt32 {
+        var table = [UInt32](repeating: 0, count: 256)
+        for i in 0..<256 {
+            var c = UInt32(i)
+            for _ in 0..<8 { c = c & 1 != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+            table[i] = c
+        }
+        var crc: UInt32 = 0xFFFF_FFFF
+        for b in data { crc = table[Int((crc ^ UInt32(b)) & 0xFF)] ^ (crc >> 8) }
+        return crc ^ 0xFFFF_FFFF
     }
 }
