@@ -1,4 +1,5 @@
 import Foundation
+import MinidumpFormat
 import Testing
 import TestSupport
 @testable import Stackwalker
@@ -53,14 +54,9 @@ import TestSupport
         let crashing = try #require(state.requestingThread.map { state.threads[$0] })
         let ours = crashing.frames.map { f in
             Frame(module: f.moduleIndex.map { state.modules[$0].module.codeFile } ?? "", function: f.function,
-                  file: f.file.map { MinidumpFormat_baseName($0) }, line: f.line.map(Int.init), trust: f.trust.humanDescription)
+                  file: f.file.map { MinidumpFormat.baseName($0) }, line: f.line.map(Int.init), trust: f.trust.humanDescription)
         }
         #expect(ours == breakpad)
         #expect(ours.last?.function == "BaseProcessStart")
     }
-}
-
-func MinidumpFormat_baseName(_ path: String) -> String {
-    guard let i = path.lastIndex(where: { $0 == "/" || $0 == "\\" }) else { return path }
-    return String(path[path.index(after: i)...])
 }
