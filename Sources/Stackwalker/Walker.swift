@@ -34,6 +34,22 @@ actor ModuleSymbols {
     }
 }
 
+/// The symbol tables one thread's walk has already asked for, so that each frame does not hop to
+/// the shared `ModuleSymbols` actor again. Used by one task only.
+final class ThreadTables {
+    private let symbols: ModuleSymbols
+    private var known: [Int: SymbolTable?] = [:]
+
+    init(symbols: ModuleSymbols) { self.symbols = symbols }
+
+    func table(_ index: Int) async -> SymbolTable? {
+        if let t = known[index] { return t }
+        let t = await symbols.table(index)
+        known[index] = .some(t)
+        return t
+    }
+}
+
 /// Reads words of a thread's stack memory for unwinding.
 struct ThreadMemory: StackMemory {
     let region: MemoryRegion?
@@ -195,14 +211,15 @@ struct WalkContext: Sendable {
         var region = thread.stack
         if region.map({ !$0.contains(sp) }) ?? true, let other = dump.memoryRegion(containing: sp) { region = other }
         let memory = ThreadMemory(region: region)
+        let tables = ThreadTables(symbols: symbols)
         var frames = [StackFrame(instruction: context.instructionPointer, trust: .context, context: context)]
-        await symbolize(&frames[0])
+        await symbolize(&frames[0], tables)
         guard region != nil else { return frames }
         var scanned = 0
         while frames.count < maxFrames, scanned < 1 << 14 {
-            guard var caller = await callerFrame(frames, memory) else { break }
+            guard var caller = await callerFrame(frames, memory, tables) else { break }
             if caller.trust == .scan { scanned += 1 }
-            await symbolize(&caller)
+            await symbolize(&caller, tables)
             frames.append(caller)
         }
         return frames
@@ -210,7 +227,7 @@ struct WalkContext: Sendable {
 
     // MARK: symbolization
 
-    func symbolize(_ frame: inout StackFrame) async {
+    func symbolize(_ frame: inout StackFrame, _ tables: ThreadTables) async {
         guard let (index, module) = dump.module(containing: frame.instruction) else {
             var hits: [String: [UInt64]] = [:]
             for u in dump.unloadedModules where frame.instruction >= u.baseAddress && frame.instruction < u.endAddress {
@@ -222,7 +239,7 @@ struct WalkContext: Sendable {
             return
         }
         frame.moduleIndex = index
-        guard let table = await symbols.table(index) else { return }
+        guard let table = await tables.table(index) else { return }
         let rel = frame.instruction - module.baseAddress
         guard let hit = table.lookup(rel) else { return }
         frame.function = hit.function.name
@@ -252,11 +269,11 @@ struct WalkContext: Sendable {
         switch cpu { case .x86, .amd64: return 1; case .arm: return 2; case .arm64: return 4 }
     }
 
-    func callerFrame(_ frames: [StackFrame], _ memory: ThreadMemory) async -> StackFrame? {
+    func callerFrame(_ frames: [StackFrame], _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
         let callee = frames[frames.count - 1]
-        var caller = await byCFI(frames, memory)
+        var caller = await byCFI(frames, memory, tables)
         if caller == nil { caller = byFramePointer(callee, memory) }
-        if caller == nil { caller = await byScan(callee, memory) }
+        if caller == nil { caller = await byScan(callee, memory, tables) }
         guard var found = caller else { return nil }
         let ip = found.context.instructionPointer, sp = found.context.stackPointer
         // Termination rules.
@@ -300,9 +317,9 @@ struct WalkContext: Sendable {
         }
     }
 
-    func byCFI(_ frames: [StackFrame], _ memory: ThreadMemory) async -> StackFrame? {
+    func byCFI(_ frames: [StackFrame], _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
         let callee = frames[frames.count - 1]
-        guard let moduleIndex = callee.moduleIndex, let table = await symbols.table(moduleIndex) else { return nil }
+        guard let moduleIndex = callee.moduleIndex, let table = await tables.table(moduleIndex) else { return nil }
         let rel = callee.instruction - dump.modules[moduleIndex].baseAddress
         var recovered: [String: UInt64]?
         if cpu == .x86, let win = table.stackWin(at: rel) {
@@ -369,14 +386,14 @@ struct WalkContext: Sendable {
         }
     }
 
-    func byScan(_ callee: StackFrame, _ memory: ThreadMemory) async -> StackFrame? {
+    func byScan(_ callee: StackFrame, _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
         let w = UInt64(pointerSize)
         let words: UInt64 = callee.trust == .context || callee.trust == .cfi ? 160 : 40
         let start = callee.context.stackPointer
         for i in 0..<words {
             let slot = start &+ i * w
             guard let candidate = memory.readWord(at: slot, size: pointerSize) else { return nil }
-            guard await isPlausibleReturnAddress(candidate) else { continue }
+            guard await isPlausibleReturnAddress(candidate, tables) else { continue }
             let sp = slot &+ w
             var values: [String: UInt64] = [cpu.instructionPointer: candidate, cpu.stackPointer: sp]
             // The caller's frame pointer: saved just below the return address by a standard
@@ -396,11 +413,11 @@ struct WalkContext: Sendable {
         return nil
     }
 
-    private func isPlausibleReturnAddress(_ address: UInt64) async -> Bool {
+    private func isPlausibleReturnAddress(_ address: UInt64, _ tables: ThreadTables) async -> Bool {
         guard address != 0, isCanonical(address) else { return false }
         let lookup = address &- returnAddressAdjustment
         guard let (index, module) = dump.module(containing: lookup) else { return false }
-        guard let table = await symbols.table(index) else { return true }
+        guard let table = await tables.table(index) else { return true }
         return !(table.function(at: lookup - module.baseAddress)?.name.isEmpty ?? true)
     }
 
