@@ -32,6 +32,10 @@ public final class Minidump: @unchecked Sendable {
     public private(set) var linuxMapsLineCount: Int?
     public private(set) var linuxProcStatusPid: UInt32?
     public private(set) var linuxCpuInfo: String?
+    /// The crashed process's argv, environment and auxiliary vector (Breakpad's Linux streams).
+    public private(set) var linuxCommandLine: [String]?
+    public private(set) var linuxEnvironment: [String: String]?
+    public private(set) var linuxAuxv: [(type: UInt64, value: UInt64)]?
     public private(set) var macBootArgs: String?
     public private(set) var linuxLimits: [ProcessLimit]?
     public private(set) var macCrashInfo: [MacCrashInfoRecord]?
@@ -112,6 +116,15 @@ public final class Minidump: @unchecked Sendable {
             case StreamType.linuxMaps: linuxMapsLineCount = text(view).split(separator: "\n", omittingEmptySubsequences: true).count
             case StreamType.linuxProcStatus: linuxProcStatusPid = procStatusPid(text(view))
             case StreamType.linuxCpuInfo: linuxCpuInfo = text(view)
+            case StreamType.linuxCmdLine: linuxCommandLine = nulSeparated(view)
+            case StreamType.linuxEnviron:
+                var env: [String: String] = [:]
+                for entry in nulSeparated(view) {
+                    guard let eq = entry.firstIndex(of: "=") else { continue }
+                    env[String(entry[..<eq])] = String(entry[entry.index(after: eq)...])
+                }
+                linuxEnvironment = env
+            case StreamType.linuxAuxv: linuxAuxv = try readAuxv(view)
             case StreamType.mozMacosBootargs: macBootArgs = try readBootArgs(view)
             case StreamType.mozLinuxLimits: linuxLimits = parseLimits(text(view))
             case StreamType.mozMacosCrashInfo: macCrashInfo = try readMacCrashInfo(view)
@@ -320,16 +333,46 @@ public final class Minidump: @unchecked Sendable {
                              contextBytes: try location(v, 160, "exception context"))
     }
 
+    /// MINIDUMP_MISC_INFO versions 1–5, told apart by `size_of_info` (24, 44, 232, 832, 1364)
+    /// and their fields by the `flags1` bits.
     private func readMiscInfo(_ v: ByteView) throws(MinidumpError) -> MiscInfo {
         let size = try v.u32(0, "MiscInfo")
         let flags = try v.u32(4, "MiscInfo")
         var info = MiscInfo(sizeOfInfo: size, flags1: flags)
-        if flags & 1 != 0 { info.processId = try v.u32(8, "MiscInfo") }
-        if flags & 2 != 0 {
-            info.processCreateTime = try v.u32(12, "MiscInfo")
-            info.processUserTime = try v.u32(16, "MiscInfo")
-            info.processKernelTime = try v.u32(20, "MiscInfo")
+        let available = UInt64(min(size, UInt32(v.count)))
+        func field(_ at: UInt64, _ bit: UInt32) throws(MinidumpError) -> UInt32? {
+            guard flags & bit != 0, at + 4 <= available else { return nil }
+            return try v.u32(at, "MiscInfo")
         }
+        info.processId = try field(8, 0x1)
+        info.processCreateTime = try field(12, 0x2)
+        info.processUserTime = try field(16, 0x2)
+        info.processKernelTime = try field(20, 0x2)
+        if size >= 44 {
+            info.processorMaxMhz = try field(24, 0x4)
+            info.processorCurrentMhz = try field(28, 0x4)
+            info.processorMhzLimit = try field(32, 0x4)
+        }
+        if size >= 232 {
+            info.processIntegrityLevel = try field(44, 0x10)
+            info.processExecuteFlags = try field(48, 0x20)
+            info.protectedProcess = try field(52, 0x80)
+            info.timeZoneId = try field(56, 0x40)
+        }
+        if size >= 832, flags & 0x100 != 0, available >= 832 {
+            func wide(_ at: UInt64, _ count: Int) throws(MinidumpError) -> String {
+                var u: [UInt16] = []
+                for i in 0..<UInt64(count) {
+                    let c = try v.u16(at + i * 2, "MiscInfo build string")
+                    if c == 0 { break }
+                    u.append(c)
+                }
+                return String(decoding: u, as: UTF16.self)
+            }
+            info.buildString = try wide(232, 260)
+            info.debugBuildString = try wide(752, 40)
+        }
+        if size >= 1364 { info.processCookie = try field(1360, 0x400) }
         return info
     }
 
@@ -455,6 +498,26 @@ public final class Minidump: @unchecked Sendable {
         for i in 0..<count {
             let key = try utf8String(at: UInt64(try dict.u32(4 + i * 8, "annotation")), "annotation key")
             out[key] = try utf8String(at: UInt64(try dict.u32(8 + i * 8, "annotation")), "annotation value")
+        }
+        return out
+    }
+
+    private func nulSeparated(_ view: ByteView) -> [String] {
+        view.bytes.split(separator: 0, omittingEmptySubsequences: true).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// (type, value) pairs of the pointer width of the dump's CPU, up to AT_NULL.
+    private func readAuxv(_ v: ByteView) throws(MinidumpError) -> [(type: UInt64, value: UInt64)] {
+        let wide = ![0, 5, 10].contains(systemInfo?.processorArchitecture ?? 9)
+        let entry: UInt64 = wide ? 16 : 8
+        var out: [(type: UInt64, value: UInt64)] = []
+        var at: UInt64 = 0
+        while at + entry <= UInt64(v.count) {
+            let type = wide ? try v.u64(at, "LinuxAuxv") : UInt64(try v.u32(at, "LinuxAuxv"))
+            let value = wide ? try v.u64(at + 8, "LinuxAuxv") : UInt64(try v.u32(at + 4, "LinuxAuxv"))
+            if type == 0 { break }
+            out.append((type, value))
+            at += entry
         }
         return out
     }

@@ -190,6 +190,20 @@ public struct MiscInfo: Sendable, Equatable {
     public var processCreateTime: UInt32?
     public var processUserTime: UInt32?
     public var processKernelTime: UInt32?
+    /// Version 2 (flags1 0x4): processor power information.
+    public var processorMaxMhz: UInt32?
+    public var processorCurrentMhz: UInt32?
+    public var processorMhzLimit: UInt32?
+    /// Version 3: integrity level (0x10), execute flags (0x20), protected process (0x80), time zone (0x40).
+    public var processIntegrityLevel: UInt32?
+    public var processExecuteFlags: UInt32?
+    public var protectedProcess: UInt32?
+    public var timeZoneId: UInt32?
+    /// Version 4 (flags1 0x100): the OS build strings.
+    public var buildString: String?
+    public var debugBuildString: String?
+    /// Version 5 (flags1 0x400): the process cookie.
+    public var processCookie: UInt32?
 }
 
 public struct BreakpadInfo: Sendable, Equatable {

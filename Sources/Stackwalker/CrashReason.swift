@@ -104,6 +104,23 @@ enum CrashReason {
         }
     }
 
+    /// Common Win32 error codes, for a thread's `GetLastError` value; others print as hex.
+    static let winErrors: [UInt32: String] = [
+        0: "ERROR_SUCCESS", 1: "ERROR_INVALID_FUNCTION", 2: "ERROR_FILE_NOT_FOUND", 3: "ERROR_PATH_NOT_FOUND",
+        4: "ERROR_TOO_MANY_OPEN_FILES", 5: "ERROR_ACCESS_DENIED", 6: "ERROR_INVALID_HANDLE", 8: "ERROR_NOT_ENOUGH_MEMORY",
+        13: "ERROR_INVALID_DATA", 14: "ERROR_OUTOFMEMORY", 18: "ERROR_NO_MORE_FILES", 32: "ERROR_SHARING_VIOLATION",
+        38: "ERROR_HANDLE_EOF", 50: "ERROR_NOT_SUPPORTED", 87: "ERROR_INVALID_PARAMETER", 109: "ERROR_BROKEN_PIPE",
+        122: "ERROR_INSUFFICIENT_BUFFER", 123: "ERROR_INVALID_NAME", 126: "ERROR_MOD_NOT_FOUND", 127: "ERROR_PROC_NOT_FOUND",
+        183: "ERROR_ALREADY_EXISTS", 203: "ERROR_ENVVAR_NOT_FOUND", 234: "ERROR_MORE_DATA", 258: "WAIT_TIMEOUT",
+        259: "ERROR_NO_MORE_ITEMS", 487: "ERROR_INVALID_ADDRESS", 997: "ERROR_IO_PENDING", 998: "ERROR_NOACCESS",
+        1008: "ERROR_NO_TOKEN", 1168: "ERROR_NOT_FOUND", 1400: "ERROR_INVALID_WINDOW_HANDLE", 1813: "ERROR_RESOURCE_TYPE_NOT_FOUND",
+        1814: "ERROR_RESOURCE_NAME_NOT_FOUND", 10035: "WSAEWOULDBLOCK",
+    ]
+
+    static func lastErrorName(_ code: UInt32) -> String {
+        winErrors[code] ?? String(format: "0x%08x", code)
+    }
+
     // MARK: Linux
 
     static let signals: [UInt32: String] = [

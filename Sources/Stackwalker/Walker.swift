@@ -97,7 +97,8 @@ public struct Stackwalker: Sendable {
                        let cpu = try? CPUContext.decode(bytes, architecture: arch) {
                         frames = await context.walk(thread: t, context: cpu)
                     }
-                    return (i, ThreadState(threadId: t.threadId, name: dump.threadNames[t.threadId], frames: frames))
+                    return (i, ThreadState(threadId: t.threadId, name: dump.threadNames[t.threadId], frames: frames,
+                                           lastErrorValue: Self.lastError(t, dump: dump, pointerSize: pointerSize)))
                 }
             }
             for await (i, state) in group { threads[i] = state }
@@ -137,6 +138,15 @@ public struct Stackwalker: Sendable {
             softErrorsJSON: dump.softErrorsJSON, handles: dump.handles,
             streams: dump.directory.map { ($0.type, $0.rva) }, modulesContainCertInfo: !certSubjects.isEmpty
                 && modules.contains { $0.certSubject != nil })
+    }
+
+    /// Windows threads: `GetLastError()` from the TEB (offset 0x34 on x86, 0x68 on x64), when the
+    /// dump captured the TEB.
+    static func lastError(_ t: MinidumpThread, dump: Minidump, pointerSize: Int) -> String? {
+        guard let sys = dump.systemInfo, sys.platformId <= 3, t.teb != 0 else { return nil }
+        let address = t.teb &+ (pointerSize == 4 ? 0x34 : 0x68)
+        guard let value = dump.memoryRegion(containing: address)?.word(at: address, size: 4) else { return nil }
+        return CrashReason.lastErrorName(UInt32(truncatingIfNeeded: value))
     }
 
     static func describe(_ a: AssertionInfo) -> String {

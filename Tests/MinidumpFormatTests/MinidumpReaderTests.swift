@@ -161,3 +161,26 @@ struct DumpBuilder {
         ])
     }
 }
+
+@Suite struct OptionalStreamTests {
+    @Test func linuxProcessStreamsAreDecoded() throws {
+        let dump = try Minidump.open(path: try TestData.path("minidumps/linux-mini.dmp"))
+        #expect(dump.linuxCommandLine?.isEmpty == false)
+        #expect(dump.linuxEnvironment?.isEmpty == false)
+        let auxv = try #require(dump.linuxAuxv)
+        #expect(!auxv.isEmpty)
+        #expect(auxv.contains { $0.type == 6 && $0.value == 4096 })   // AT_PAGESZ
+        #expect(dump.linuxProcStatusPid == 1304)
+    }
+
+    @Test func miscInfoFieldsFollowTheFlags() throws {
+        let dump = try Minidump.open(path: try TestData.path("minidumps/test.dmp"))
+        let misc = try #require(dump.miscInfo)
+        #expect(misc.processId == 3932)
+        #expect(misc.processCreateTime == dump.timeDateStamp)
+        let modern = try Minidump.open(path: try TestData.path("minidumps/invalid-parameter.dmp"))
+        let m = try #require(modern.miscInfo)
+        #expect(m.sizeOfInfo >= 832)
+        #expect(m.buildString?.isEmpty == false)
+    }
+}

@@ -68,3 +68,13 @@ enum JSONValueStatus {
         return doc["status"] as? String
     }
 }
+
+@Suite struct LastErrorTests {
+    @Test func windowsThreadsReportGetLastErrorFromTheTEB() async throws {
+        let state = try await GoldenOutputTests.walk("tiny-exe-fastfail.dmp")
+        #expect(state.threads.map(\.lastErrorValue) == ["ERROR_ALREADY_EXISTS", "ERROR_SUCCESS", "ERROR_SUCCESS", "ERROR_SUCCESS"])
+        // Without the TEB in the dump (test.dmp), the value is unknown.
+        let plain = try await GoldenOutputTests.walk("test.dmp")
+        #expect(plain.threads.allSatisfy { $0.lastErrorValue == nil })
+    }
+}
