@@ -12,14 +12,16 @@ let package = Package(
     ],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
+        .target(name: "BenchSupport", path: "Sources/BenchSupport", swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
             name: "SymbolBench",
-            dependencies: [.product(name: "BreakpadSymbols", package: "Postmortem")],
+            dependencies: ["BenchSupport", .product(name: "BreakpadSymbols", package: "Postmortem")],
             path: "Sources/SymbolBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),
         .executableTarget(
             name: "StackwalkBench",
             dependencies: [
+                "BenchSupport",
                 .product(name: "MinidumpFormat", package: "Postmortem"),
                 .product(name: "Stackwalker", package: "Postmortem"),
                 .product(name: "SymbolSources", package: "Postmortem"),

@@ -6,23 +6,14 @@
 //
 // Each measurement runs in a child process (so peak memory, VmHWM, is that run's alone); the
 // reported time is the best of several walks inside that process.
+import BenchSupport
 import Foundation
 import MinidumpFormat
 import Stackwalker
 import SymbolSources
 
-let clock = ContinuousClock()
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-func procStatusKB(_ field: String) -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let l = s.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-          let kb = Int(l.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-    return kb
-}
-
+let clock = benchClock
 let args = CommandLine.arguments
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().path
 let testdata = packageRoot + "/../shared/testdata"
 
 /// Walks `dump` `runs` times; symbols from `symbols` (nil: none) with the cache in `cache`.
@@ -93,8 +84,7 @@ func child(_ dump: String, _ mode: String, _ runs: Int) throws -> (Double, Int, 
     let cache = NSTemporaryDirectory() + "stackwalk-bench-\(getpid())-\(UUID().uuidString)"
     defer { try? FileManager.default.removeItem(atPath: cache) }
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-        : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+    p.executableURL = URL(fileURLWithPath: currentExecutable)
     p.arguments = ["--child", dump, mode, cache, String(runs)]
     let pipe = Pipe()
     p.standardOutput = pipe

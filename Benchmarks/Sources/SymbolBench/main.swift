@@ -6,22 +6,13 @@
 // Memory is measured in a child process per file (peak RSS from getrusage, minus the RSS the
 // process had before parsing), so runs do not pollute each other.
 import BreakpadSymbols
+import BenchSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
 #endif
 
-let clock = ContinuousClock()
-func seconds(_ d: Duration) -> Double { Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18 }
-
-/// A field of /proc/self/status in kB (VmRSS: current, VmHWM: peak of this process image; unlike
-/// getrusage's ru_maxrss it is not inherited from the parent across fork and exec).
-func procStatusKB(_ field: String) -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-          let l = s.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-          let kb = Int(l.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-    return kb
-}
+let clock = benchClock
 
 // MARK: child mode: parse one file, report time and memory
 
@@ -51,8 +42,6 @@ let sizeMB = Int(option("--size-mb") ?? "300") ?? 300
 let workDir = option("--keep") ?? (NSTemporaryDirectory() + "symbol-bench-\(getpid())")
 try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
 
-let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-    .deletingLastPathComponent().deletingLastPathComponent().path
 let crashClient = packageRoot + "/../shared/testdata/symbols/crash-client/509C0610949836F7B70BD88BCF03E5400/crash-client.sym"
 guard FileManager.default.fileExists(atPath: crashClient) else {
     FileHandle.standardError.write(Data("symbol-bench: \(crashClient) not found\n".utf8))
@@ -144,8 +133,7 @@ struct Row {
 
 func childParse(_ path: String) throws -> (Double, Double, Double) {
     let p = Process()
-    p.executableURL = URL(fileURLWithPath: CommandLine.arguments[0].hasPrefix("/") ? CommandLine.arguments[0]
-        : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0])
+    p.executableURL = URL(fileURLWithPath: currentExecutable)
     p.arguments = ["--child-parse", path]
     let pipe = Pipe()
     p.standardOutput = pipe
