@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "BreakpadSymbols", targets: ["BreakpadSymbols"]),
         .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
         .library(name: "Stackwalker", targets: ["Stackwalker"]),
+        .library(name: "Signatures", targets: ["Signatures"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
     ],
@@ -38,12 +39,13 @@ let package = Package(
             swiftSettings: strict),
         // services (the HTTP routes come with the service issue; the core lives here now)
         .target(name: "Symbolication", dependencies: ["SymbolSources", "BreakpadSymbols", "JSONSupport"], swiftSettings: strict),
+        .target(name: "Signatures", dependencies: ["JSONSupport"], swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
         // app
         .executableTarget(
             name: "PostmortemCLI",
             dependencies: [
-                "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker",
+                "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict),
@@ -62,6 +64,7 @@ let package = Package(
             name: "StackwalkerTests",
             dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
+        .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "PostmortemCLITests", dependencies: ["PostmortemCLI", "TestSupport"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(

@@ -1,0 +1,208 @@
+import Foundation
+import JSONSupport
+
+/// Turns stack frames into the normalized strings signatures are made of (`signatures.md` §4).
+struct FrameNormalizer: Sendable {
+    let lists: SignatureLists
+
+    /// `vcs:root:path:rev` → path; `C:\path` → path; `/abs` → itself; anything else → nil.
+    static func parseSourceFile(_ file: String) -> String? {
+        guard !file.isEmpty else { return nil }
+        let parts = file.split(separator: ":", omittingEmptySubsequences: false)
+        if parts.count == 4 { return String(parts[2]) }
+        if parts.count == 2 { return String(parts[1]) }
+        if file.hasPrefix("/") { return file }
+        return nil
+    }
+
+    func normalize(function: JSONValue?, module: JSONValue?, file: JSONValue?, line: JSONValue?,
+                   offset: JSONValue?, unloadedModules: JSONValue?) -> String {
+        if let function, function.isTruthy {
+            let name = function.pythonString
+            let fileText = file.flatMap { $0.isTruthy ? $0.pythonString : nil }
+            if let f = fileText, (Self.parseSourceFile(f) ?? "").hasSuffix(".rs") {
+                return normalizeRust(name, line: line)
+            }
+            return normalizeCpp(name, line: line)
+        }
+        if let file, file.isTruthy, let line, line.isTruthy {
+            var path = file.pythonString
+            while let last = path.last, last == "/" || last == "\\" { path.removeLast() }
+            let separator: Character = path.contains("\\") ? "\\" : "/"
+            let component = path.split(separator: separator, omittingEmptySubsequences: false).last.map(String.init) ?? path
+            return "\(component)#\(line.pythonString)"
+        }
+        if let module, module.isTruthy {
+            var m = Substring(module.pythonString)
+            while let f = m.first, f == "[" || f == "]" { m = m.dropFirst() }
+            while let l = m.last, l == "[" || l == "]" { m = m.dropLast() }
+            return String(m)
+        }
+        if let unloaded = unloadedModules, unloaded.isTruthy, case .array(let list) = unloaded, let first = list.first {
+            return "(unloaded \((first.get("module") ?? .null).pythonString))"
+        }
+        if let offset, offset.isTruthy {
+            return "@" + Self.stripLeadingZeros(offset.pythonString)
+        }
+        return ""
+    }
+
+    /// `0x00001234` → `0x1234` (Python `hex(int(text, 16))`); unparsable text is kept.
+    static func stripLeadingZeros(_ text: String) -> String {
+        var t = pythonStrip(text).replacingOccurrences(of: "_", with: "")
+        var negative = false
+        if t.hasPrefix("-") { negative = true; t.removeFirst() } else if t.hasPrefix("+") { t.removeFirst() }
+        if t.lowercased().hasPrefix("0x") { t.removeFirst(2) }
+        guard !t.isEmpty, t.allSatisfy(\.isHexDigit) else { return text }
+        let digits = String(t.drop { $0 == "0" }).lowercased()
+        return (negative && !digits.isEmpty ? "-" : "") + "0x" + (digits.isEmpty ? "0" : digits)
+    }
+
+    func normalizeCpp(_ input: String, line: JSONValue?) -> String {
+        var f = input
+        for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
+            f = pythonStrip(String(f.dropLast(ref.count)))
+        }
+        if !f.contains("::operator") { f = Self.dropPrefixAndReturnType(f) }
+        f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)")
+        f = Self.replaceLambdaNumbers(f)
+        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
+        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
+        if f.contains("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
+        if lists.lineNumbers.matches(f) { f += ":" + (line ?? .null).pythonString }
+        return Self.fixSpacesAndCommas(f)
+    }
+
+    func normalizeRust(_ input: String, line: JSONValue?) -> String {
+        var f = Self.dropPrefixAndReturnType(input)
+        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: [" as "])
+        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: [])
+        if lists.lineNumbers.matches(f) { f += ":" + (line ?? .null).pythonString }
+        f = Self.fixSpacesAndCommas(f)
+        return Self.dropRustHash(f)
+    }
+
+    /// Removes a space before `*`, `&` and `,`; then makes every comma followed by a space
+    /// (two passes, as the two substitutions run one after the other).
+    static func fixSpacesAndCommas(_ s: String) -> String {
+        let chars = Array(s.unicodeScalars)
+        var first: [Unicode.Scalar] = []
+        first.reserveCapacity(chars.count)
+        for (i, c) in chars.enumerated() {
+            if c == " ", i + 1 < chars.count, chars[i + 1] == "*" || chars[i + 1] == "&" || chars[i + 1] == "," { continue }
+            first.append(c)
+        }
+        var out = String.UnicodeScalarView()
+        for (i, c) in first.enumerated() {
+            out.append(c)
+            if c == ",", i + 1 >= first.count || first[i + 1] != " " { out.append(" ") }
+        }
+        return String(out)
+    }
+
+    /// `::h<hex>` at the end (or before a final newline, as Python's `$` allows).
+    static func dropRustHash(_ s: String) -> String {
+        var body = Substring(s)
+        var tail = ""
+        if body.hasSuffix("\n") { body = body.dropLast(); tail = "\n" }
+        guard let range = body.range(of: "::h", options: .backwards) else { return s }
+        let hex = body[range.upperBound...]
+        guard !hex.isEmpty, hex.allSatisfy({ $0.isASCII && $0.isHexDigit }) else { return s }
+        return String(body[..<range.lowerBound]) + tail
+    }
+
+    /// `::$_<digits>::` → `::$::`.
+    static func replaceLambdaNumbers(_ s: String) -> String {
+        guard s.contains("::$_") else { return s }
+        let chars = Array(s)
+        var out = ""
+        var i = 0
+        while i < chars.count {
+            if i + 4 <= chars.count, chars[i] == ":", chars[i + 1] == ":", chars[i + 2] == "$", chars[i + 3] == "_" {
+                var j = i + 4
+                while j < chars.count, chars[j].isNumber, chars[j].unicodeScalars.allSatisfy({ $0.properties.numericType == .decimal }) { j += 1 }
+                if j > i + 4, j + 1 < chars.count, chars[j] == ":", chars[j + 1] == ":" {
+                    out += "::$::"
+                    i = j + 2
+                    continue
+                }
+            }
+            out.append(chars[i])
+            i += 1
+        }
+        return out
+    }
+
+    /// Tokenizes on spaces outside `()`, `{}`, `[]`, `<>` and `` `' `` and keeps the last token,
+    /// rejoined with the previous one while it starts with `(` or `[clone`.
+    static func dropPrefixAndReturnType(_ function: String) -> String {
+        let pairs: [Character: Character] = ["(": ")", "{": "}", "[": "]", "<": ">", "`": "'"]
+        let closers = Set(pairs.values)
+        var tokens: [String] = []
+        var levels: [Character] = []
+        var current = ""
+        for c in function {
+            if let _ = pairs[c] {
+                levels.append(c)
+                current.append(c)
+            } else if closers.contains(c) {
+                if let last = levels.last, pairs[last] == c { levels.removeLast() }
+                current.append(c)
+            } else if !levels.isEmpty {
+                current.append(c)
+            } else if c == " " {
+                tokens.append(current)
+                current = ""
+            } else {
+                current.append(c)
+            }
+        }
+        if !current.isEmpty { tokens.append(current) }
+        while tokens.count > 1, let last = tokens.last, last.hasPrefix("(") || last.hasPrefix("[clone") {
+            let joined = tokens[tokens.count - 2] + " " + last
+            tokens.removeLast(2)
+            tokens.append(joined)
+        }
+        return tokens.last ?? ""
+    }
+
+    /// Replaces each outermost `open…close` with `replacement`, unless the text before it ends
+    /// with an exception string or the bracketed text contains one.
+    static func collapse(_ function: String, open: Character, close: Character, replacement: String, exceptions: [String]) -> String {
+        let chars = Array(function)
+        func isException(_ before: Int, _ token: String) -> Bool {
+            guard !exceptions.isEmpty else { return false }
+            let prefix = String(chars[0..<before])
+            return exceptions.contains { prefix.hasSuffix($0) || (!token.isEmpty && token.contains($0)) }
+        }
+        var out = ""
+        var depth = 0
+        var token = ""
+        var last = 0
+        for (i, c) in chars.enumerated() {
+            last = i
+            if depth == 0 {
+                if c == open, !isException(i, "") {
+                    depth = 1
+                    token = String(c)
+                } else {
+                    out.append(c)
+                }
+            } else if c == open {
+                depth += 1
+                token.append(c)
+            } else if c == close {
+                depth -= 1
+                token.append(c)
+                if depth == 0 {
+                    out += isException(i, token) ? token : replacement
+                    token = ""
+                }
+            } else {
+                token.append(c)
+            }
+        }
+        if depth > 0 { out += isException(last, token) ? token : replacement }
+        return out
+    }
+}

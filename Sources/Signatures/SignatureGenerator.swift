@@ -1,0 +1,110 @@
+import Foundation
+import JSONSupport
+
+/// The outcome of signature generation.
+public struct SignatureResult: Sendable {
+    public var signature = ""
+    public var notes: [String] = []
+    public var debugLog: [String] = []
+    /// All normalized frames of the crashing thread joined with ` | ` (C/C++/Rust crashes;
+    /// empty otherwise).
+    public var protoSignature = ""
+    public var normalizedFrames: [String]?
+    /// Identifies the rules and lists that produced the signature.
+    public var rulesVersion = ""
+
+    mutating func setSignature(_ rule: String, _ new: String) {
+        debug(rule, "change signature: \"\(signature)\" -> \"\(new)\"")
+        signature = new
+    }
+
+    mutating func info(_ rule: String, _ message: String) { notes.append("\(rule): \(message)") }
+    mutating func debug(_ rule: String, _ message: String) { debugLog.append("\(rule): \(message)") }
+}
+
+/// One step of the pipeline.
+protocol SignatureRule: Sendable {
+    var name: String { get }
+    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool
+    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure)
+}
+
+/// Socorro-compatible signature generation (`signatures.md`): the default rule pipeline over
+/// crash data, with signature lists loaded from a directory.
+public struct SignatureGenerator: Sendable {
+    /// Bumped whenever a rule changes the signatures it produces.
+    public static let rulesVersion = "postmortem-siggen-1"
+
+    let rules: [any SignatureRule]
+    public let lists: SignatureLists
+
+    public init(lists: SignatureLists) {
+        self.lists = lists
+        let generation = SignatureGenerationRule(tool: CSignatureTool(lists: lists))
+        rules = [
+            generation, StackwalkerErrorRule(), BadHardwareRule(), OOMRule(), AbortRule(), ShutdownTimeoutRule(),
+            RunWatchdogRule(generation: generation), IPCChannelErrorRule(), IPCMessageNameRule(), StackOverflowRule(),
+            HungProcessRule(), FixWhitespaceRule(), TruncateRule(),
+        ]
+    }
+
+    /// Generates the signature of `crashData` (siggen's crash-data shape).
+    public func generate(_ crashData: JSONValue) -> SignatureResult {
+        var result = SignatureResult()
+        result.rulesVersion = Self.rulesVersion
+        for rule in rules {
+            do {
+                if try rule.predicate(crashData, result) { try rule.action(crashData, &result) }
+            } catch {
+                result.info(rule.name, "Rule failed: \(error.message)")
+            }
+        }
+        return result
+    }
+
+    /// Accepts siggen crash data as is, or a processed crash (it has `json_dump`), which is
+    /// converted the way siggen's `convert_to_crash_data` does.
+    public static func crashData(from document: JSONValue) -> JSONValue {
+        guard case .object = document, document["json_dump"] != nil else { return document }
+        func at(_ path: [String]) -> JSONValue {
+            var v: JSONValue? = document
+            for key in path { v = v?.get(key) }
+            return v ?? .null
+        }
+        var pairs: [(String, JSONValue)] = [
+            ("hang", at(["hang"])),
+            ("oom_allocation_size", (try? pythonInt(at(["oom_allocation_size"]))).flatMap { $0.map { .int($0) } } ?? .null),
+            ("js_large_allocation_failure", at(["js_large_allocation_failure"])),
+            ("abort_message", at(["abort_message"])),
+            ("mdsw_status_string", at(["mdsw_status_string"])),
+            ("async_shutdown_timeout", at(["async_shutdown_timeout"])),
+            ("ipc_channel_error", at(["ipc_channel_error"])),
+            ("ipc_message_name", at(["ipc_message_name"])),
+            ("additional_minidumps", document["additional_minidumps"] ?? .array([])),
+            ("original_signature", document["signature"] ?? .string("")),
+            ("crashing_thread", at(["json_dump", "crash_info", "crashing_thread"])),
+            ("reason", at(["json_dump", "crash_info", "type"])),
+            ("threads", at(["json_dump", "threads"])),
+            ("os", at(["json_dump", "system_info", "os"])),
+        ]
+        if let j = document["java_exception"] { pairs.append(("java_exception", j)) }
+        if let j = document["java_stack_trace"] { pairs.append(("java_stack_trace", j)) }
+        return .object(pairs)
+    }
+}
+
+// MARK: - helpers over crash data
+
+/// `int(crash_data.get("crashing_thread", 0))`, 0 when that fails.
+func crashingThread(_ data: JSONValue) -> Int64 {
+    guard let v = data.get("crashing_thread") else { return 0 }
+    return ((try? pythonInt(v)) ?? nil) ?? 0
+}
+
+/// `glom(crash_data, "threads.<n>", default={})`: a negative index counts from the end.
+func thread(_ data: JSONValue, _ index: Int64) -> JSONValue? {
+    guard case .array(let threads)? = data.get("threads") else { return nil }
+    let i = index < 0 ? Int64(threads.count) + index : index
+    guard i >= 0, i < Int64(threads.count) else { return nil }
+    return threads[Int(i)]
+}
