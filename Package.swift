@@ -39,7 +39,9 @@ let package = Package(
             swiftSettings: strict),
         // services (the HTTP routes come with the service issue; the core lives here now)
         .target(name: "Symbolication", dependencies: ["SymbolSources", "BreakpadSymbols", "JSONSupport"], swiftSettings: strict),
-        .target(name: "Signatures", dependencies: ["JSONSupport"], swiftSettings: strict),
+        .target(
+            name: "Signatures", dependencies: ["JSONSupport"],
+            resources: [.copy("Resources/siglists")], swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
         // app
         .executableTarget(

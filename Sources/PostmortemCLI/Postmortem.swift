@@ -6,7 +6,7 @@ struct Postmortem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postmortem",
         abstract: "Crash reporting: collect, symbolicate, process and search crash reports.",
-        subcommands: [StackwalkCommand.self, SymbolicateCommand.self, SymbolsCommand.self])
+        subcommands: [SignatureCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SymbolsCommand.self])
 
     /// Runs the command with the contract's exit codes: 0 success, 1 operational failure,
     /// 2 usage error (ArgumentParser would use 64).

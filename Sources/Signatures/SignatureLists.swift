@@ -88,6 +88,14 @@ public struct SignatureLists: Sendable {
     /// Where the lists came from, for the debug log; nil for the lists shipped with the program.
     public let source: String?
 
+    /// Postmortem's own lists, shipped with the program (`Resources/siglists`).
+    public static func bundled() throws -> SignatureLists {
+        guard let url = Bundle.module.url(forResource: "siglists", withExtension: nil) else {
+            throw SignatureListError(file: "siglists", line: 0, reason: "the bundled signature lists are missing")
+        }
+        return try SignatureLists(directory: url.path, includedLists: true)
+    }
+
     public static let fileNames = ["irrelevant_signature_re", "prefix_signature_re", "signature_sentinels", "signatures_with_line_numbers_re"]
 
     /// Loads `<dir>/<name>.txt` for the four lists; a regex that does not compile is reported with
