@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
         .library(name: "Stackwalker", targets: ["Stackwalker"]),
         .library(name: "Signatures", targets: ["Signatures"]),
+        .library(name: "JSONSupport", targets: ["JSONSupport"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
     ],

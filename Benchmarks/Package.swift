@@ -9,6 +9,7 @@ let package = Package(
     products: [
         .executable(name: "symbol-bench", targets: ["SymbolBench"]),
         .executable(name: "stackwalk-bench", targets: ["StackwalkBench"]),
+        .executable(name: "signature-bench", targets: ["SignatureBench"]),
     ],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
@@ -27,6 +28,15 @@ let package = Package(
                 .product(name: "SymbolSources", package: "Postmortem"),
             ],
             path: "Sources/StackwalkBench",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "SignatureBench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "Signatures", package: "Postmortem"),
+                .product(name: "JSONSupport", package: "Postmortem"),
+            ],
+            path: "Sources/SignatureBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

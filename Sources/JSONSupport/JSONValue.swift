@@ -36,8 +36,11 @@ public indirect enum JSONValue: Sendable, Equatable {
 
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ data: Data) -> JSONValue? {
-        guard !data.isEmpty else { return nil }
-        return try? JSONDecoder().decode(JSONValue.self, from: data)
+        data.withUnsafeBytes { raw -> JSONValue? in
+            guard !raw.isEmpty else { return nil }
+            var parser = JSONParser(raw.bindMemory(to: UInt8.self))
+            return try? parser.parseDocument()
+        }
     }
 
     /// Serializes in Python's `json.dumps` style (`", "` and `": "` separators), which is what
@@ -134,33 +137,5 @@ public indirect enum JSONValue: Sendable, Equatable {
             }
         }
         out += "\""
-    }
-}
-
-extension JSONValue: Decodable {
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
-
-    public init(from decoder: Decoder) throws {
-        if var array = try? decoder.unkeyedContainer() {
-            var items: [JSONValue] = []
-            while !array.isAtEnd { items.append(try array.decode(JSONValue.self)) }
-            self = .array(items)
-            return
-        }
-        if let object = try? decoder.container(keyedBy: Key.self) {
-            self = .object(try object.allKeys.map { ($0.stringValue, try object.decode(JSONValue.self, forKey: $0)) })
-            return
-        }
-        let single = try decoder.singleValueContainer()
-        if single.decodeNil() { self = .null }
-        else if let b = try? single.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? single.decode(Int64.self) { self = .int(i) }
-        else if let d = try? single.decode(Double.self) { self = .double(d) }
-        else { self = .string(try single.decode(String.self)) }
     }
 }

@@ -10,7 +10,7 @@ import TestSupport
     @Test func signaturesAreIdenticalToSiggenOnTheGeneratedCorpus() throws {
         let generator = try SiggenLists.generator()
         let lists = generator.lists
-        var corpus = SignatureCorpus(seed: 20_241_029, listEntries: lists.irrelevant.entries + lists.prefix.entries + lists.sentinels)
+        var corpus = SyntheticCrashCorpus(seed: 20_241_029, listEntries: lists.irrelevant.entries + lists.prefix.entries + lists.sentinels)
         let documents = (0..<5_000).map { _ in corpus.document() }
         let input = documents.map { $0.serialized() }.joined(separator: "\n") + "\n"
 

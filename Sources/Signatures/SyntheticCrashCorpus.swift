@@ -1,16 +1,19 @@
 import Foundation
 import JSONSupport
 
-/// A deterministic corpus of crash-data documents covering what signature generation meets:
+/// A deterministic generator of synthetic crash-data documents (siggen's shape), used by the
+/// differential tests against siggen and by the signature benchmark. It covers what signature
+/// generation meets:
 /// C++/Rust/Windows/Linux/macOS frames named from and around the signature lists, templates,
 /// anonymous namespaces, lambdas, operators, file/line-only, module-only, address-only and
 /// unloaded-module frames, inlines, Java traces and exceptions, OOM, abort, shutdown timeouts,
 /// IPC, stack overflow, hangs, and empty or malformed input.
-struct SignatureCorpus {
+public struct SyntheticCrashCorpus {
     var state: UInt64
     let listNames: [String]
 
-    init(seed: UInt64, listEntries: [String]) {
+    /// `listEntries` are signature-list lines; names are drawn from them (regex syntax removed).
+    public init(seed: UInt64, listEntries: [String]) {
         state = seed
         // Entries usable as literal names: drop regex syntax so they are realistic frames.
         listNames = listEntries.compactMap { entry in
@@ -87,7 +90,7 @@ struct SignatureCorpus {
         })
     }
 
-    mutating func document() -> JSONValue {
+    public mutating func document() -> JSONValue {
         if chance(3) { return .object([]) }
         if chance(2) { return pick([.object([("threads", .string("nope"))]), .object([("threads", .array([.null]))]),
                                     .object([("threads", .array([.object([("frames", .null)])]))]),

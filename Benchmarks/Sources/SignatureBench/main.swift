@@ -1,0 +1,70 @@
+// signature-bench: signatures per second on the synthetic corpus of the differential test,
+// beside PyPI siggen's rate on the same documents, measured in the same run.
+//
+//   swift run -c release --package-path Benchmarks signature-bench
+//
+// Both sides use siggen's bundled lists (from the installed package) so they do the same work.
+// "generation" times only signature generation over parsed documents (what the siggen side
+// measures); "--jsonl path" adds parsing each line and rendering each result, as
+// `postmortem signature --jsonl` does.
+import BenchSupport
+import Foundation
+import JSONSupport
+import Signatures
+
+func shell(_ args: [String], stdin: Data = Data()) throws -> (Data, Data) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = args
+    let i = Pipe(), o = Pipe(), e = Pipe()
+    p.standardInput = i; p.standardOutput = o; p.standardError = e
+    try p.run()
+    let writer = Thread { i.fileHandleForWriting.write(stdin); try? i.fileHandleForWriting.close() }
+    writer.start()
+    let out = o.fileHandleForReading.readDataToEndOfFile()
+    let err = e.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (out, err)
+}
+
+let (dirOut, _) = try shell(["python3", "-c", "import siggen, os; print(os.path.join(os.path.dirname(siggen.__file__), 'siglists'))"])
+let listDir = String(decoding: dirOut, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+let lists = try SignatureLists(directory: listDir, includedLists: true)
+let generator = SignatureGenerator(lists: lists)
+
+let count = Int(CommandLine.arguments.dropFirst().first ?? "") ?? 20_000
+var corpus = SyntheticCrashCorpus(seed: 20_241_029, listEntries: lists.irrelevant.entries + lists.prefix.entries + lists.sentinels)
+let documents = (0..<count).map { _ in corpus.document() }
+let lines = documents.map { $0.serialized() }
+let jsonl = Data((lines.joined(separator: "\n") + "\n").utf8)
+
+// Ours: generation only, best of 3.
+var generation = Double.infinity
+for _ in 0..<3 {
+    let start = benchClock.now
+    var n = 0
+    for d in documents { n += generator.generate(d).signature.count }
+    generation = min(generation, seconds(benchClock.now - start))
+    precondition(n > 0)
+}
+// Ours: the --jsonl path (parse, generate, render), best of 3.
+var fullPath = Double.infinity
+for _ in 0..<3 {
+    let start = benchClock.now
+    var bytes = 0
+    for line in lines {
+        let r = generator.generate(SignatureGenerator.crashData(from: JSONValue.parse(Data(line.utf8)) ?? .null))
+        bytes += JSONValue.object([("signature", .string(r.signature)), ("proto_signature", .string(r.protoSignature)),
+                                   ("notes", .array(r.notes.map { .string($0) }))]).serialized().utf8.count
+    }
+    fullPath = min(fullPath, seconds(benchClock.now - start))
+    precondition(bytes > 0)
+}
+// siggen, same documents.
+let (_, err) = try shell(["python3", packageRoot + "/Tests/Oracles/siggen_signatures.py"], stdin: jsonl)
+let siggenSeconds = Double(String(decoding: err, as: UTF8.self).split(separator: "=").last.map { String($0).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "") ?? .nan
+
+func rate(_ s: Double) -> String { String(format: "%.0f", Double(count) / s) }
+print("| documents | postmortem generation /s | postmortem --jsonl path /s | siggen generation /s | speed-up (generation) |")
+print("|---|---|---|---|---|")
+print("| \(count) | \(rate(generation)) | \(rate(fullPath)) | \(rate(siggenSeconds)) | \(String(format: "%.1f", siggenSeconds / generation))× |")
