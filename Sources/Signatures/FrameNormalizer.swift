@@ -28,7 +28,7 @@ struct FrameNormalizer: Sendable {
         if let file, file.isTruthy, let line, line.isTruthy {
             var path = file.pythonString
             while let last = path.last, last == "/" || last == "\\" { path.removeLast() }
-            let separator: Character = path.contains("\\") ? "\\" : "/"
+            let separator: Character = path.containsBytes("\\") ? "\\" : "/"
             let component = path.split(separator: separator, omittingEmptySubsequences: false).last.map(String.init) ?? path
             return "\(component)#\(line.pythonString)"
         }
@@ -63,12 +63,12 @@ struct FrameNormalizer: Sendable {
         for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
             f = pythonStrip(String(f.dropLast(ref.count)))
         }
-        if !f.contains("::operator") { f = Self.dropPrefixAndReturnType(f) }
-        f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)")
+        if !f.containsBytes("::operator") { f = Self.dropPrefixAndReturnType(f) }
+        if f.utf8.contains(0x60) { f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)") }
         f = Self.replaceLambdaNumbers(f)
         f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
         f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
-        if f.contains("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
+        if f.containsBytes("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
         if lists.lineNumbers.matches(f) { f += ":" + (line ?? .null).pythonString }
         return Self.fixSpacesAndCommas(f)
     }
@@ -113,7 +113,7 @@ struct FrameNormalizer: Sendable {
 
     /// `::$_<digits>::` → `::$::`.
     static func replaceLambdaNumbers(_ s: String) -> String {
-        guard s.contains("::$_") else { return s }
+        guard s.containsBytes("::$_") else { return s }
         let chars = Array(s)
         var out = ""
         var i = 0
@@ -136,73 +136,93 @@ struct FrameNormalizer: Sendable {
     /// Tokenizes on spaces outside `()`, `{}`, `[]`, `<>` and `` `' `` and keeps the last token,
     /// rejoined with the previous one while it starts with `(` or `[clone`.
     static func dropPrefixAndReturnType(_ function: String) -> String {
-        let pairs: [Character: Character] = ["(": ")", "{": "}", "[": "]", "<": ">", "`": "'"]
-        let closers = Set(pairs.values)
-        var tokens: [String] = []
-        var levels: [Character] = []
-        var current = ""
-        for c in function {
-            if let _ = pairs[c] {
+        guard function.utf8.contains(0x20) else { return function }
+        var tokens: [String.UnicodeScalarView] = []
+        var levels: [Unicode.Scalar] = []
+        var current = String.UnicodeScalarView()
+        for c in function.unicodeScalars {
+            switch c {
+            case "(", "{", "[", "<", "`":
                 levels.append(c)
                 current.append(c)
-            } else if closers.contains(c) {
-                if let last = levels.last, pairs[last] == c { levels.removeLast() }
+            case ")", "}", "]", ">", "'":
+                if let last = levels.last, closing(last) == c { levels.removeLast() }
                 current.append(c)
-            } else if !levels.isEmpty {
-                current.append(c)
-            } else if c == " " {
+            case " " where levels.isEmpty:
                 tokens.append(current)
-                current = ""
-            } else {
+                current = String.UnicodeScalarView()
+            default:
                 current.append(c)
             }
         }
         if !current.isEmpty { tokens.append(current) }
-        while tokens.count > 1, let last = tokens.last, last.hasPrefix("(") || last.hasPrefix("[clone") {
-            let joined = tokens[tokens.count - 2] + " " + last
+        while tokens.count > 1, let last = tokens.last, last.first == "(" || String(last).hasPrefix("[clone") {
+            var joined = tokens[tokens.count - 2]
+            joined.append(" ")
+            joined.append(contentsOf: last)
             tokens.removeLast(2)
             tokens.append(joined)
         }
-        return tokens.last ?? ""
+        return tokens.last.map(String.init) ?? ""
+    }
+
+    private static func closing(_ open: Unicode.Scalar) -> Unicode.Scalar {
+        switch open { case "(": return ")"; case "{": return "}"; case "[": return "]"; case "<": return ">"; default: return "'" }
     }
 
     /// Replaces each outermost `open…close` with `replacement`, unless the text before it ends
-    /// with an exception string or the bracketed text contains one.
-    static func collapse(_ function: String, open: Character, close: Character, replacement: String, exceptions: [String]) -> String {
-        let chars = Array(function)
-        func isException(_ before: Int, _ token: String) -> Bool {
-            guard !exceptions.isEmpty else { return false }
-            let prefix = String(chars[0..<before])
-            return exceptions.contains { prefix.hasSuffix($0) || (!token.isEmpty && token.contains($0)) }
+    /// with an exception string or the bracketed text contains one. Works on code points, as
+    /// Python does, without building intermediate strings.
+    static func collapse(_ function: String, open: Unicode.Scalar, close: Unicode.Scalar, replacement: String, exceptions: [String]) -> String {
+        let chars = Array(function.unicodeScalars)
+        guard chars.contains(open) else { return function }
+        let patterns = exceptions.map { Array($0.unicodeScalars) }
+        func endsWith(_ end: Int, _ p: [Unicode.Scalar]) -> Bool {
+            guard end >= p.count else { return false }
+            var k = 0
+            while k < p.count { if chars[end - p.count + k] != p[k] { return false }; k += 1 }
+            return true
         }
-        var out = ""
+        func contains(_ from: Int, _ to: Int, _ p: [Unicode.Scalar]) -> Bool {
+            guard to - from >= p.count, !p.isEmpty else { return false }
+            var s = from
+            while s + p.count <= to {
+                var k = 0
+                while k < p.count, chars[s + k] == p[k] { k += 1 }
+                if k == p.count { return true }
+                s += 1
+            }
+            return false
+        }
+        // `before` is the text up to index `end` (exclusive); the token is chars[tokenStart..<tokenEnd].
+        func isException(_ end: Int, _ tokenStart: Int, _ tokenEnd: Int) -> Bool {
+            patterns.contains { endsWith(end, $0) || contains(tokenStart, tokenEnd, $0) }
+        }
+        var out = String.UnicodeScalarView()
         var depth = 0
-        var token = ""
-        var last = 0
+        var tokenStart = 0
         for (i, c) in chars.enumerated() {
-            last = i
             if depth == 0 {
-                if c == open, !isException(i, "") {
+                if c == open, !isException(i, 0, 0) {
                     depth = 1
-                    token = String(c)
+                    tokenStart = i
                 } else {
                     out.append(c)
                 }
             } else if c == open {
                 depth += 1
-                token.append(c)
             } else if c == close {
                 depth -= 1
-                token.append(c)
                 if depth == 0 {
-                    out += isException(i, token) ? token : replacement
-                    token = ""
+                    if isException(i, tokenStart, i + 1) { out.append(contentsOf: chars[tokenStart...i]) }
+                    else { out.append(contentsOf: replacement.unicodeScalars) }
                 }
-            } else {
-                token.append(c)
             }
         }
-        if depth > 0 { out += isException(last, token) ? token : replacement }
-        return out
+        if depth > 0 {
+            if isException(chars.count - 1, tokenStart, chars.count) { out.append(contentsOf: chars[tokenStart...]) }
+            else { out.append(contentsOf: replacement.unicodeScalars) }
+        }
+        return String(out)
     }
 }

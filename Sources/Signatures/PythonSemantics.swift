@@ -123,3 +123,27 @@ extension String {
         return String(out)
     }
 }
+
+extension String {
+    /// Substring search on UTF-8 bytes (Python's `in` for strings), without Foundation.
+    func containsBytes(_ needle: String) -> Bool {
+        var haystack = self, needle = needle
+        return haystack.withUTF8 { h in
+            needle.withUTF8 { n in
+                guard !n.isEmpty else { return true }
+                guard h.count >= n.count, let first = n.first else { return false }
+                var i = 0
+                let last = h.count - n.count
+                while i <= last {
+                    if h[i] == first {
+                        var k = 1
+                        while k < n.count, h[i + k] == n[k] { k += 1 }
+                        if k == n.count { return true }
+                    }
+                    i += 1
+                }
+                return false
+            }
+        }
+    }
+}

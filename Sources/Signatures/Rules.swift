@@ -67,7 +67,7 @@ struct OOMRule: SignatureRule {
     func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         if data.get("oom_allocation_size")?.isTruthy ?? false { return true }
         guard !result.signature.isEmpty else { return false }
-        if Self.fragments.contains(where: { result.signature.contains($0) }) { return true }
+        if Self.fragments.contains(where: { result.signature.containsBytes($0) }) { return true }
         if let t = thread(data, crashingThread(data)), t.isTruthy {
             guard case .object = t else { throw RuleFailure(message: "'\(pythonTypeName(t))' object has no attribute 'get'") }
             if let v = t["last_error_value"], v == .string("ERROR_COMMITMENT_LIMIT") || v == .string("ERROR_NOT_ENOUGH_MEMORY") { return true }
@@ -99,13 +99,13 @@ struct AbortRule: SignatureRule {
         guard case .string(var message) = value else {
             throw RuleFailure(message: "argument of type '\(pythonTypeName(value))' is not iterable")
         }
-        if message.contains("###!!! ABORT: file ") {
+        if message.containsBytes("###!!! ABORT: file ") {
             result.setSignature(name, "Abort | \(result.signature)")
             return
         }
         if let r = message.range(of: "###!!! ABORT:") { message = String(message[r.upperBound...]) }
         if let r = message.range(of: ": file ") { message = String(message[..<r.lowerBound]) }
-        if message.contains("unable to find a usable font"), let open = message.firstIndex(of: "("),
+        if message.containsBytes("unable to find a usable font"), let open = message.firstIndex(of: "("),
            let close = message.lastIndex(of: ")") {
             message = String(message[..<open]) + String(message[message.index(after: close)...])
         }
@@ -163,7 +163,7 @@ struct RunWatchdogRule: SignatureRule {
     let name = "SignatureRunWatchDog"
     let generation: SignatureGenerationRule
     func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
-        result.signature.contains("RunWatchdog")
+        result.signature.containsBytes("RunWatchdog")
     }
     func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
         // Shutdown hangs are raised artificially on another thread; thread 0 is what was stuck.

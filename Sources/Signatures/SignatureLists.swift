@@ -10,10 +10,11 @@ public struct SignatureListError: Error, Equatable, CustomStringConvertible {
     public var description: String { "\(file):\(line): \(reason)" }
 }
 
-/// A compiled regex list.
+/// A compiled regex list. Results are memoized: the same frame names recur across crashes.
 public struct RegexList: @unchecked Sendable {
     public let entries: [String]
     let regex: NSRegularExpression?
+    private let cache = MatchCache()
 
     public init(entries: [String]) throws {
         self.entries = entries
@@ -73,8 +74,11 @@ public struct RegexList: @unchecked Sendable {
     /// Python `re.match`: a match that starts at the beginning of `text`.
     public func matches(_ text: String) -> Bool {
         guard let regex else { return false }
+        if let known = cache.lookup(text) { return known }
         let ns = text as NSString
-        return regex.firstMatch(in: text, options: [.anchored], range: NSRange(location: 0, length: ns.length)) != nil
+        let result = regex.firstMatch(in: text, options: [.anchored], range: NSRange(location: 0, length: ns.length)) != nil
+        cache.store(text, result)
+        return result
     }
 }
 
@@ -129,5 +133,23 @@ public struct SignatureLists: Sendable {
         lineNumbers = try RegexList(entries: lines("signatures_with_line_numbers_re", regex: true))
         sentinels = try lines("signature_sentinels", regex: false)
         self.source = includedLists ? nil : (source ?? directory)
+    }
+}
+
+/// A bounded, thread-safe memo of regex results (cleared when full).
+final class MatchCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [String: Bool] = [:]
+    static let capacity = 200_000
+
+    func lookup(_ key: String) -> Bool? {
+        lock.lock(); defer { lock.unlock() }
+        return results[key]
+    }
+
+    func store(_ key: String, _ value: Bool) {
+        lock.lock(); defer { lock.unlock() }
+        if results.count >= Self.capacity { results.removeAll(keepingCapacity: true) }
+        results[key] = value
     }
 }

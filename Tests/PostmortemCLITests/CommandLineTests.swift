@@ -116,3 +116,42 @@ import TestSupport
         #expect(s3 == 1 && e3 == "postmortem: /nonexistent.dmp: cannot open /nonexistent.dmp: No such file or directory\n")
     }
 }
+
+@Suite struct SignatureCommandTests {
+    func run(_ args: [String], stdin: String) throws -> (Int32, String, String) {
+        let (status, out, err) = try runProcess(try CommandLineTests.executable(), args, stdin: Data(stdin.utf8))
+        return (status, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    @Test func signsCrashDataAndProcessedCrashesWithTheBundledLists() throws {
+        let crash = #"{"os": "Linux", "threads": [{"frames": [{"function": "raise"}, {"function": "abort"}, {"function": "void App::Save(int)"}]}]}"#
+        let (status, out, err) = try run(["signature"], stdin: crash)
+        #expect(status == 0, "\(err)")
+        #expect(out.hasPrefix(#"{"signature": "App::Save", "proto_signature": "raise | abort | App::Save", "notes": [], "rules_version": "#))
+        let processed = #"{"json_dump": {"crash_info": {"crashing_thread": 0, "type": "EXCEPTION_STACK_OVERFLOW"}, "threads": [{"frames": [{"function": "f()"}]}]}}"#
+        let (_, out2, _) = try run(["signature", "-v"], stdin: processed)
+        #expect(out2.contains(#""signature": "stackoverflow | f""#))
+        #expect(out2.contains(#""debug_log": ["#))
+    }
+
+    @Test func jsonlWritesOneResultPerLineAndRejectsBadLines() throws {
+        let (status, out, _) = try run(["signature", "--jsonl"], stdin: "{}\n\n{\"hang\": 1}\n")
+        #expect(status == 0)
+        let lines = out.split(separator: "\n")
+        #expect(lines.count == 2)
+        #expect(lines[1].contains(#""signature": "hang: 1 | EMPTY: no frame data available""#))
+        let (s2, _, e2) = try run(["signature", "--jsonl"], stdin: "{}\nnot json\n")
+        #expect(s2 == 1 && e2 == "postmortem: line 2: not valid JSON\n")
+    }
+
+    @Test func aListDirectoryWithABadRegexIsRefused() throws {
+        let dir = TestData.temporaryDirectory("lists")
+        for name in ["irrelevant_signature_re", "prefix_signature_re", "signature_sentinels", "signatures_with_line_numbers_re"] {
+            try "ok\n".write(toFile: "\(dir)/\(name).txt", atomically: true, encoding: .utf8)
+        }
+        try "a\n(b\n".write(toFile: "\(dir)/irrelevant_signature_re.txt", atomically: true, encoding: .utf8)
+        let (status, _, err) = try run(["signature", "--siglists", dir], stdin: "{}")
+        #expect(status == 1)
+        #expect(err == "postmortem: \(dir)/irrelevant_signature_re.txt:2: invalid regular expression: (b\n")
+    }
+}
