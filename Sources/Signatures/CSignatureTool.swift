@@ -6,7 +6,12 @@ import JSONSupport
 struct CSignatureTool: Sendable {
     static let maximumFrames = 40
     let lists: SignatureLists
-    var normalizer: FrameNormalizer { FrameNormalizer(lists: lists) }
+    let normalizer: FrameNormalizer
+
+    init(lists: SignatureLists) {
+        self.lists = lists
+        normalizer = FrameNormalizer(lists: lists)
+    }
 
     /// Rust 1.34 panic symbols that lost their module path, keyed by (source file, function).
     static let rust134Fixes: [String: String] = [

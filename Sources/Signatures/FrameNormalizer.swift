@@ -8,9 +8,11 @@ struct FrameNormalizer: Sendable {
     /// `vcs:root:path:rev` → path; `C:\path` → path; `/abs` → itself; anything else → nil.
     static func parseSourceFile(_ file: String) -> String? {
         guard !file.isEmpty else { return nil }
-        let parts = file.split(separator: ":", omittingEmptySubsequences: false)
-        if parts.count == 4 { return String(parts[2]) }
-        if parts.count == 2 { return String(parts[1]) }
+        let colons = file.utf8.reduce(0) { $0 + ($1 == 0x3A ? 1 : 0) }
+        if colons == 3 || colons == 1 {
+            let parts = file.split(separator: ":", omittingEmptySubsequences: false)
+            return String(parts[colons == 3 ? 2 : 1])
+        }
         if file.hasPrefix("/") { return file }
         return nil
     }
@@ -58,28 +60,46 @@ struct FrameNormalizer: Sendable {
         return (negative && !digits.isEmpty ? "-" : "") + "0x" + (digits.isEmpty ? "0" : digits)
     }
 
+    /// The same function names recur across crashes, so the work that depends on the name alone
+    /// is memoized: the collapsed name, and whether the line-number list asks for `:<line>`.
+    let memo: NormalizationMemo
+
+    init(lists: SignatureLists, memo: NormalizationMemo = NormalizationMemo()) {
+        self.lists = lists
+        self.memo = memo
+    }
+
     func normalizeCpp(_ input: String, line: JSONValue?) -> String {
-        var f = input
-        for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
-            f = pythonStrip(String(f.dropLast(ref.count)))
+        let entry = memo.entry(cpp: true, input) {
+            var f = input
+            for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
+                f = pythonStrip(String(f.dropLast(ref.count)))
+            }
+            if !f.containsBytes("::operator") { f = Self.dropPrefixAndReturnType(f) }
+            if f.utf8.contains(0x60) { f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)") }
+            f = Self.replaceLambdaNumbers(f)
+            f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
+            f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
+            if f.containsBytes("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
+            return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.fixSpacesAndCommas(f))
         }
-        if !f.containsBytes("::operator") { f = Self.dropPrefixAndReturnType(f) }
-        if f.utf8.contains(0x60) { f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)") }
-        f = Self.replaceLambdaNumbers(f)
-        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
-        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
-        if f.containsBytes("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
-        if lists.lineNumbers.matches(f) { f += ":" + (line ?? .null).pythonString }
-        return Self.fixSpacesAndCommas(f)
+        switch entry {
+        case .done(let result): return result
+        case .withLine(let f): return Self.fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString)
+        }
     }
 
     func normalizeRust(_ input: String, line: JSONValue?) -> String {
-        var f = Self.dropPrefixAndReturnType(input)
-        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: [" as "])
-        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: [])
-        if lists.lineNumbers.matches(f) { f += ":" + (line ?? .null).pythonString }
-        f = Self.fixSpacesAndCommas(f)
-        return Self.dropRustHash(f)
+        let entry = memo.entry(cpp: false, input) {
+            var f = Self.dropPrefixAndReturnType(input)
+            f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: [" as "])
+            f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: [])
+            return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.dropRustHash(Self.fixSpacesAndCommas(f)))
+        }
+        switch entry {
+        case .done(let result): return result
+        case .withLine(let f): return Self.dropRustHash(Self.fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString))
+        }
     }
 
     /// Removes a space before `*`, `&` and `,`; then makes every comma followed by a space
@@ -224,5 +244,38 @@ struct FrameNormalizer: Sendable {
             else { out.append(contentsOf: replacement.unicodeScalars) }
         }
         return String(out)
+    }
+}
+
+/// Memoized name normalizations, shared by the threads using one generator (bounded; cleared
+/// when full).
+final class NormalizationMemo: @unchecked Sendable {
+    enum Entry {
+        /// The final normalized name.
+        case done(String)
+        /// The collapsed name before `:<line>` and the final fix-ups (the line-number list matched).
+        case withLine(String)
+    }
+
+    private let lock = NSLock()
+    private var cpp: [String: Entry] = [:]
+    private var rust: [String: Entry] = [:]
+    static let capacity = 200_000
+
+    func entry(cpp isCpp: Bool, _ key: String, compute: () -> Entry) -> Entry {
+        lock.lock()
+        if let e = isCpp ? cpp[key] : rust[key] { lock.unlock(); return e }
+        lock.unlock()
+        let e = compute()
+        lock.lock()
+        if isCpp {
+            if cpp.count >= Self.capacity { cpp.removeAll(keepingCapacity: true) }
+            cpp[key] = e
+        } else {
+            if rust.count >= Self.capacity { rust.removeAll(keepingCapacity: true) }
+            rust[key] = e
+        }
+        lock.unlock()
+        return e
     }
 }

@@ -232,6 +232,12 @@ struct FixWhitespaceRule: SignatureRule {
     let name = "SigFixWhitespace"
     func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
     func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+        // Fast path: printable ASCII with single inner spaces needs no change.
+        let u = result.signature.utf8
+        if u.first != 0x20, u.last != 0x20, u.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }),
+           !zip(u, u.dropFirst()).contains(where: { $0 == 0x20 && $1 == 0x20 }) {
+            return
+        }
         var out = String.UnicodeScalarView()
         var previousSpace = false
         for u in pythonStrip(result.signature).unicodeScalars {
