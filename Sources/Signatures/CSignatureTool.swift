@@ -26,6 +26,8 @@ struct CSignatureTool: Sendable {
         "src/libstd/panicking.rs\u{0}rust_panic_with_hook": "std::panicking::rust_panic_with_hook",
     ]
 
+    static let rust134Names: Set<String> = Set(rust134Fixes.keys.map { String($0.split(separator: "\u{0}").last ?? "") })
+
     struct RawFrame {
         var module: JSONValue?
         var function: JSONValue?
@@ -58,7 +60,7 @@ struct CSignatureTool: Sendable {
         return raw.prefix(Self.maximumFrames).map { f in
             var f = f
             // Rust 1.34 panic symbols: fill in the missing module path.
-            if let file = f.file, let function = f.function, case .string(let name) = function {
+            if let file = f.file, let function = f.function, case .string(let name) = function, Self.rust134Names.contains(name) {
                 let parsed = file.stringValue.flatMap(FrameNormalizer.parseSourceFile) ?? ""
                 if let fixed = Self.rust134Fixes[parsed + "\u{0}" + name] { f.function = .string(fixed) }
             }
