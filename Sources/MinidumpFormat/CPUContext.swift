@@ -2,6 +2,16 @@
 public enum ContextCPU: Sendable, Equatable {
     case x86, amd64, arm, arm64
 
+    /// The CPU family of a SystemInfo processor architecture (other architectures unwind as amd64).
+    public init(architecture: UInt16) {
+        switch architecture {
+        case 0, 10: self = .x86
+        case 5: self = .arm
+        case 12, 0x8003: self = .arm64
+        default: self = .amd64
+        }
+    }
+
     public var pointerSize: Int { self == .x86 || self == .arm ? 4 : 8 }
     /// Registers in rust-minidump's output order.
     public var registerOrder: [String] {

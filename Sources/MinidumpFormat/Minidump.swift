@@ -240,7 +240,7 @@ public final class Minidump: @unchecked Sendable {
 
     private func readModules(_ v: ByteView) throws(MinidumpError) -> [MinidumpModule] {
         let (count, first) = try listLayout(v, entrySize: 108, "ModuleList")
-        let apple = systemInfo.map { $0.platformId == 0x8101 || $0.platformId == 0x8102 } ?? false
+        let apple = systemInfo?.isApple ?? false
         var out: [MinidumpModule] = []
         for i in 0..<count {
             let at = first + i * 108
@@ -508,7 +508,7 @@ public final class Minidump: @unchecked Sendable {
 
     /// (type, value) pairs of the pointer width of the dump's CPU, up to AT_NULL.
     private func readAuxv(_ v: ByteView) throws(MinidumpError) -> [(type: UInt64, value: UInt64)] {
-        let wide = ![0, 5, 10].contains(systemInfo?.processorArchitecture ?? 9)
+        let wide = ContextCPU(architecture: systemInfo?.processorArchitecture ?? 9).pointerSize == 8
         let entry: UInt64 = wide ? 16 : 8
         var out: [(type: UInt64, value: UInt64)] = []
         var at: UInt64 = 0

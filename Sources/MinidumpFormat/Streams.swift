@@ -76,6 +76,13 @@ public struct SystemInfo: Sendable, Equatable {
     public var cpuFeatureInformation: UInt32
 }
 
+extension SystemInfo {
+    /// Win32s, Windows, Windows NT or Windows CE.
+    public var isWindows: Bool { platformId <= 3 }
+    /// macOS or iOS.
+    public var isApple: Bool { platformId == 0x8101 || platformId == 0x8102 }
+}
+
 public struct FixedFileInfo: Sendable, Equatable {
     public var signature: UInt32
     public var fileVersionHigh: UInt32

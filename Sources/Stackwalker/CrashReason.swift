@@ -2,13 +2,11 @@ import MinidumpFormat
 
 /// Crash reason strings and crash addresses as rust-minidump derives them (`minidump.md` §5).
 enum CrashReason {
-    static func address(_ e: ExceptionInfo, platform: UInt32, pointerSize: Int) -> UInt64 {
+    static func address(_ e: ExceptionInfo, windows: Bool, pointerSize: Int) -> UInt64 {
         var a = e.address
-        if isWindows(platform), e.code == 0xC000_0005 || e.code == 0xC000_0006, e.parameters.count >= 2 { a = e.parameters[1] }
+        if windows, e.code == 0xC000_0005 || e.code == 0xC000_0006, e.parameters.count >= 2 { a = e.parameters[1] }
         return pointerSize == 4 ? a & 0xFFFF_FFFF : a
     }
-
-    static func isWindows(_ platform: UInt32) -> Bool { platform <= 3 }
 
     static func describe(_ e: ExceptionInfo, platform: UInt32) -> String {
         switch platform {

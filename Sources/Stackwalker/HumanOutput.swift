@@ -29,7 +29,7 @@ extension ProcessState {
         line()
         if hasException {
             line("Crash reason:  \(crash.reason ?? "")")
-            line("Crash address: \(crash.address.map(hexText) ?? "")")
+            line("Crash address: \(crash.address.map(hexString) ?? "")")
         } else {
             line("No crash")
         }
@@ -42,9 +42,9 @@ extension ProcessState {
                                       ("backtrace", r.backtrace), ("message2", r.message2)] {
                     if let value { line("    \(name): \(value)") }
                 }
-                if let t = r.thread { line("    thread: \(hexText(t))") }
-                if let d = r.dialogMode { line("    dialog mode: \(hexText(d))") }
-                if let a = r.abortCause { line("    abort_cause: \(hexText(a))") }
+                if let t = r.thread { line("    thread: \(hexString(t))") }
+                if let d = r.dialogMode { line("    dialog mode: \(hexString(d))") }
+                if let a = r.abortCause { line("    abort_cause: \(hexString(a))") }
             }
             line()
         }
@@ -114,11 +114,6 @@ extension ProcessState {
         }
     }
 
-    private func hexText(_ v: UInt64) -> String {
-        if case .string(let s) = hex(v) { return s }
-        return ""
-    }
-
     private func hex8(_ v: UInt64) -> String { String(format: "0x%08llx", v) }
 
     /// The frames of a thread, inlines as pseudo-frames before their physical frame.
@@ -173,7 +168,7 @@ extension ProcessState {
     private func registers(_ f: StackFrame) -> String {
         var out = "", current = ""
         for (name, value) in f.context.orderedRegisters {
-            let entry = " " + String(repeating: " ", count: max(0, 6 - name.count)) + name + " = " + hexText(value)
+            let entry = " " + String(repeating: " ", count: max(0, 6 - name.count)) + name + " = " + hexString(value)
             if current.count + entry.count > 80 {
                 out += " " + current + "\n"
                 current = ""

@@ -10,11 +10,13 @@ extension ProcessState {
         document().sortedSerialization(pretty: pretty)
     }
 
-    func hex(_ v: UInt64) -> JSONValue {
+    /// `0x` + lowercase hex padded to the pointer width of the dump's CPU.
+    func hexString(_ v: UInt64) -> String {
         let digits = String(v, radix: 16)
-        let width = pointerSize * 2
-        return .string("0x" + String(repeating: "0", count: max(0, width - digits.count)) + digits)
+        return "0x" + String(repeating: "0", count: max(0, pointerSize * 2 - digits.count)) + digits
     }
+
+    func hex(_ v: UInt64) -> JSONValue { .string(hexString(v)) }
 
     func document() -> JSONValue {
         var top: [(String, JSONValue)] = [

@@ -76,7 +76,7 @@ public struct Stackwalker: Sendable {
             throw .badStream(stream: "SystemInfo", reason: "not present (the CPU and OS of the dump are unknown)")
         }
         let arch = sys.processorArchitecture
-        let pointerSize = [0, 5, 10].contains(arch) ? 4 : 8
+        let pointerSize = ContextCPU(architecture: arch).pointerSize
         let symbols = ModuleSymbols(modules: dump.modules, supplier: supplier)
 
         // The crashing/requesting thread and the dump-writer thread.
@@ -120,7 +120,7 @@ public struct Stackwalker: Sendable {
         var crash = CrashInfo(crashingThread: requestingIndex)
         if let e = dump.exception {
             crash.reason = CrashReason.describe(e, platform: sys.platformId)
-            crash.address = CrashReason.address(e, platform: sys.platformId, pointerSize: pointerSize)
+            crash.address = CrashReason.address(e, windows: sys.isWindows, pointerSize: pointerSize)
         }
         if let a = dump.assertion {
             crash.assertion = Self.describe(a)
@@ -143,7 +143,7 @@ public struct Stackwalker: Sendable {
     /// Windows threads: `GetLastError()` from the TEB (offset 0x34 on x86, 0x68 on x64), when the
     /// dump captured the TEB.
     static func lastError(_ t: MinidumpThread, dump: Minidump, pointerSize: Int) -> String? {
-        guard let sys = dump.systemInfo, sys.platformId <= 3, t.teb != 0 else { return nil }
+        guard let sys = dump.systemInfo, sys.isWindows, t.teb != 0 else { return nil }
         let address = t.teb &+ (pointerSize == 4 ? 0x34 : 0x68)
         guard let value = dump.memoryRegion(containing: address)?.word(at: address, size: 4) else { return nil }
         return CrashReason.lastErrorName(UInt32(truncatingIfNeeded: value))
@@ -195,8 +195,7 @@ public struct Stackwalker: Sendable {
         if [0, 9, 10].contains(s.processorArchitecture) {
             let body = "family \(s.processorLevel) model \(s.processorRevision >> 8) stepping \(s.processorRevision & 0xFF)"
             // Only Windows writers fill the CPUID vendor; other writers leave garbage there.
-            let windows = s.platformId <= 3
-            info = windows ? s.cpuVendor.map { "\($0) \(body)" } ?? body : body
+            info = s.isWindows ? s.cpuVendor.map { "\($0) \(body)" } ?? body : body
         }
         // Breakpad's Linux writer puts `uname` (sysname release version machine) in the CSD
         // string and leaves the version numbers 0: the OS version is the release and version.
@@ -263,16 +262,9 @@ struct WalkContext: Sendable {
 
     // MARK: unwinding
 
-    var isWindows: Bool { (dump.systemInfo?.platformId ?? 0x8000) <= 3 }
+    var isWindows: Bool { dump.systemInfo?.isWindows ?? false }
 
-    var cpu: ContextCPU {
-        switch arch {
-        case 0, 10: return .x86
-        case 5: return .arm
-        case 12, 0x8003: return .arm64
-        default: return .amd64
-        }
-    }
+    var cpu: ContextCPU { ContextCPU(architecture: arch) }
 
     /// The return-address adjustment that turns a caller's resume address into its lookup address.
     var returnAddressAdjustment: UInt64 {

@@ -152,19 +152,20 @@ struct Fetcher: Sendable {
             let id = module.debugId.uppercased()
             return await find(
                 key: (debugFile, id), symName: ModuleIdentity.symbolFileName(for: debugFile),
-                remoteKey: (debugFile, module.debugId), expectedDebugId: id, report: &report)
+                requestedId: module.debugId, expectedDebugId: id, report: &report)
         }
         let codeFile = baseName(module.codeFile)
         if !module.codeId.isEmpty, isSafePathComponent(codeFile), isSafePathComponent(module.codeId) {
             let symName = debugFile.isEmpty ? ModuleIdentity.symbolFileName(forCodeFile: codeFile)
                                             : ModuleIdentity.symbolFileName(for: debugFile)
             return await find(key: (codeFile, module.codeId.uppercased()), symName: symName,
-                              remoteKey: (codeFile, module.codeId), expectedDebugId: nil, report: &report)
+                              requestedId: module.codeId, expectedDebugId: nil, report: &report)
         }
         return SymbolFetch(table: nil, notFound: .notLookedUp, report: report)
     }
 
-    private func find(key: (String, String), symName: String, remoteKey: (String, String),
+    /// `key` is (file, upper-cased id) for local trees and the cache; servers get the id as requested.
+    private func find(key: (String, String), symName: String, requestedId: String,
                       expectedDebugId: String?, report: inout SymbolFetchReport) async -> SymbolFetch {
         let clock = ContinuousClock()
         var lastProblem: SymbolNotFoundReason = .missing
@@ -172,7 +173,7 @@ struct Fetcher: Sendable {
         // 1. Local trees (authoritative, and their indexes are checked against the file's mtime).
         for (n, root) in configuration.symbolPaths.enumerated() {
             // The tree's directories are upper-case ids; a request's own spelling is tried second.
-            let ids = remoteKey.1 == key.1 ? [key.1] : [key.1, remoteKey.1]
+            let ids = requestedId == key.1 ? [key.1] : [key.1, requestedId]
             let candidates = ids.map { "\(root)/\(key.0)/\($0)/\(symName)" }
             guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else { continue }
             let indexPath = cache.path(key.0, key.1, suffix: "local\(n).symc") ?? ""
@@ -208,7 +209,7 @@ struct Fetcher: Sendable {
         // 3. Symbol servers, in order.
         for base in configuration.symbolURLs {
             let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-            let url = "\(trimmed)/\(percentEncode(remoteKey.0))/\(percentEncode(remoteKey.1))/\(percentEncode(symName))"
+            let url = "\(trimmed)/\(percentEncode(key.0))/\(percentEncode(requestedId))/\(percentEncode(symName))"
             let staging = cache.stagingPath()
             defer { unlink(staging) }
             let downloadStart = clock.now
