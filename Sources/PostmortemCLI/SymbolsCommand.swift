@@ -1,6 +1,7 @@
 import ArgumentParser
 import BreakpadSymbols
 import Foundation
+import SymbolSources
 
 struct SymbolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -29,7 +30,7 @@ struct SymbolsCommand: ParsableCommand {
 
             """
             if let url = m.url { out += "url:              \(url)\n" }
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            let seconds = elapsed.inSeconds
             let rows: [(String, UInt64)] = [
                 ("bytes", s.bytes), ("lines", s.lines), ("FILE", s.files), ("INLINE_ORIGIN", s.inlineOrigins),
                 ("FUNC", s.functions), ("line records", s.lineRecords), ("INLINE", s.inlineRecords),
