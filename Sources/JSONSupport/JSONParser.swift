@@ -41,7 +41,9 @@ struct JSONParser {
         case UInt8(ascii: "{"):
             i += 1
             var pairs: [(String, JSONValue)] = []
-            var index: [String: Int] = [:]
+            // Repeated keys are rare: small objects find them by a linear scan, larger ones build
+            // a dictionary once they pass 16 keys.
+            var index: [String: Int]? = nil
             skipSpace()
             if peek() == UInt8(ascii: "}") { i += 1; return .object(pairs) }
             while true {
@@ -53,7 +55,10 @@ struct JSONParser {
                 i += 1
                 skipSpace()
                 let v = try value(depth: depth + 1)
-                if let at = index[key] { pairs[at].1 = v } else { index[key] = pairs.count; pairs.append((key, v)) }
+                if let at = Self.position(of: key, in: pairs, index: &index) { pairs[at].1 = v } else {
+                    index?[key] = pairs.count
+                    pairs.append((key, v))
+                }
                 skipSpace()
                 guard let next = peek() else { throw Failure() }
                 i += 1
@@ -95,6 +100,16 @@ struct JSONParser {
             if c == UInt8(ascii: "-"), literal("-Infinity") { return .double(-.infinity) }
             return try number()
         }
+    }
+
+    static func position(of key: String, in pairs: [(String, JSONValue)], index: inout [String: Int]?) -> Int? {
+        if index == nil {
+            if pairs.count < 16 { return pairs.firstIndex { $0.0 == key } }
+            var built: [String: Int] = [:]
+            for (n, p) in pairs.enumerated() { built[p.0] = n }
+            index = built
+        }
+        return index?[key]
     }
 
     mutating func number() throws(Failure) -> JSONValue {

@@ -3,7 +3,7 @@ import Foundation
 /// A JSON document as parsed from a request: numbers keep the integer/float distinction the
 /// validation rules depend on (`1` is an int, `1.5` and `true` are not), and objects keep key order
 /// on output.
-public indirect enum JSONValue: Sendable, Equatable {
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int64)
@@ -43,106 +43,172 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Parses JSON text in memory; nil when it is not valid JSON.
+    public static func parse(_ raw: UnsafeRawBufferPointer) -> JSONValue? {
+        guard !raw.isEmpty else { return nil }
+        var parser = JSONParser(raw.bindMemory(to: UInt8.self))
+        return try? parser.parseDocument()
+    }
+
     /// Serializes in Python's `json.dumps` style (`", "` and `": "` separators), which is what
     /// Eliot's clients have always received.
     public func serialized() -> String {
-        var out = ""
-        write(into: &out)
-        return out
+        var out = JSONOutput()
+        out.write(self)
+        return out.string
     }
 
     /// Serializes as serde_json does for rust-minidump: object keys sorted; compact (no spaces) or
     /// pretty (2-space indentation, `"key": value`, `[]`/`{}` for empty containers).
     public func sortedSerialization(pretty: Bool) -> String {
-        var out = ""
-        writeSorted(into: &out, pretty: pretty, indent: 0)
-        return out
+        var out = JSONOutput()
+        out.writeSorted(self, pretty: pretty, indent: 0)
+        return out.string
+    }
+}
+
+/// A UTF-8 byte buffer that JSON is written into; bulk writers (JSONL) append many documents to
+/// one buffer and flush it in large blocks.
+public struct JSONOutput: Sendable {
+    public var bytes: [UInt8] = []
+
+    public init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+
+    public var string: String { String(decoding: bytes, as: UTF8.self) }
+
+    @inline(__always) public mutating func raw(_ text: StaticString) {
+        text.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
-    private func writeSorted(into out: inout String, pretty: Bool, indent: Int) {
-        func newline(_ level: Int) {
-            if pretty { out += "\n" + String(repeating: "  ", count: level) }
-        }
-        switch self {
-        case .array(let items):
-            if items.isEmpty { out += "[]"; return }
-            out += "["
-            for (i, v) in items.enumerated() {
-                if i > 0 { out += "," }
-                newline(indent + 1)
-                v.writeSorted(into: &out, pretty: pretty, indent: indent + 1)
-            }
-            newline(indent)
-            out += "]"
-        case .object(let pairs):
-            if pairs.isEmpty { out += "{}"; return }
-            out += "{"
-            for (i, (k, v)) in pairs.sorted(by: { $0.0 < $1.0 }).enumerated() {
-                if i > 0 { out += "," }
-                newline(indent + 1)
-                JSONValue.escape(k, into: &out)
-                out += pretty ? ": " : ":"
-                v.writeSorted(into: &out, pretty: pretty, indent: indent + 1)
-            }
-            newline(indent)
-            out += "}"
-        default:
-            write(into: &out)
-        }
-    }
+    public mutating func newline() { bytes.append(0x0A) }
 
-    private func write(into out: inout String) {
-        switch self {
-        case .null: out += "null"
-        case .bool(let b): out += b ? "true" : "false"
-        case .int(let i): out += String(i)
-        case .double(let d): out += d.isFinite ? "\(d)" : "null"
-        case .string(let s): JSONValue.escape(s, into: &out)
+    /// Python's `json.dumps` style (`", "` and `": "`).
+    public mutating func write(_ value: JSONValue) {
+        switch value {
+        case .null: raw("null")
+        case .bool(let b): if b { raw("true") } else { raw("false") }
+        case .int(let i): bytes.append(contentsOf: String(i).utf8)
+        case .double(let d): if d.isFinite { bytes.append(contentsOf: "\(d)".utf8) } else { raw("null") }
+        case .string(let s): string(s)
         case .array(let items):
-            out += "["
+            bytes.append(UInt8(ascii: "["))
             for (i, v) in items.enumerated() {
-                if i > 0 { out += ", " }
-                v.write(into: &out)
+                if i > 0 { raw(", ") }
+                write(v)
             }
-            out += "]"
+            bytes.append(UInt8(ascii: "]"))
         case .object(let pairs):
-            out += "{"
+            bytes.append(UInt8(ascii: "{"))
             for (i, (k, v)) in pairs.enumerated() {
-                if i > 0 { out += ", " }
-                JSONValue.escape(k, into: &out)
-                out += ": "
-                v.write(into: &out)
+                if i > 0 { raw(", ") }
+                string(k)
+                raw(": ")
+                write(v)
             }
-            out += "}"
+            bytes.append(UInt8(ascii: "}"))
         }
     }
 
-    static func escape(_ s: String, into out: inout String) {
-        // Fast path: printable ASCII without quotes or backslashes is written as is.
-        if s.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F && $0 != 0x22 && $0 != 0x5C }) {
-            out += "\""
-            out += s
-            out += "\""
-            return
-        }
-        out += "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20 || u.value > 0x7E:
-                if u.value > 0xFFFF {
-                    let v = u.value - 0x10000
-                    out += String(format: "\\u%04x\\u%04x", 0xD800 + (v >> 10), 0xDC00 + (v & 0x3FF))
-                } else {
-                    out += String(format: "\\u%04x", u.value)
+    /// An object of string-valued and string-array-valued members, without building a `JSONValue`.
+    public mutating func object(_ members: [(String, JSONMember)]) {
+        bytes.append(UInt8(ascii: "{"))
+        for (i, (k, v)) in members.enumerated() {
+            if i > 0 { raw(", ") }
+            string(k)
+            raw(": ")
+            switch v {
+            case .string(let s): string(s)
+            case .strings(let items):
+                bytes.append(UInt8(ascii: "["))
+                for (n, item) in items.enumerated() {
+                    if n > 0 { raw(", ") }
+                    string(item)
                 }
-            default: out.unicodeScalars.append(u)
+                bytes.append(UInt8(ascii: "]"))
             }
         }
-        out += "\""
+        bytes.append(UInt8(ascii: "}"))
     }
+
+    mutating func writeSorted(_ value: JSONValue, pretty: Bool, indent: Int) {
+        func newline(_ level: Int) {
+            guard pretty else { return }
+            bytes.append(0x0A)
+            bytes.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * level))
+        }
+        switch value {
+        case .array(let items):
+            if items.isEmpty { raw("[]"); return }
+            bytes.append(UInt8(ascii: "["))
+            for (i, v) in items.enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                newline(indent + 1)
+                writeSorted(v, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            bytes.append(UInt8(ascii: "]"))
+        case .object(let pairs):
+            if pairs.isEmpty { raw("{}"); return }
+            bytes.append(UInt8(ascii: "{"))
+            for (i, (k, v)) in pairs.sorted(by: { $0.0 < $1.0 }).enumerated() {
+                if i > 0 { bytes.append(UInt8(ascii: ",")) }
+                newline(indent + 1)
+                string(k)
+                if pretty { raw(": ") } else { raw(":") }
+                writeSorted(v, pretty: pretty, indent: indent + 1)
+            }
+            newline(indent)
+            bytes.append(UInt8(ascii: "}"))
+        default:
+            write(value)
+        }
+    }
+
+    /// A JSON string with Python's `ensure_ascii` escaping (non-ASCII as `\uXXXX`, astral code
+    /// points as surrogate pairs).
+    public mutating func string(_ s: String) {
+        bytes.append(UInt8(ascii: "\""))
+        var s = s
+        let simple = s.withUTF8 { utf8 -> Bool in
+            // Fast path: printable ASCII without quotes or backslashes is copied as is.
+            for b in utf8 where b < 0x20 || b >= 0x7F || b == 0x22 || b == 0x5C { return false }
+            bytes.append(contentsOf: utf8)
+            return true
+        }
+        if !simple {
+            for u in s.unicodeScalars {
+                switch u {
+                case "\"": raw("\\\"")
+                case "\\": raw("\\\\")
+                case "\n": raw("\\n")
+                case "\r": raw("\\r")
+                case "\t": raw("\\t")
+                case _ where u.value < 0x20 || u.value > 0x7E:
+                    if u.value > 0xFFFF {
+                        let v = u.value - 0x10000
+                        hexEscape(0xD800 + (v >> 10))
+                        hexEscape(0xDC00 + (v & 0x3FF))
+                    } else {
+                        hexEscape(u.value)
+                    }
+                default: bytes.append(UInt8(u.value))
+                }
+            }
+        }
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    @inline(__always) mutating func hexEscape(_ v: UInt32) {
+        let digits: StaticString = "0123456789abcdef"
+        raw("\\u")
+        digits.withUTF8Buffer { d in
+            for shift in stride(from: 12, through: 0, by: -4) { bytes.append(d[Int((v >> UInt32(shift)) & 0xF)]) }
+        }
+    }
+}
+
+/// A member value for `JSONOutput.object`.
+public enum JSONMember: Sendable {
+    case string(String)
+    case strings([String])
 }

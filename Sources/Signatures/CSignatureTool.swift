@@ -35,6 +35,23 @@ struct CSignatureTool: Sendable {
         var line: JSONValue?
         var offset: JSONValue?
         var unloaded: JSONValue?
+        var inlines: JSONValue?
+
+        /// The members a frame is read for, in one pass over its keys.
+        init(_ pairs: [(String, JSONValue)]) {
+            for (key, value) in pairs {
+                switch key {
+                case "function": function = value
+                case "module": module = value
+                case "file": file = value
+                case "line": line = value
+                case "offset": offset = value
+                case "inlines": inlines = value
+                case "unloaded_modules": unloaded = value
+                default: break
+                }
+            }
+        }
     }
 
     /// The normalized frames of a thread (`thread.frames`), inlines expanded before their frame,
@@ -43,18 +60,23 @@ struct CSignatureTool: Sendable {
         guard case .object = thread else { throw RuleFailure(message: "'\(pythonTypeName(thread))' object has no attribute 'get'") }
         let frames = try Self.iterate(thread["frames"] ?? .array([]))
         var raw: [RawFrame] = []
+        raw.reserveCapacity(min(frames.count, Self.maximumFrames))
         outer: for frame in frames {
-            guard case .object = frame else { throw RuleFailure(message: "'\(pythonTypeName(frame))' object has no attribute 'get'") }
-            if let inlines = frame["inlines"], inlines.isTruthy {
+            guard case .object(let members) = frame else { throw RuleFailure(message: "'\(pythonTypeName(frame))' object has no attribute 'get'") }
+            var f = RawFrame(members)
+            if let inlines = f.inlines, inlines.isTruthy {
                 for inline in try Self.iterate(inlines) {
-                    guard case .object = inline else { throw RuleFailure(message: "'\(pythonTypeName(inline))' object has no attribute 'get'") }
-                    raw.append(RawFrame(module: frame["module"], function: inline["function"], file: inline["file"],
-                                        line: inline["line"], offset: frame["offset"], unloaded: nil))
+                    guard case .object(let inlineMembers) = inline else { throw RuleFailure(message: "'\(pythonTypeName(inline))' object has no attribute 'get'") }
+                    var i = RawFrame(inlineMembers)
+                    i.module = f.module
+                    i.offset = f.offset
+                    i.unloaded = nil
+                    raw.append(i)
                     if raw.count >= Self.maximumFrames { break outer }
                 }
             }
-            raw.append(RawFrame(module: frame["module"], function: frame["function"], file: frame["file"],
-                                line: frame["line"], offset: frame["offset"], unloaded: frame["unloaded_modules"]))
+            f.inlines = nil
+            raw.append(f)
             if raw.count >= Self.maximumFrames { break }
         }
         return raw.prefix(Self.maximumFrames).map { f in

@@ -8,21 +8,44 @@ struct FrameNormalizer: Sendable {
     /// `vcs:root:path:rev` → path; `C:\path` → path; `/abs` → itself; anything else → nil.
     static func parseSourceFile(_ file: String) -> String? {
         guard !file.isEmpty else { return nil }
-        let colons = file.utf8.reduce(0) { $0 + ($1 == 0x3A ? 1 : 0) }
+        var colons = 0
+        for b in file.utf8 where b == 0x3A { colons += 1 }
         if colons == 3 || colons == 1 {
             let parts = file.split(separator: ":", omittingEmptySubsequences: false)
             return String(parts[colons == 3 ? 2 : 1])
         }
-        if file.hasPrefix("/") { return file }
+        if file.utf8.first == UInt8(ascii: "/") { return file }
         return nil
+    }
+
+    /// Whether `parseSourceFile(file)` ends in `.rs` (Rust frames are normalized differently),
+    /// without building the path: `.rs` holds no colon, so it ends the text (one colon, or an
+    /// absolute path) or comes right before the third colon.
+    static func isRustSource(_ file: String) -> Bool {
+        var colons = 0, thirdColon = 0, n = 0
+        var last3: (UInt8, UInt8, UInt8) = (0, 0, 0), beforeThird: (UInt8, UInt8, UInt8) = (0, 0, 0)
+        for b in file.utf8 {
+            if b == 0x3A {
+                colons += 1
+                if colons == 3 { thirdColon = n; beforeThird = last3 }
+            }
+            last3 = (last3.1, last3.2, b)
+            n += 1
+        }
+        func isRs(_ t: (UInt8, UInt8, UInt8)) -> Bool { t == (0x2E, 0x72, 0x73) }
+        switch colons {
+        case 1: return isRs(last3)
+        case 3: return thirdColon >= 3 && isRs(beforeThird)
+        case 0: return file.utf8.first == UInt8(ascii: "/") && isRs(last3)
+        default: return false
+        }
     }
 
     func normalize(function: JSONValue?, module: JSONValue?, file: JSONValue?, line: JSONValue?,
                    offset: JSONValue?, unloadedModules: JSONValue?) -> String {
         if let function, function.isTruthy {
             let name = function.pythonString
-            let fileText = file.flatMap { $0.isTruthy ? $0.pythonString : nil }
-            if let f = fileText, (Self.parseSourceFile(f) ?? "").hasSuffix(".rs") {
+            if let file, file.isTruthy, Self.isRustSource(file.pythonString) {
                 return normalizeRust(name, line: line)
             }
             return normalizeCpp(name, line: line)
@@ -51,6 +74,21 @@ struct FrameNormalizer: Sendable {
 
     /// `0x00001234` → `0x1234` (Python `hex(int(text, 16))`); unparsable text is kept.
     static func stripLeadingZeros(_ text: String) -> String {
+        // Fast path for the usual `0x<hex digits>`.
+        var fast: [UInt8] = [0x30, 0x78]
+        var fastOK = text.utf8.count > 2
+        for (n, b) in text.utf8.enumerated() {
+            if n == 0 { if b != 0x30 { fastOK = false; break }; continue }
+            if n == 1 { if b != 0x78 && b != 0x58 { fastOK = false; break }; continue }
+            switch b {
+            case 0x30 where fast.count == 2: continue
+            case 0x30...0x39, 0x61...0x66: fast.append(b)
+            case 0x41...0x46: fast.append(b + 0x20)
+            default: fastOK = false
+            }
+            if !fastOK { break }
+        }
+        if fastOK { return fast.count == 2 ? "0x0" : String(decoding: fast, as: UTF8.self) }
         var t = pythonStrip(text).replacingOccurrences(of: "_", with: "")
         var negative = false
         if t.hasPrefix("-") { negative = true; t.removeFirst() } else if t.hasPrefix("+") { t.removeFirst() }

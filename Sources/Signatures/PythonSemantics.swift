@@ -104,13 +104,12 @@ func isPythonSpace(_ u: Unicode.Scalar) -> Bool {
 
 /// Python `str.strip()`.
 func pythonStrip(_ s: String) -> String {
-    let scalars = Array(s.unicodeScalars)
-    var lo = 0, hi = scalars.count
-    while lo < hi, isPythonSpace(scalars[lo]) { lo += 1 }
-    while hi > lo, isPythonSpace(scalars[hi - 1]) { hi -= 1 }
-    var out = String.UnicodeScalarView()
-    out.append(contentsOf: scalars[lo..<hi])
-    return String(out)
+    let scalars = s.unicodeScalars
+    var lo = scalars.startIndex, hi = scalars.endIndex
+    while lo < hi, isPythonSpace(scalars[lo]) { lo = scalars.index(after: lo) }
+    while hi > lo, isPythonSpace(scalars[scalars.index(before: hi)]) { hi = scalars.index(before: hi) }
+    if lo == scalars.startIndex && hi == scalars.endIndex { return s }
+    return String(scalars[lo..<hi])
 }
 
 /// Lengths and slices in Unicode code points, as Python counts them.

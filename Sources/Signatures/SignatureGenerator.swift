@@ -22,6 +22,30 @@ public struct SignatureResult: Sendable {
     mutating func debug(_ rule: String, _ message: String) { debugLog.append("\(rule): \(message)") }
 }
 
+extension SignatureResult {
+    /// The result as `postmortem signature` prints it: signature, proto_signature, notes,
+    /// rules_version and, with `debugLog`, the debug log.
+    public func write(into out: inout JSONOutput, debugLog withLog: Bool) {
+        var members: [(String, JSONMember)] = [
+            ("signature", .string(signature)), ("proto_signature", .string(protoSignature)),
+            ("notes", .strings(notes)), ("rules_version", .string(rulesVersion)),
+        ]
+        if withLog { members.append(("debug_log", .strings(debugLog))) }
+        out.object(members)
+    }
+}
+
+extension SignatureGenerator {
+    /// Bulk generation over JSON lines (one crash-data document or processed crash per line, one
+    /// result per line), on all cores.
+    public func jsonLinesMapper(debugLog: Bool, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> JSONLinesMapper {
+        JSONLinesMapper(workers: workers) { document, out in
+            generate(Self.crashData(from: document)).write(into: &out, debugLog: debugLog)
+            out.newline()
+        }
+    }
+}
+
 /// One step of the pipeline.
 protocol SignatureRule: Sendable {
     var name: String { get }
