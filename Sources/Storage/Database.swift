@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PostgresKit
+import PostgresNIO
+import SQLKit
+import SQLiteKit
+
+/// The two SQL backends. Queries are written once with SQLKit binds; the few places where the
+/// dialects differ (DDL types, `FOR UPDATE SKIP LOCKED`, data-modifying CTEs) ask `kind`.
+public enum DatabaseKind: String, Sendable { case sqlite, postgres }
+
+public struct DatabaseError: Error, Sendable, CustomStringConvertible {
+    public let message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// A pool of connections to one database. `withConnection` lends a connection for the duration
+/// of `body`; `withTransaction` wraps `body` in a transaction on one connection.
+public final class Database: Sendable {
+    public let kind: DatabaseKind
+    let backend: Backend
+    let logger: Logger
+
+    enum Backend: Sendable {
+        case sqlite(SQLitePool)
+        case postgres(PostgresClient, Task<Void, Never>)
+    }
+
+    /// Opens `url`: `sqlite:///abs/path.sqlite` (or a plain file path) or `postgres://user:pass@host:port/db`.
+    public static func open(url: String, poolSize: Int = 8, logger: Logger = Logger(label: "postmortem.database")) async throws -> Database {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            return try Database(postgresURL: url, poolSize: poolSize, logger: logger)
+        }
+        var path = url
+        if path.hasPrefix("sqlite://") { path = String(path.dropFirst("sqlite://".count)) }
+        guard !path.isEmpty else { throw DatabaseError("empty SQLite path in database URL") }
+        return try await Database(sqlitePath: path, poolSize: poolSize, logger: logger)
+    }
+
+    init(sqlitePath: String, poolSize: Int, logger: Logger) async throws {
+        kind = .sqlite
+        self.logger = logger
+        let pool = SQLitePool(path: sqlitePath, size: max(1, poolSize), logger: logger)
+        try await pool.prepare()
+        backend = .sqlite(pool)
+    }
+
+    init(postgresURL: String, poolSize: Int, logger: Logger) throws {
+        kind = .postgres
+        self.logger = logger
+        guard let sqlConfiguration = try? SQLPostgresConfiguration(url: postgresURL) else {
+            throw DatabaseError("invalid PostgreSQL URL")
+        }
+        let core = sqlConfiguration.coreConfiguration
+        let tls: PostgresClient.Configuration.TLS
+        switch (core.tls.isEnforced, core.tls.isAllowed) {
+        case (true, _): tls = .require(.makeClientConfiguration())
+        case (_, true): tls = .prefer(.makeClientConfiguration())
+        default: tls = .disable
+        }
+        var configuration: PostgresClient.Configuration
+        if let host = core.host, let port = core.port {
+            configuration = .init(host: host, port: port, username: core.username, password: core.password, database: core.database, tls: tls)
+        } else if let socket = core.unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: core.username, password: core.password, database: core.database)
+        } else {
+            throw DatabaseError("the PostgreSQL URL names neither a host nor a socket")
+        }
+        configuration.options.maximumConnections = max(1, poolSize)
+        configuration.options.minimumConnections = 0
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let task = Task { await client.run() }
+        backend = .postgres(client, task)
+    }
+
+    public func withConnection<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        switch backend {
+        case .sqlite(let pool):
+            return try await pool.withConnection { try await body($0.sql(queryLogLevel: nil)) }
+        case .postgres(let client, _):
+            return try await client.withConnection { try await body($0.sql(queryLogLevel: nil)) }
+        }
+    }
+
+    /// Runs `body` in a transaction (SQLite: `BEGIN IMMEDIATE`, so writers queue instead of
+    /// failing on lock upgrades); rolls back when it throws.
+    public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
+        return try await withConnection { db in
+            try await db.raw(SQLQueryString(begin)).run()
+            do {
+                let result = try await body(db)
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    public func shutdown() async {
+        switch backend {
+        case .sqlite(let pool): await pool.close()
+        case .postgres(_, let task): task.cancel(); _ = await task.value
+        }
+    }
+
+    /// `SELECT 1` (for `/__heartbeat__`).
+    public func check() async throws {
+        _ = try await withConnection { try await $0.raw("SELECT 1 AS ok").first() }
+    }
+}
+
+/// A fixed set of SQLite connections (WAL mode, busy timeout) lent one at a time.
+actor SQLitePool {
+    let path: String
+    let size: Int
+    let logger: Logger
+    private var idle: [SQLiteConnection] = []
+    private var all: [SQLiteConnection] = []
+    private var waiters: [CheckedContinuation<SQLiteConnection, Never>] = []
+    private var closed = false
+
+    init(path: String, size: Int, logger: Logger) {
+        self.path = path
+        self.size = size
+        self.logger = logger
+    }
+
+    func prepare() async throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        for n in 0..<size {
+            let c = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            let db = c.sql(queryLogLevel: nil)
+            // WAL lets readers run beside the one writer; the busy timeout makes writers wait.
+            if n == 0 { _ = try await db.raw("PRAGMA journal_mode=WAL").all() }
+            try await db.raw("PRAGMA busy_timeout=10000").run()
+            try await db.raw("PRAGMA synchronous=NORMAL").run()
+            try await db.raw("PRAGMA foreign_keys=ON").run()
+            all.append(c)
+            idle.append(c)
+        }
+    }
+
+    private func acquire() async throws -> SQLiteConnection {
+        if closed { throw DatabaseError("the database is closed") }
+        if let c = idle.popLast() { return c }
+        return await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release(_ c: SQLiteConnection) {
+        if !waiters.isEmpty { waiters.removeFirst().resume(returning: c) } else { idle.append(c) }
+    }
+
+    nonisolated func withConnection<T: Sendable>(_ body: @Sendable (SQLiteConnection) async throws -> T) async throws -> T {
+        let c = try await acquire()
+        do {
+            let r = try await body(c)
+            await release(c)
+            return r
+        } catch {
+            await release(c)
+            throw error
+        }
+    }
+
+    func close() async {
+        closed = true
+        for c in all { try? await c.close() }
+        all = []
+        idle = []
+    }
+}

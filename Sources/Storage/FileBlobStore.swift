@@ -1,0 +1,182 @@
+import Foundation
+import NIOPosix
+
+/// Blobs as files under a root directory. A write goes to a temporary file in the target
+/// directory, is fsynced, renamed over the key's path and the directory is fsynced: a reader sees
+/// the old object or the whole new one, never a part, even if the process dies mid-write.
+/// Leftover temporary files (names starting with `.tmp-`) are invisible to reads and listings and
+/// are removed by `removeStaleTemporaryFiles`.
+public struct FileBlobStore: BlobStore {
+    public let root: URL
+    /// Blocking file I/O runs here, off the concurrency pool.
+    let threadPool: NIOThreadPool
+
+    public init(root: URL, threadPool: NIOThreadPool = .singleton) throws {
+        self.root = root.standardizedFileURL
+        self.threadPool = threadPool
+        try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
+    }
+
+    public var description: String { "filesystem \(root.path)" }
+
+    func path(_ key: String) throws(BlobStoreError) -> String {
+        try BlobKey.validate(key)
+        return root.path + "/" + key
+    }
+
+    public func put(_ key: String, _ data: Data) async throws {
+        let path = try path(key)
+        try await threadPool.runIfActive { try Self.writeAtomically(path: path, key: key, data: data) }
+    }
+
+    public func get(_ key: String) async throws -> Data? {
+        let path = try path(key)
+        return try await threadPool.runIfActive { () throws -> Data? in
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            if fd < 0 {
+                if errno == ENOENT || errno == ENOTDIR { return nil }
+                throw BlobStoreError.io(key: key, operation: "open", errno: errno)
+            }
+            defer { close(fd) }
+            var st = stat()
+            guard fstat(fd, &st) == 0 else { throw BlobStoreError.io(key: key, operation: "stat", errno: errno) }
+            if (st.st_mode & S_IFMT) == S_IFDIR { return nil }
+            var data = Data(count: Int(st.st_size))
+            var done = 0
+            try data.withUnsafeMutableBytes { (buffer: UnsafeMutableRawBufferPointer) in
+                while done < buffer.count {
+                    let n = read(fd, buffer.baseAddress! + done, buffer.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    if n < 0 { throw BlobStoreError.io(key: key, operation: "read", errno: errno) }
+                    if n == 0 { break }
+                    done += n
+                }
+            }
+            return done == data.count ? data : data.prefix(done)
+        }
+    }
+
+    public func size(_ key: String) async throws -> Int? {
+        let path = try path(key)
+        return try await threadPool.runIfActive { () throws -> Int? in
+            var st = stat()
+            if stat(path, &st) != 0 {
+                if errno == ENOENT || errno == ENOTDIR { return nil }
+                throw BlobStoreError.io(key: key, operation: "stat", errno: errno)
+            }
+            return (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : nil
+        }
+    }
+
+    public func delete(_ key: String) async throws {
+        let path = try path(key)
+        try await threadPool.runIfActive {
+            if unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR {
+                throw BlobStoreError.io(key: key, operation: "unlink", errno: errno)
+            }
+        }
+    }
+
+    public func list(prefix: String) async throws -> [String] {
+        try BlobKey.validatePrefix(prefix)
+        let root = self.root.path
+        return try await threadPool.runIfActive {
+            // Walk only the directory the prefix names (up to its last `/`).
+            let directoryPart = prefix.lastIndex(of: "/").map { String(prefix[..<$0]) } ?? ""
+            var keys: [String] = []
+            try Self.walk(root: root, relative: directoryPart, prefix: prefix, into: &keys)
+            keys.sort { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+            return keys
+        }
+    }
+
+    public func check() async throws {
+        let root = self.root.path
+        try await threadPool.runIfActive {
+            guard access(root, R_OK | W_OK | X_OK) == 0 else {
+                throw BlobStoreError.io(key: root, operation: "access", errno: errno)
+            }
+        }
+    }
+
+    /// Removes temporary files older than `age` left by writers that died mid-write.
+    public func removeStaleTemporaryFiles(olderThan age: TimeInterval) async throws -> Int {
+        let root = self.root.path
+        return try await threadPool.runIfActive {
+            var removed = 0
+            let cutoff = Date().addingTimeInterval(-age)
+            guard let e = FileManager.default.enumerator(atPath: root) else { return 0 }
+            while let name = e.nextObject() as? String {
+                guard (name as NSString).lastPathComponent.hasPrefix(".tmp-") else { continue }
+                let full = root + "/" + name
+                if let m = (try? FileManager.default.attributesOfItem(atPath: full))?[.modificationDate] as? Date, m < cutoff,
+                   unlink(full) == 0 {
+                    removed += 1
+                }
+            }
+            return removed
+        }
+    }
+
+    // MARK: - blocking helpers
+
+    static func writeAtomically(path: String, key: String, data: Data) throws {
+        let directory = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw BlobStoreError.io(key: key, operation: "mkdir", errno: errno == 0 ? EIO : errno)
+        }
+        let temporary = directory + "/.tmp-" + UUID().uuidString
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw BlobStoreError.io(key: key, operation: "create", errno: errno) }
+        var renamed = false
+        defer { if !renamed { unlink(temporary) } }
+        do {
+            defer { close(fd) }
+            try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+                var done = 0
+                while done < buffer.count {
+                    let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
+                    if n < 0 && errno == EINTR { continue }
+                    if n <= 0 { throw BlobStoreError.io(key: key, operation: "write", errno: errno) }
+                    done += n
+                }
+            }
+            guard fsync(fd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync", errno: errno) }
+        }
+        guard rename(temporary, path) == 0 else { throw BlobStoreError.io(key: key, operation: "rename", errno: errno) }
+        renamed = true
+        // The rename is durable once the directory entry is.
+        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirfd >= 0 else { throw BlobStoreError.io(key: key, operation: "open directory", errno: errno) }
+        defer { close(dirfd) }
+        guard fsync(dirfd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync directory", errno: errno) }
+    }
+
+    static func walk(root: String, relative: String, prefix: String, into keys: inout [String]) throws {
+        let directory = relative.isEmpty ? root : root + "/" + relative
+        guard let dir = opendir(directory) else {
+            if errno == ENOENT || errno == ENOTDIR { return }
+            throw BlobStoreError.io(key: relative, operation: "opendir", errno: errno)
+        }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name.hasPrefix(".") { continue } // ., .., temporary files
+            let key = relative.isEmpty ? name : relative + "/" + name
+            var st = stat()
+            guard lstat(directory + "/" + name, &st) == 0 else { continue }
+            if (st.st_mode & S_IFMT) == S_IFDIR {
+                // Descend only where keys can still match the prefix.
+                if key.hasPrefix(prefix) || prefix.hasPrefix(key + "/") {
+                    try walk(root: root, relative: key, prefix: prefix, into: &keys)
+                }
+            } else if (st.st_mode & S_IFMT) == S_IFREG, key.hasPrefix(prefix) {
+                keys.append(key)
+            }
+        }
+    }
+}

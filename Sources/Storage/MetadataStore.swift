@@ -1,0 +1,333 @@
+import Crypto
+import Foundation
+import JSONSupport
+import SQLKit
+
+/// One row of the crash index: the searchable fields of a processed crash.
+public struct CrashIndexRow: Sendable, Equatable {
+    public var crashID: String
+    /// Microseconds since 1970 (UTC).
+    public var dateProcessed: Int64
+    public var clientCrashDate: Int64?
+    public var product: String?
+    public var version: String?
+    public var releaseChannel: String?
+    public var platform: String?
+    public var platformVersion: String?
+    public var cpuArch: String?
+    public var processType: String?
+    public var signature: String?
+    public var buildID: String?
+    public var reason: String?
+    public var uptime: Int64?
+    public var installAge: Int64?
+    /// Every searchable field, as a JSON object.
+    public var document: JSONValue
+
+    public init(crashID: String, dateProcessed: Int64, clientCrashDate: Int64? = nil, product: String? = nil, version: String? = nil,
+                releaseChannel: String? = nil, platform: String? = nil, platformVersion: String? = nil, cpuArch: String? = nil,
+                processType: String? = nil, signature: String? = nil, buildID: String? = nil, reason: String? = nil,
+                uptime: Int64? = nil, installAge: Int64? = nil, document: JSONValue = .object([])) {
+        self.crashID = crashID
+        self.dateProcessed = dateProcessed
+        self.clientCrashDate = clientCrashDate
+        self.product = product
+        self.version = version
+        self.releaseChannel = releaseChannel
+        self.platform = platform
+        self.platformVersion = platformVersion
+        self.cpuArch = cpuArch
+        self.processType = processType
+        self.signature = signature
+        self.buildID = buildID
+        self.reason = reason
+        self.uptime = uptime
+        self.installAge = installAge
+        self.document = document
+    }
+}
+
+public struct Account: Sendable, Equatable {
+    public let id: Int64
+    public let email: String
+    public let name: String
+    public let isSuperuser: Bool
+    public let isActive: Bool
+    public let permissions: Set<String>
+}
+
+public struct APIToken: Sendable, Equatable {
+    public let id: Int64
+    public let accountID: Int64
+    /// The first characters, to tell tokens apart in lists; the rest is never stored.
+    public let prefix: String
+    public let notes: String
+    public let permissions: Set<String>
+    public let expiresAt: Int64
+}
+
+/// The metadata database: crash index, accounts and API tokens, symbol upload records (and the
+/// work queue's tables, used through `WorkQueue`). One set of queries for SQLite and PostgreSQL.
+public struct MetadataStore: Sendable {
+    public let database: Database
+    let clock: @Sendable () -> Int64
+
+    /// Opens the store and applies pending migrations.
+    public static func open(_ database: Database, clock: @escaping @Sendable () -> Int64 = WorkQueue.systemClock) async throws -> MetadataStore {
+        _ = try await Migrations.apply(database, now: clock())
+        return MetadataStore(database: database, clock: clock)
+    }
+
+    public func schemaVersion() async throws -> Int {
+        try await database.withConnection { db in
+            try await db.raw("SELECT MAX(version) AS v FROM schema_migrations").first()?.decode(column: "v", as: Int?.self) ?? 0
+        }
+    }
+
+    // MARK: - crash index
+
+    /// Inserts or replaces the row of `row.crashID` (reprocessing replaces).
+    public func index(_ row: CrashIndexRow) async throws {
+        let json = row.document.serialized()
+        let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
+        try await database.withConnection { db in
+            try await db.raw("""
+                INSERT INTO crashes (crash_id, date_processed, client_crash_date, product, version, release_channel, platform,
+                    platform_version, cpu_arch, process_type, signature, build_id, reason, uptime, install_age, document)
+                VALUES (\(bind: row.crashID), \(bind: row.dateProcessed), \(bind: row.clientCrashDate), \(bind: row.product),
+                    \(bind: row.version), \(bind: row.releaseChannel), \(bind: row.platform), \(bind: row.platformVersion),
+                    \(bind: row.cpuArch), \(bind: row.processType), \(bind: row.signature), \(bind: row.buildID), \(bind: row.reason),
+                    \(bind: row.uptime), \(bind: row.installAge), \(jsonValue))
+                ON CONFLICT (crash_id) DO UPDATE SET date_processed = excluded.date_processed,
+                    client_crash_date = excluded.client_crash_date, product = excluded.product, version = excluded.version,
+                    release_channel = excluded.release_channel, platform = excluded.platform,
+                    platform_version = excluded.platform_version, cpu_arch = excluded.cpu_arch,
+                    process_type = excluded.process_type, signature = excluded.signature, build_id = excluded.build_id,
+                    reason = excluded.reason, uptime = excluded.uptime, install_age = excluded.install_age,
+                    document = excluded.document
+                """).run()
+        }
+    }
+
+    public func crash(_ crashID: String) async throws -> CrashIndexRow? {
+        try await database.withConnection { db in
+            try await db.raw("\(unsafeRaw: Self.selectCrash) WHERE crash_id = \(bind: crashID)").first()
+        }.map(Self.decodeCrash)
+    }
+
+    /// Crashes in `[from, to)` (microseconds), newest first, optionally with an exact product
+    /// and a signature prefix (a byte-order range scan on the signature index).
+    public func crashes(from: Int64, to: Int64, product: String? = nil, signaturePrefix: String? = nil, limit: Int = 100) async throws -> [CrashIndexRow] {
+        var query: SQLQueryString = "\(unsafeRaw: Self.selectCrash) WHERE date_processed >= \(bind: from) AND date_processed < \(bind: to)"
+        if let product { query += " AND product = \(bind: product)" }
+        if let signaturePrefix, !signaturePrefix.isEmpty {
+            query += " AND signature >= \(bind: signaturePrefix)"
+            if let upper = Self.prefixUpperBound(signaturePrefix) { query += " AND signature < \(bind: upper)" }
+        }
+        query += " ORDER BY date_processed DESC, crash_id LIMIT \(bind: limit)"
+        let q = query
+        return try await database.withConnection { db in try await db.raw(q).all() }.map(Self.decodeCrash)
+    }
+
+    /// Counts per value of `column` in `[from, to)`, largest first (the facet query shape).
+    public func facet(_ column: CrashColumn, from: Int64, to: Int64, limit: Int = 50) async throws -> [(String?, Int)] {
+        try await database.withConnection { db in
+            try await db.raw("""
+                SELECT \(unsafeRaw: column.rawValue) AS term, COUNT(*) AS n FROM crashes
+                WHERE date_processed >= \(bind: from) AND date_processed < \(bind: to)
+                GROUP BY \(unsafeRaw: column.rawValue) ORDER BY n DESC, term LIMIT \(bind: limit)
+                """).all()
+        }.map { (try $0.decode(column: "term", as: String?.self), Int(try $0.decode(column: "n", as: Int64.self))) }
+    }
+
+    /// Removes index rows processed before `cutoff`; returns how many.
+    public func deleteCrashes(processedBefore cutoff: Int64) async throws -> Int {
+        try await database.withConnection { db in
+            try await db.raw("DELETE FROM crashes WHERE date_processed < \(bind: cutoff) RETURNING crash_id").all().count
+        }
+    }
+
+    /// Columns that may be faceted (never interpolated from user text).
+    public enum CrashColumn: String, Sendable, CaseIterable {
+        case product, version, releaseChannel = "release_channel", platform, platformVersion = "platform_version",
+             cpuArch = "cpu_arch", processType = "process_type", signature, buildID = "build_id", reason
+    }
+
+    static let selectCrash = """
+        SELECT crash_id, date_processed, client_crash_date, product, version, release_channel, platform, platform_version,
+            cpu_arch, process_type, signature, build_id, reason, uptime, install_age, CAST(document AS TEXT) AS document FROM crashes
+        """
+
+    static func decodeCrash(_ row: any SQLRow) throws -> CrashIndexRow {
+        CrashIndexRow(
+            crashID: try row.decode(column: "crash_id", as: String.self),
+            dateProcessed: try row.decode(column: "date_processed", as: Int64.self),
+            clientCrashDate: try row.decode(column: "client_crash_date", as: Int64?.self),
+            product: try row.decode(column: "product", as: String?.self),
+            version: try row.decode(column: "version", as: String?.self),
+            releaseChannel: try row.decode(column: "release_channel", as: String?.self),
+            platform: try row.decode(column: "platform", as: String?.self),
+            platformVersion: try row.decode(column: "platform_version", as: String?.self),
+            cpuArch: try row.decode(column: "cpu_arch", as: String?.self),
+            processType: try row.decode(column: "process_type", as: String?.self),
+            signature: try row.decode(column: "signature", as: String?.self),
+            buildID: try row.decode(column: "build_id", as: String?.self),
+            reason: try row.decode(column: "reason", as: String?.self),
+            uptime: try row.decode(column: "uptime", as: Int64?.self),
+            installAge: try row.decode(column: "install_age", as: Int64?.self),
+            document: JSONValue.parse(Data(try row.decode(column: "document", as: String.self).utf8)) ?? .object([]))
+    }
+
+    /// The smallest string greater than every string starting with `prefix` (byte order), nil
+    /// when there is none (the prefix is all 0xFF bytes, impossible in UTF-8 text).
+    static func prefixUpperBound(_ prefix: String) -> String? {
+        var bytes = Array(prefix.utf8)
+        while let last = bytes.last {
+            if last < 0x7F { bytes[bytes.count - 1] = last + 1; return String(decoding: bytes, as: UTF8.self) }
+            bytes.removeLast()
+        }
+        return nil
+    }
+
+    // MARK: - accounts and tokens
+
+    @discardableResult
+    public func createAccount(email: String, name: String = "", superuser: Bool = false) async throws -> Account {
+        let now = clock()
+        let id = try await database.withConnection { db in
+            try await db.raw("""
+                INSERT INTO accounts (email, name, is_superuser, is_active, created_at)
+                VALUES (\(bind: email.lowercased()), \(bind: name), \(bind: superuser ? 1 : 0), 1, \(bind: now)) RETURNING id
+                """).first()!.decode(column: "id", as: Int64.self)
+        }
+        return Account(id: id, email: email.lowercased(), name: name, isSuperuser: superuser, isActive: true, permissions: [])
+    }
+
+    public func account(email: String) async throws -> Account? {
+        let row = try await database.withConnection { db in
+            try await db.raw("SELECT id FROM accounts WHERE email = \(bind: email.lowercased())").first()
+        }
+        guard let row else { return nil }
+        return try await account(id: try row.decode(column: "id", as: Int64.self))
+    }
+
+    public func account(id: Int64) async throws -> Account? {
+        try await database.withConnection { db -> Account? in
+            guard let row = try await db.raw("SELECT id, email, name, is_superuser, is_active FROM accounts WHERE id = \(bind: id)").first() else { return nil }
+            let permissions = try await db.raw("SELECT permission FROM account_permissions WHERE account_id = \(bind: id)").all()
+                .map { try $0.decode(column: "permission", as: String.self) }
+            return Account(id: id, email: try row.decode(column: "email", as: String.self), name: try row.decode(column: "name", as: String.self),
+                           isSuperuser: try row.decode(column: "is_superuser", as: Int.self) != 0,
+                           isActive: try row.decode(column: "is_active", as: Int.self) != 0, permissions: Set(permissions))
+        }
+    }
+
+    public func grant(_ permission: String, to accountID: Int64) async throws {
+        try await database.withConnection { db in
+            try await db.raw("""
+                INSERT INTO account_permissions (account_id, permission) VALUES (\(bind: accountID), \(bind: permission)) ON CONFLICT DO NOTHING
+                """).run()
+        }
+    }
+
+    public func revoke(_ permission: String, from accountID: Int64) async throws {
+        try await database.withConnection { db in
+            try await db.raw("DELETE FROM account_permissions WHERE account_id = \(bind: accountID) AND permission = \(bind: permission)").run()
+        }
+    }
+
+    /// Creates a token for `accountID` and returns its text, which exists only in this return
+    /// value: the database keeps its SHA-256.
+    public func createToken(accountID: Int64, permissions: Set<String>, notes: String = "", lifetime: Duration = .seconds(365 * 86_400)) async throws -> (String, APIToken) {
+        var random = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let text = SigV4Signer.hex(bytes)
+        let hash = Self.tokenHash(text)
+        let now = clock()
+        let expires = now + lifetime.components.seconds * 1_000_000
+        let permissionList = permissions.sorted().joined(separator: ",")
+        let id = try await database.withConnection { db in
+            try await db.raw("""
+                INSERT INTO api_tokens (account_id, token_hash, token_prefix, notes, permissions, created_at, expires_at)
+                VALUES (\(bind: accountID), \(bind: hash), \(bind: String(text.prefix(8))), \(bind: notes), \(bind: permissionList), \(bind: now), \(bind: expires))
+                RETURNING id
+                """).first()!.decode(column: "id", as: Int64.self)
+        }
+        return (text, APIToken(id: id, accountID: accountID, prefix: String(text.prefix(8)), notes: notes, permissions: permissions, expiresAt: expires))
+    }
+
+    /// The account and token for a presented token text, when it exists, has not expired and
+    /// its account is active; records its use.
+    public func authenticate(token text: String) async throws -> (Account, APIToken)? {
+        guard text.utf8.count <= 256 else { return nil }
+        let hash = Self.tokenHash(text)
+        let now = clock()
+        let row = try await database.withConnection { db in
+            try await db.raw("""
+                SELECT id, account_id, token_prefix, notes, permissions, expires_at FROM api_tokens WHERE token_hash = \(bind: hash)
+                """).first()
+        }
+        guard let row else { return nil }
+        let token = APIToken(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64.self),
+                             prefix: try row.decode(column: "token_prefix", as: String.self), notes: try row.decode(column: "notes", as: String.self),
+                             permissions: Set(try row.decode(column: "permissions", as: String.self).split(separator: ",").map(String.init)),
+                             expiresAt: try row.decode(column: "expires_at", as: Int64.self))
+        guard token.expiresAt > now, let account = try await account(id: token.accountID), account.isActive else { return nil }
+        try await database.withConnection { db in
+            try await db.raw("UPDATE api_tokens SET last_used_at = \(bind: now) WHERE id = \(bind: token.id)").run()
+        }
+        return (account, token)
+    }
+
+    public func deleteToken(id: Int64) async throws {
+        try await database.withConnection { db in try await db.raw("DELETE FROM api_tokens WHERE id = \(bind: id)").run() }
+    }
+
+    static func tokenHash(_ text: String) -> String { SigV4Signer.sha256Hex(Data(text.utf8)) }
+
+    // MARK: - symbol uploads
+
+    public struct SymbolUpload: Sendable, Equatable {
+        public let id: Int64
+        public let accountID: Int64?
+        public let filename: String
+        public let size: Int64
+        public let contentHash: String
+        public let isTry: Bool
+        public let files: [String]
+        public let createdAt: Int64
+    }
+
+    @discardableResult
+    public func recordSymbolUpload(accountID: Int64?, filename: String, size: Int64, contentHash: String, isTry: Bool, files: [String]) async throws -> SymbolUpload {
+        let now = clock()
+        let json = JSONValue.array(files.map { .string($0) }).serialized()
+        let filesValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
+        let id = try await database.withConnection { db in
+            try await db.raw("""
+                INSERT INTO symbol_uploads (account_id, filename, size, content_hash, is_try, created_at, completed_at, files)
+                VALUES (\(bind: accountID), \(bind: filename), \(bind: size), \(bind: contentHash), \(bind: isTry ? 1 : 0), \(bind: now), \(bind: now), \(filesValue))
+                RETURNING id
+                """).first()!.decode(column: "id", as: Int64.self)
+        }
+        return SymbolUpload(id: id, accountID: accountID, filename: filename, size: size, contentHash: contentHash, isTry: isTry, files: files, createdAt: now)
+    }
+
+    public func symbolUploads(limit: Int = 100) async throws -> [SymbolUpload] {
+        try await database.withConnection { db in
+            try await db.raw("""
+                SELECT id, account_id, filename, size, content_hash, is_try, created_at, CAST(files AS TEXT) AS files
+                FROM symbol_uploads ORDER BY id DESC LIMIT \(bind: limit)
+                """).all()
+        }.map { row in
+            let files = JSONValue.parse(Data(try row.decode(column: "files", as: String.self).utf8))
+            var names: [String] = []
+            if case .array(let items)? = files { names = items.compactMap { if case .string(let s) = $0 { s } else { nil } } }
+            return SymbolUpload(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64?.self),
+                                filename: try row.decode(column: "filename", as: String.self), size: try row.decode(column: "size", as: Int64.self),
+                                contentHash: try row.decode(column: "content_hash", as: String.self),
+                                isTry: try row.decode(column: "is_try", as: Int.self) != 0, files: names,
+                                createdAt: try row.decode(column: "created_at", as: Int64.self))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import SQLKit
+
+/// Versioned schema changes, applied in order at start-up. Each is written once with
+/// placeholders for the types that differ between SQLite and PostgreSQL:
+/// `{id}` (auto-increment primary key), `{json}` (JSON document), `{ctext}` (text compared and
+/// range-scanned in byte order, for prefix search), `{signature_index}` (the signature column as
+/// PostgreSQL's `text_pattern_ops` needs it).
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let statements: [String]
+
+    func sql(for kind: DatabaseKind) -> [String] {
+        statements.map { s in
+            var s = s
+            let replacements: [(String, String)] = kind == .sqlite
+                ? [("{id}", "INTEGER PRIMARY KEY AUTOINCREMENT"), ("{json}", "TEXT"), ("{ctext}", "TEXT")]
+                : [("{id}", "BIGSERIAL PRIMARY KEY"), ("{json}", "JSONB"), ("{ctext}", "TEXT COLLATE \"C\"")]
+            for (from, to) in replacements { s = s.replacingOccurrences(of: from, with: to) }
+            return s
+        }
+    }
+}
+
+enum Migrations {
+    static let all: [Migration] = [
+        Migration(version: 1, name: "crash index, queue, accounts, symbol uploads", statements: [
+            // One row per processed crash: the fields searched and faceted most as typed columns,
+            // the whole searchable document as JSON. Times are microseconds since 1970 (UTC).
+            """
+            CREATE TABLE crashes (
+                crash_id TEXT PRIMARY KEY,
+                date_processed BIGINT NOT NULL,
+                client_crash_date BIGINT,
+                product {ctext},
+                version {ctext},
+                release_channel {ctext},
+                platform {ctext},
+                platform_version {ctext},
+                cpu_arch {ctext},
+                process_type {ctext},
+                signature {ctext},
+                build_id {ctext},
+                reason {ctext},
+                uptime BIGINT,
+                install_age BIGINT,
+                document {json} NOT NULL
+            )
+            """,
+            "CREATE INDEX crashes_date ON crashes (date_processed)",
+            "CREATE INDEX crashes_signature_date ON crashes (signature, date_processed)",
+            "CREATE INDEX crashes_product_version_date ON crashes (product, version, date_processed)",
+            "CREATE INDEX crashes_platform_date ON crashes (platform, date_processed)",
+            "CREATE INDEX crashes_product_channel_date ON crashes (product, release_channel, date_processed)",
+            // The work queue: `rank` orders queues (priority, standard, reprocessing); a leased
+            // message is invisible until `visible_at`.
+            """
+            CREATE TABLE queue_messages (
+                id {id},
+                queue TEXT NOT NULL,
+                rank INTEGER NOT NULL,
+                payload TEXT NOT NULL,
+                enqueued_at BIGINT NOT NULL,
+                visible_at BIGINT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                lease_token TEXT,
+                last_error TEXT
+            )
+            """,
+            "CREATE INDEX queue_messages_ready ON queue_messages (rank, visible_at, id)",
+            """
+            CREATE TABLE dead_letters (
+                id {id},
+                queue TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                attempts INTEGER NOT NULL,
+                last_error TEXT,
+                enqueued_at BIGINT NOT NULL,
+                failed_at BIGINT NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE accounts (
+                id {id},
+                email TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL DEFAULT '',
+                is_superuser INTEGER NOT NULL DEFAULT 0,
+                is_active INTEGER NOT NULL DEFAULT 1,
+                created_at BIGINT NOT NULL,
+                last_login BIGINT
+            )
+            """,
+            """
+            CREATE TABLE account_permissions (
+                account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                permission TEXT NOT NULL,
+                PRIMARY KEY (account_id, permission)
+            )
+            """,
+            // Only the SHA-256 of a token is stored; the token itself is shown once.
+            """
+            CREATE TABLE api_tokens (
+                id {id},
+                account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE,
+                token_prefix TEXT NOT NULL,
+                notes TEXT NOT NULL DEFAULT '',
+                permissions TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL,
+                last_used_at BIGINT
+            )
+            """,
+            "CREATE INDEX api_tokens_account ON api_tokens (account_id)",
+            """
+            CREATE TABLE symbol_uploads (
+                id {id},
+                account_id BIGINT REFERENCES accounts (id) ON DELETE SET NULL,
+                filename TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                content_hash TEXT NOT NULL,
+                is_try INTEGER NOT NULL DEFAULT 0,
+                created_at BIGINT NOT NULL,
+                completed_at BIGINT,
+                files {json} NOT NULL
+            )
+            """,
+            "CREATE INDEX symbol_uploads_created ON symbol_uploads (created_at)",
+        ]),
+    ]
+
+    /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an
+    /// advisory lock keeps several processes starting at once from applying the same migration.
+    static func apply(_ database: Database, now: Int64) async throws -> [Int] {
+        try await database.withConnection { db in
+            try await db.raw("""
+                CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)
+                """).run()
+        }
+        var applied: [Int] = []
+        for migration in all {
+            let did = try await database.withTransaction { db -> Bool in
+                if database.kind == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(7414501)").run() }
+                let existing = try await db.raw("SELECT version FROM schema_migrations WHERE version = \(bind: migration.version)").first()
+                if existing != nil { return false }
+                for statement in migration.sql(for: database.kind) { try await db.raw(SQLQueryString(statement)).run() }
+                try await db.raw("""
+                    INSERT INTO schema_migrations (version, name, applied_at) VALUES (\(bind: migration.version), \(bind: migration.name), \(bind: now))
+                    """).run()
+                return true
+            }
+            if did { applied.append(migration.version) }
+        }
+        return applied
+    }
+}

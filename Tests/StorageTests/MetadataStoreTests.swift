@@ -1,0 +1,95 @@
+import Foundation
+import JSONSupport
+import SQLKit
+import Storage
+import Testing
+import TestSupport
+
+@Suite struct MetadataStoreTests {
+    @Test(arguments: Backend.allCases)
+    func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        #expect(try await f.metadata.schemaVersion() == 1)
+        // A second process starting on the same database applies nothing and loses nothing.
+        try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
+        let again = try await Database.open(url: f.databaseURL, poolSize: 1)
+        let reopened = try await MetadataStore.open(again)
+        #expect(try await reopened.schemaVersion() == 1)
+        #expect(try await reopened.crash("a") != nil)
+        await again.shutdown()
+    }
+
+    @Test(arguments: Backend.allCases)
+    func indexesCrashesAndQueriesByDateProductAndSignaturePrefix(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let day: Int64 = 86_400_000_000
+        let rows = [
+            CrashIndexRow(crashID: "c1", dateProcessed: 10 * day, product: "Firefox", version: "120.0", platform: "Windows NT",
+                          signature: "OOM | small", uptime: 12, document: .object([("uuid", .string("c1")), ("moz_crash_reason", .string("x"))])),
+            CrashIndexRow(crashID: "c2", dateProcessed: 11 * day, product: "Firefox", version: "121.0", platform: "Linux", signature: "OOM | large"),
+            CrashIndexRow(crashID: "c3", dateProcessed: 12 * day, product: "Fenix", version: "121.0", platform: "Android", signature: "mozilla::dom::Foo"),
+            CrashIndexRow(crashID: "c4", dateProcessed: 20 * day, product: "Firefox", signature: "OOM | small"),
+            CrashIndexRow(crashID: "c5", dateProcessed: 11 * day, product: "Firefox", signature: "OON"),
+        ]
+        for r in rows { try await f.metadata.index(r) }
+        #expect(try await f.metadata.crash("c1") == rows[0])
+        #expect(try await f.metadata.crash("nope") == nil)
+
+        let window = try await f.metadata.crashes(from: 10 * day, to: 13 * day)
+        #expect(window.map(\.crashID) == ["c3", "c2", "c5", "c1"])
+        #expect(try await f.metadata.crashes(from: 0, to: 30 * day, product: "Firefox", signaturePrefix: "OOM |").map(\.crashID) == ["c4", "c2", "c1"])
+        #expect(try await f.metadata.crashes(from: 0, to: 30 * day, signaturePrefix: "OO").count == 4)
+
+        let facet = try await f.metadata.facet(.signature, from: 0, to: 30 * day)
+        #expect(facet.first?.0 == "OOM | small" && facet.first?.1 == 2)
+        #expect(try await f.metadata.facet(.product, from: 0, to: 30 * day).map(\.1) == [4, 1])
+
+        // Reprocessing replaces the row.
+        var changed = rows[0]
+        changed.signature = "new | signature"
+        try await f.metadata.index(changed)
+        #expect(try await f.metadata.crash("c1")?.signature == "new | signature")
+        #expect(try await f.metadata.deleteCrashes(processedBefore: 11 * day) == 1)
+        #expect(try await f.metadata.crash("c1") == nil)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func tokensAreStoredHashedAndExpire(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let account = try await f.metadata.createAccount(email: "Dev@Example.com", name: "Dev")
+        try await f.metadata.grant("crashstats.view_pii", to: account.id)
+        #expect(try await f.metadata.account(email: "dev@example.com")?.permissions == ["crashstats.view_pii"])
+        let (text, token) = try await f.metadata.createToken(accountID: account.id, permissions: ["crashstats.view_pii"], lifetime: .seconds(3600))
+        #expect(text.count == 64 && token.prefix == String(text.prefix(8)))
+
+        // The token text is nowhere in the database.
+        let stored = try await f.database.withConnection { db in
+            try await db.raw("SELECT token_hash, token_prefix, notes, permissions FROM api_tokens").all()
+        }
+        #expect(stored.count == 1)
+        let hash = try stored[0].decode(column: "token_hash", as: String.self)
+        #expect(hash != text && hash.count == 64)
+
+        let (who, used) = try #require(try await f.metadata.authenticate(token: text))
+        #expect(who.email == "dev@example.com" && used.permissions == ["crashstats.view_pii"])
+        #expect(try await f.metadata.authenticate(token: String(text.dropLast()) + "0") == nil || text.hasSuffix("0"))
+        #expect(try await f.metadata.authenticate(token: "") == nil)
+        f.clock.advance(seconds: 3601)
+        #expect(try await f.metadata.authenticate(token: text) == nil)
+        try await f.metadata.revoke("crashstats.view_pii", from: account.id)
+        #expect(try await f.metadata.account(id: account.id)?.permissions == [])
+    }
+
+    @Test(arguments: Backend.allCases)
+    func recordsSymbolUploads(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let account = try await f.metadata.createAccount(email: "ci@example.com")
+        let upload = try await f.metadata.recordSymbolUpload(accountID: account.id, filename: "symbols.zip", size: 1234, contentHash: "abc",
+                                                             isTry: false, files: ["xul.pdb/ABC/xul.sym", "libc.so/DEF/libc.so.sym"])
+        #expect(try await f.metadata.symbolUploads() == [upload])
+    }
+}
