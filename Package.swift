@@ -31,6 +31,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/vapor/postgres-kit", from: "2.17.0"),
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.4.0"),
     ],
     targets: [
         // formats
@@ -49,7 +51,13 @@ let package = Package(
             ],
             swiftSettings: strict),
         // services (the HTTP routes come with the service issue; the core lives here now)
-        .target(name: "Symbolication", dependencies: ["SymbolSources", "BreakpadSymbols", "JSONSupport"], swiftSettings: strict),
+        .target(
+            name: "Symbolication",
+            dependencies: [
+                "SymbolSources", "BreakpadSymbols", "JSONSupport", "ServiceSupport",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Signatures", dependencies: ["JSONSupport"],
             resources: [.copy("Resources/siglists")], swiftSettings: strict),
@@ -78,6 +86,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
@@ -115,7 +124,10 @@ let package = Package(
             dependencies: ["ServiceSupport", "Storage", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
-        .testTarget(name: "PostmortemCLITests", dependencies: ["PostmortemCLI", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "PostmortemCLITests",
+            dependencies: ["PostmortemCLI", "TestSupport", "Storage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(
             name: "TestSupport",

@@ -6,7 +6,10 @@ struct Postmortem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postmortem",
         abstract: "Crash reporting: collect, symbolicate, process and search crash reports.",
-        subcommands: [SignatureCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SymbolsCommand.self])
+        subcommands: [
+            ServeCommand.self, SymbolicationServerCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
+            SymbolsCommand.self, BlobsCommand.self, QueueCommand.self,
+        ])
 
     /// Runs the command with the contract's exit codes: 0 success, 1 operational failure,
     /// 2 usage error (ArgumentParser would use 64).

@@ -109,6 +109,11 @@ public final class Database: Sendable {
         }
     }
 
+    /// Runs one statement with no parameters (administration: `CREATE DATABASE`, `VACUUM`, …).
+    public func execute(_ sql: String) async throws {
+        try await withConnection { try await $0.raw(SQLQueryString(sql)).run() }
+    }
+
     /// `SELECT 1` (for `/__heartbeat__`).
     public func check() async throws {
         _ = try await withConnection { try await $0.raw("SELECT 1 AS ok").first() }

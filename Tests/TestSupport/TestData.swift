@@ -89,3 +89,59 @@ public func findExecutable(_ names: String...) -> String? {
     }
     return nil
 }
+
+/// A program running in the background (a server under test): standard output is read line by
+/// line, standard error goes to a file.
+public final class BackgroundProcess: @unchecked Sendable {
+    public let process = Process()
+    private let output = Pipe()
+    public let stderrPath = NSTemporaryDirectory() + "pm-bg-stderr-\(UUID().uuidString)"
+    private var buffered = Data()
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        process.environment = env
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        process.standardOutput = output
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+    }
+
+    /// Blocks until a line of standard output contains `text` (nil at end of output).
+    public func waitForLine(containing text: String) -> String? {
+        while true {
+            if let range = buffered.firstRange(of: Data("\n".utf8)) {
+                let line = String(decoding: buffered[..<range.lowerBound], as: UTF8.self)
+                buffered.removeSubrange(..<range.upperBound)
+                if line.contains(text) { return line }
+                continue
+            }
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { return nil }
+            buffered.append(chunk)
+        }
+    }
+
+    public var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
+
+    public func signal(_ sig: Int32) { kill(process.processIdentifier, sig) }
+
+    /// Waits up to `timeout` for the process to exit; its status, or nil if it is still running.
+    public func waitForExit(timeout: Duration) -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline { return nil }
+            usleep(10_000)
+        }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: stderrPath)
+    }
+}

@@ -7,6 +7,7 @@ import Foundation
 public enum TestServices {
     public struct Unavailable: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     public static func postgresURL() throws -> String { try environment().get().postgres }

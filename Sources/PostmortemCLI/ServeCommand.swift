@@ -1,0 +1,132 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceSupport
+import Storage
+import SymbolSources
+import Symbolication
+
+/// Flags every server command shares; they override the configuration (environment, file).
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Data directory of the embedded default (SQLite database, blobs, symbols, caches). Default: ./postmortem-data or POSTMORTEM_DATA_DIR.")
+    var data: String?
+
+    @Option(help: "Address to listen on. Default: 127.0.0.1 or POSTMORTEM_HTTP_HOST.")
+    var host: String?
+
+    @Option(help: "Port to listen on (0 picks a free one). Default: 8000 or POSTMORTEM_HTTP_PORT.")
+    var port: Int?
+
+    @Option(help: "A JSON configuration file (see docs/configuration.md). Default: POSTMORTEM_CONFIG_FILE.")
+    var config: String?
+
+    @Option(name: .customLong("symbols-path"), help: "A local symbol tree. Repeatable. Adds to POSTMORTEM_SYMBOLS_PATHS.")
+    var symbolsPaths: [String] = []
+
+    @Option(name: .customLong("symbols-url"), help: "A symbol server base URL. Repeatable; tried in order. Adds to POSTMORTEM_SYMBOLS_URLS.")
+    var symbolsURLs: [String] = []
+
+    func load() async throws -> PostmortemConfiguration {
+        var configuration: PostmortemConfiguration
+        do {
+            configuration = try await PostmortemConfiguration.load(file: config)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let host { configuration.host = host }
+        if let port {
+            guard (0...65535).contains(port) else { throw ValidationError("--port must be 0…65535") }
+            configuration.port = port
+        }
+        configuration.symbolPaths += symbolsPaths
+        configuration.symbolURLs += symbolsURLs
+        configuration.resolve(dataDirectory: data)
+        return configuration
+    }
+}
+
+/// Runs one HTTP service until SIGTERM/SIGINT; prints `Listening on http://host:port` once
+/// the socket is bound.
+func runHTTPService(_ service: HTTPService, cleanup: @Sendable () async -> Void) async throws {
+    let app = service.makeApplication { port in
+        service.logger.info("listening", metadata: ["host": "\(service.host)", "port": "\(port)"])
+        FileHandleOutput.stdout("Listening on http://\(service.host):\(port)\n")
+    }
+    do {
+        try await app.runService()
+    } catch {
+        await cleanup()
+        throw error
+    }
+    await cleanup()
+    service.logger.info("stopped")
+}
+
+func symbolSupplier(_ configuration: PostmortemConfiguration) -> SymbolSupplier {
+    SymbolSupplier(configuration: SymbolSourcesConfiguration(
+        symbolPaths: configuration.symbolPaths + [configuration.dataDirectory + "/symbols/v1"].filter { FileManager.default.fileExists(atPath: $0) },
+        symbolURLs: configuration.symbolURLs, cacheDirectory: configuration.symbolCacheDirectory,
+        cacheSizeLimit: Int64(configuration.symbolCacheSizeMiB) << 20, negativeCacheTTL: .seconds(300)))
+}
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run every Postmortem service in one process on the embedded default (SQLite + local files), or on PostgreSQL/S3 when configured.",
+        discussion: """
+        Serves the symbolication API (/symbolicate/v5, /symbolicate/v4) and the operations \
+        endpoints (/__heartbeat__, /__lbheartbeat__, /__version__, /metrics). SIGINT or SIGTERM \
+        stops accepting connections, finishes in-flight requests and exits.
+        """)
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let configuration = try await options.load()
+        Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "postmortem.serve")
+        let storage: StorageContext
+        do {
+            storage = try await StorageContext.open(configuration, logger: logger)
+        } catch {
+            throw fail("cannot open storage: \(error)")
+        }
+        let supplier = symbolSupplier(configuration)
+        let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
+                                  healthChecks: storage.healthChecks, logger: logger) { router in
+            SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
+        }
+        logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
+                                            "blobs": "\(storage.blobs.description)", "database": "\(storage.database.kind)"])
+        try await runHTTPService(service) {
+            await supplier.shutdown()
+            await storage.close()
+        }
+    }
+}
+
+struct SymbolicationServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "symbolication-server",
+        abstract: "Run the symbolication service alone (/symbolicate/v5 and v4); it needs no database.")
+
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let configuration = try await options.load()
+        Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "postmortem.symbolication")
+        let supplier = symbolSupplier(configuration)
+        let cache = configuration.symbolCacheDirectory
+        let service = HTTPService(
+            name: "symbolication", host: configuration.host, port: configuration.port,
+            healthChecks: [HealthCheck(name: "symbol_cache") {
+                try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
+                guard FileManager.default.isWritableFile(atPath: cache) else { throw ValidationError("\(cache) is not writable") }
+            }],
+            logger: logger) { router in
+                SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
+            }
+        try await runHTTPService(service) { await supplier.shutdown() }
+    }
+}

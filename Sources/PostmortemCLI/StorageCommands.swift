@@ -1,0 +1,152 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ServiceSupport
+import Storage
+
+/// Where the storage commands find the stores: the same configuration as the services.
+struct StorageOptions: ParsableArguments {
+    @Option(help: "Data directory of the embedded default. Default: ./postmortem-data or POSTMORTEM_DATA_DIR.")
+    var data: String?
+
+    @Option(help: "A JSON configuration file. Default: POSTMORTEM_CONFIG_FILE.")
+    var config: String?
+
+    func open() async throws -> StorageContext {
+        var configuration: PostmortemConfiguration
+        do {
+            configuration = try await PostmortemConfiguration.load(file: config)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        configuration.resolve(dataDirectory: data)
+        Observability.bootstrapLogging(format: "text", level: "warning")
+        do {
+            return try await StorageContext.open(configuration, logger: Logger(label: "postmortem.cli"))
+        } catch {
+            throw fail("cannot open storage: \(error)")
+        }
+    }
+}
+
+struct BlobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "blobs",
+        abstract: "Read and write the blob store (filesystem or S3) that the services use.",
+        subcommands: [Put.self, Get.self, List.self, Delete.self])
+
+    struct Put: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Store FILE (or standard input with -) under KEY, atomically.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var key: String
+        @Argument var file: String
+
+        func run() async throws {
+            let data: Data
+            if file == "-" { data = FileHandle.standardInput.readDataToEndOfFile() } else {
+                guard let d = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
+                data = d
+            }
+            let context = try await storage.open()
+            defer { Task { await context.close() } }
+            do { try await context.blobs.put(key, data) } catch { throw fail("\(error)") }
+        }
+    }
+
+    struct Get: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write the object under KEY to standard output.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var key: String
+
+        func run() async throws {
+            let context = try await storage.open()
+            let data: Data?
+            do { data = try await context.blobs.get(key) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            guard let data else { throw fail("no object under \(key)") }
+            FileHandleOutput.stdout(data)
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the keys starting with PREFIX, one per line.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var prefix: String = ""
+
+        func run() async throws {
+            let context = try await storage.open()
+            let keys: [String]
+            do { keys = try await context.blobs.list(prefix: prefix) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            FileHandleOutput.stdout(keys.map { $0 + "\n" }.joined())
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove the object under KEY.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var key: String
+
+        func run() async throws {
+            let context = try await storage.open()
+            do { try await context.blobs.delete(key) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+        }
+    }
+}
+
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Inspect the processing queues: counts, dead letters; requeue dead letters.",
+        subcommands: [Status.self, DeadLetters.self, Requeue.self])
+
+    struct Status: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Ready, leased and dead messages per queue.")
+        @OptionGroup var storage: StorageOptions
+
+        func run() async throws {
+            let context = try await storage.open()
+            let counts: [QueueName: WorkQueue.Counts]
+            do { counts = try await context.queue.counts() } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            var out = "queue          ready   leased   dead\n"
+            for q in QueueName.allCases {
+                let c = counts[q] ?? WorkQueue.Counts()
+                out += q.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + String(format: "%8d %8d %6d\n", c.ready, c.leased, c.deadLetters)
+            }
+            FileHandleOutput.stdout(out)
+        }
+    }
+
+    struct DeadLetters: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "dead-letters", abstract: "List messages that failed too often.")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "At most this many.") var limit = 100
+
+        func run() async throws {
+            let context = try await storage.open()
+            let letters: [DeadLetter]
+            do { letters = try await context.queue.deadLetters(limit: limit) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            FileHandleOutput.stdout(letters.map { "\($0.id)\t\($0.queue.rawValue)\t\($0.item.message)\t\($0.attempts)\t\($0.lastError ?? "")\n" }.joined())
+        }
+    }
+
+    struct Requeue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Put dead letters back on their queues.")
+        @OptionGroup var storage: StorageOptions
+        @Argument(help: "Dead-letter ids (from `queue dead-letters`).") var ids: [Int64]
+
+        func run() async throws {
+            let context = try await storage.open()
+            var missing: [Int64] = []
+            for id in ids {
+                do { if try await !context.queue.requeue(deadLetter: id) { missing.append(id) } } catch { await context.close(); throw fail("\(error)") }
+            }
+            await context.close()
+            if !missing.isEmpty { throw fail("no dead letter with id \(missing.map(String.init).joined(separator: ", "))") }
+        }
+    }
+}

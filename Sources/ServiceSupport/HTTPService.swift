@@ -1,0 +1,109 @@
+import Foundation
+import Hummingbird
+import JSONSupport
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+public typealias ServiceRouter = Router<BasicRequestContext>
+
+public enum PostmortemVersion {
+    public static let current = "0.5.0"
+    public static let source = "https://github.com/postmortem-crash/postmortem"
+}
+
+/// What every Postmortem HTTP service shares: the operations endpoints (`/__lbheartbeat__`,
+/// `/__heartbeat__` over the service's dependencies, `/__version__`, Prometheus `/metrics`),
+/// request logging and metrics, JSON error bodies, and graceful shutdown on SIGTERM/SIGINT
+/// (stop accepting, finish in-flight requests, stop the background services).
+public struct HTTPService: Sendable {
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var healthChecks: [HealthCheck]
+    /// Registers the service's own routes.
+    public var mount: @Sendable (ServiceRouter) -> Void
+    /// Background work run beside the server and shut down with it (queue consumers, pools).
+    public var services: [any Service]
+    public var logger: Logger
+
+    public init(name: String, host: String, port: Int, healthChecks: [HealthCheck] = [], services: [any Service] = [],
+                logger: Logger, mount: @escaping @Sendable (ServiceRouter) -> Void = { _ in }) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.healthChecks = healthChecks
+        self.services = services
+        self.logger = logger
+        self.mount = mount
+    }
+
+    public func makeRouter() -> ServiceRouter {
+        Observability.bootstrapMetrics()
+        let router = ServiceRouter()
+        router.add(middleware: JSONErrorMiddleware())
+        router.add(middleware: LogRequestsMiddleware(.info))
+        router.add(middleware: MetricsMiddleware())
+        let checks = healthChecks
+        router.get("/__lbheartbeat__") { _, _ in Self.json(.ok, "{}") }
+        router.head("/__lbheartbeat__") { _, _ in Response(status: .ok) }
+        router.get("/__heartbeat__") { _, _ in
+            let (ok, body) = await HealthCheck.report(checks)
+            return Self.json(ok ? .ok : .internalServerError, body.serialized())
+        }
+        let name = self.name
+        router.get("/__version__") { _, _ in Self.json(.ok, Self.versionDocument(service: name)) }
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: Observability.prometheusText())))
+        }
+        mount(router)
+        return router
+    }
+
+    /// Builds the application; `onServerRunning` receives the bound port (useful with port 0).
+    public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(host, port: port), serverName: "postmortem-\(name)"),
+            services: services,
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    public static func json(_ status: HTTPResponse.Status, _ body: String, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = "application/json"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    /// Dockerflow's version document: `version.json` from `POSTMORTEM_VERSION_FILE` or the
+    /// working directory when a build wrote one, else what the binary knows.
+    static func versionDocument(service: String) -> String {
+        let path = ProcessInfo.processInfo.environment["POSTMORTEM_VERSION_FILE"] ?? "version.json"
+        if let data = FileManager.default.contents(atPath: path), case .object? = JSONValue.parse(data) {
+            return String(decoding: data, as: UTF8.self)
+        }
+        return JSONValue.object([
+            ("source", .string(PostmortemVersion.source)), ("version", .string(PostmortemVersion.current)),
+            ("commit", .string("")), ("build", .string("")), ("service", .string(service)),
+        ]).serialized()
+    }
+}
+
+/// Turns errors thrown by handlers into `{"error": "…"}` bodies with their status.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let message = error.body ?? error.status.reasonPhrase
+            return HTTPService.json(error.status, JSONValue.object([("error", .string(message))]).serialized())
+        } catch let error as any HTTPResponseError {
+            return HTTPService.json(error.status, JSONValue.object([("error", .string("\(error)"))]).serialized())
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)", "path": "\(request.uri.path)"])
+            return HTTPService.json(.internalServerError, JSONValue.object([("error", .string("internal server error"))]).serialized())
+        }
+    }
+}
