@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "JSONSupport", targets: ["JSONSupport"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
+        .library(name: "Storage", targets: ["Storage"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

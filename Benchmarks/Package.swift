@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "symbol-bench", targets: ["SymbolBench"]),
         .executable(name: "stackwalk-bench", targets: ["StackwalkBench"]),
         .executable(name: "signature-bench", targets: ["SignatureBench"]),
+        .executable(name: "storage-bench", targets: ["StorageBench"]),
     ],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
@@ -37,6 +38,11 @@ let package = Package(
                 .product(name: "JSONSupport", package: "Postmortem"),
             ],
             path: "Sources/SignatureBench",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "StorageBench",
+            dependencies: ["BenchSupport", .product(name: "Storage", package: "Postmortem")],
+            path: "Sources/StorageBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

@@ -22,7 +22,7 @@ public struct HealthCheck: Sendable {
                             inner.addTask { try await check.run() }
                             inner.addTask {
                                 try await Task.sleep(for: timeout)
-                                throw HealthCheckTimeout(seconds: timeout.components.seconds)
+                                throw HealthCheckTimeout(timeout: timeout)
                             }
                             try await inner.next()
                             inner.cancelAll()
@@ -49,6 +49,6 @@ public struct HealthCheck: Sendable {
 }
 
 struct HealthCheckTimeout: Error, CustomStringConvertible {
-    let seconds: Int64
-    var description: String { "no answer within \(seconds) s" }
+    let timeout: Duration
+    var description: String { "no answer within \(timeout)" }
 }
