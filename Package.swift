@@ -34,6 +34,7 @@ let package = Package(
         .package(url: "https://github.com/vapor/sqlite-kit", from: "4.5.2"),
         .package(url: "https://github.com/apple/swift-system", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.4.0"),
+        .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
     ],
     targets: [
         // formats
@@ -90,14 +91,30 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "Collector",
+            dependencies: [
+                "Storage", "ServiceSupport", "JSONSupport", "CSystemShims",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Configuration", package: "swift-configuration"),
+            ],
+            swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
         // app
         .executableTarget(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "Storage", "ServiceSupport",
+                "Storage", "ServiceSupport", "Collector",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ],
             swiftSettings: strict),
 
@@ -123,6 +140,11 @@ let package = Package(
         .testTarget(
             name: "ServiceSupportTests",
             dependencies: ["ServiceSupport", "Storage", "TestSupport", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "CollectorTests",
+            dependencies: ["Collector", "Storage", "ServiceSupport", "JSONSupport", "TestSupport",
+                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
         .testTarget(

@@ -11,3 +11,9 @@ void *pm_remap(void *old_address, size_t old_size, size_t new_size) {
     return NULL;
 #endif
 }
+
+#include <string.h>
+
+const void *pm_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length) {
+    return memmem(haystack, haystack_length, needle, needle_length);
+}

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Collector
 import Foundation
 import Logging
 import ServiceSupport
@@ -74,8 +75,8 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run every Postmortem service in one process on the embedded default (SQLite + local files), or on PostgreSQL/S3 when configured.",
         discussion: """
-        Serves the symbolication API (/symbolicate/v5, /symbolicate/v4) and the operations \
-        endpoints (/__heartbeat__, /__lbheartbeat__, /__version__, /metrics). SIGINT or SIGTERM \
+        Serves the collector (POST /submit), the symbolication API (/symbolicate/v5, \
+        /symbolicate/v4) and the operations endpoints (/__heartbeat__, /__lbheartbeat__, /__version__, /metrics). SIGINT or SIGTERM \
         stops accepting connections, finishes in-flight requests and exits.
         """)
 
@@ -92,8 +93,16 @@ struct ServeCommand: AsyncParsableCommand {
             throw fail("cannot open storage: \(error)")
         }
         let supplier = symbolSupplier(configuration)
+        let collector: Collector
+        do {
+            collector = try makeCollector(configuration, storage: storage)
+        } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
                                   healthChecks: storage.healthChecks, logger: logger) { router in
+            CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
         }
         logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
@@ -129,4 +138,66 @@ struct SymbolicationServerCommand: AsyncParsableCommand {
             }
         try await runHTTPService(service) { await supplier.shutdown() }
     }
+}
+
+func makeCollector(_ configuration: PostmortemConfiguration, storage: StorageContext) throws -> Collector {
+    let settings = try CollectorConfiguration(configuration)
+    return Collector(configuration: settings, throttler: try settings.throttler(), blobs: storage.blobs, queue: storage.queue,
+                     metadata: storage.metadata, logger: Logger(label: "postmortem.collector"))
+}
+
+struct CollectorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "collector",
+        abstract: "Run the crash collector alone (POST /submit) on shared storage, or show payload statistics.",
+        subcommands: [Run.self, Stats.self], defaultSubcommand: Run.self)
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Run the collector service.")
+        @OptionGroup var options: ServerOptions
+
+        func run() async throws {
+            let configuration = try await options.load()
+            Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
+            let logger = Logger(label: "postmortem.collector")
+            let storage: StorageContext
+            do { storage = try await StorageContext.open(configuration, logger: logger) } catch { throw fail("cannot open storage: \(error)") }
+            let collector: Collector
+            do { collector = try makeCollector(configuration, storage: storage) } catch {
+                await storage.close()
+                throw ValidationError("\(error)")
+            }
+            let service = HTTPService(name: "collector", host: configuration.host, port: configuration.port,
+                                      healthChecks: storage.healthChecks, logger: logger) { router in
+                CollectorService.mount(collector, on: router)
+            }
+            try await runHTTPService(service) { await storage.close() }
+        }
+    }
+
+    struct Stats: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Payload sizes received over a window: count, median, mean, 95th percentile, maximum.")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "The window, in hours back from now.") var hours: Double = 24
+
+        func run() async throws {
+            let context = try await storage.open()
+            let since = Int64((Date().timeIntervalSince1970 - hours * 3600) * 1_000_000)
+            let stats: (received: MetadataStore.SizeStatistics, uncompressed: MetadataStore.SizeStatistics, compressedShare: Double)
+            do { stats = try await context.metadata.payloadStatistics(since: since) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            func kb(_ n: Int) -> String { String(format: "%.1f KB", Double(n) / 1000) }
+            var out = "payloads in the last \(hours) h: \(stats.received.count) (\(String(format: "%.0f", stats.compressedShare * 100)) % gzip)\n"
+            out += "              median       mean        p95        max\n"
+            for (label, s) in [("as received", stats.received), ("uncompressed", stats.uncompressed)] {
+                out += label.padding(toLength: 12, withPad: " ", startingAt: 0)
+                    + [kb(s.median), kb(Int(s.mean)), kb(s.p95), kb(s.max)].map { $0.leftPadded(11) }.joined() + "\n"
+            }
+            FileHandleOutput.stdout(out)
+        }
+    }
+}
+
+extension String {
+    func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }

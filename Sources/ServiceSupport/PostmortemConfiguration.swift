@@ -30,9 +30,12 @@ public struct PostmortemConfiguration: Sendable {
     public var symbolCacheSizeMiB: Int
     /// Largest accepted request body, in bytes, for routes without their own limit.
     public var maxRequestBodySize: Int
+    /// The underlying reader, for the keys of individual services (`collector.*`, …).
+    public let reader: ConfigReader
 
     public struct Invalid: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Reads the configuration. `file` (or `POSTMORTEM_CONFIG_FILE`) names a JSON file.
@@ -53,6 +56,7 @@ public struct PostmortemConfiguration: Sendable {
     }
 
     init(reader config: ConfigReader) throws {
+        reader = config
         dataDirectory = config.string(forKey: "data.dir", default: "./postmortem-data")
         host = config.string(forKey: "http.host", default: "127.0.0.1")
         port = config.int(forKey: "http.port", default: 8000)

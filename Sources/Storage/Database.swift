@@ -85,11 +85,22 @@ public final class Database: Sendable {
         }
     }
 
-    /// Runs `body` in a transaction (SQLite: `BEGIN IMMEDIATE`, so writers queue instead of
-    /// failing on lock upgrades); rolls back when it throws.
+    /// Runs statements that write. SQLite has one writer at a time: writers queue here, in
+    /// order, instead of busy-waiting on SQLite's lock while holding a thread.
+    public func write<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        switch backend {
+        case .sqlite(let pool):
+            return try await pool.writeGate.locked { try await withConnection(body) }
+        case .postgres:
+            return try await withConnection(body)
+        }
+    }
+
+    /// Runs `body` in a transaction (SQLite: behind the write gate, with `BEGIN IMMEDIATE`);
+    /// rolls back when it throws.
     public func withTransaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         let begin = kind == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN"
-        return try await withConnection { db in
+        return try await write { db in
             try await db.raw(SQLQueryString(begin)).run()
             do {
                 let result = try await body(db)
@@ -120,11 +131,15 @@ public final class Database: Sendable {
     }
 }
 
-/// A fixed set of SQLite connections (WAL mode, busy timeout) lent one at a time.
+/// A fixed set of SQLite connections (WAL mode, busy timeout) lent one at a time. Each has a
+/// thread of its own pool, so a connection waiting for SQLite's lock never starves the one that
+/// holds it.
 actor SQLitePool {
     let path: String
     let size: Int
     let logger: Logger
+    let threads: NIOThreadPool
+    nonisolated let writeGate = AsyncGate()
     private var idle: [SQLiteConnection] = []
     private var all: [SQLiteConnection] = []
     private var waiters: [CheckedContinuation<SQLiteConnection, Never>] = []
@@ -134,13 +149,16 @@ actor SQLitePool {
         self.path = path
         self.size = size
         self.logger = logger
+        threads = NIOThreadPool(numberOfThreads: size)
+        threads.start()
     }
 
     func prepare() async throws {
         let directory = (path as NSString).deletingLastPathComponent
         if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
         for n in 0..<size {
-            let c = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            let c = try await SQLiteConnection.open(storage: .file(path: path), threadPool: threads, logger: logger,
+                                                    on: MultiThreadedEventLoopGroup.singleton.any())
             let db = c.sql(queryLogLevel: nil)
             // WAL lets readers run beside the one writer; the busy timeout makes writers wait.
             if n == 0 { _ = try await db.raw("PRAGMA journal_mode=WAL").all() }
@@ -179,5 +197,35 @@ actor SQLitePool {
         for c in all { try? await c.close() }
         all = []
         idle = []
+        try? await threads.shutdownGracefully()
+    }
+}
+
+/// An async mutual-exclusion gate with first-come, first-served waiters.
+public actor AsyncGate {
+    private var held = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    public init() {}
+
+    private func acquire() async {
+        if !held { held = true; return }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+
+    private func release() {
+        if waiters.isEmpty { held = false } else { waiters.removeFirst().resume() }
+    }
+
+    public nonisolated func locked<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire()
+        do {
+            let r = try await body()
+            await release()
+            return r
+        } catch {
+            await release()
+            throw error
+        }
     }
 }

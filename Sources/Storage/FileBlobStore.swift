@@ -11,7 +11,14 @@ public struct FileBlobStore: BlobStore {
     /// Blocking file I/O runs here, off the concurrency pool.
     let threadPool: NIOThreadPool
 
-    public init(root: URL, threadPool: NIOThreadPool = .singleton) throws {
+    /// fsync waits on the disk, not the CPU: more threads than cores keep writes overlapping.
+    public static let ioThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    public init(root: URL, threadPool: NIOThreadPool = FileBlobStore.ioThreads) throws {
         self.root = root.standardizedFileURL
         self.threadPool = threadPool
         try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)

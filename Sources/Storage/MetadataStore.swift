@@ -90,7 +90,7 @@ public struct MetadataStore: Sendable {
     public func index(_ row: CrashIndexRow) async throws {
         let json = row.document.serialized()
         let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("""
                 INSERT INTO crashes (crash_id, date_processed, client_crash_date, product, version, release_channel, platform,
                     platform_version, cpu_arch, process_type, signature, build_id, reason, uptime, install_age, document)
@@ -142,7 +142,7 @@ public struct MetadataStore: Sendable {
 
     /// Removes index rows processed before `cutoff`; returns how many.
     public func deleteCrashes(processedBefore cutoff: Int64) async throws -> Int {
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("DELETE FROM crashes WHERE date_processed < \(bind: cutoff) RETURNING crash_id").all().count
         }
     }
@@ -194,7 +194,7 @@ public struct MetadataStore: Sendable {
     @discardableResult
     public func createAccount(email: String, name: String = "", superuser: Bool = false) async throws -> Account {
         let now = clock()
-        let id = try await database.withConnection { db in
+        let id = try await database.write { db in
             try await db.raw("""
                 INSERT INTO accounts (email, name, is_superuser, is_active, created_at)
                 VALUES (\(bind: email.lowercased()), \(bind: name), \(bind: superuser ? 1 : 0), 1, \(bind: now)) RETURNING id
@@ -223,7 +223,7 @@ public struct MetadataStore: Sendable {
     }
 
     public func grant(_ permission: String, to accountID: Int64) async throws {
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("""
                 INSERT INTO account_permissions (account_id, permission) VALUES (\(bind: accountID), \(bind: permission)) ON CONFLICT DO NOTHING
                 """).run()
@@ -231,7 +231,7 @@ public struct MetadataStore: Sendable {
     }
 
     public func revoke(_ permission: String, from accountID: Int64) async throws {
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("DELETE FROM account_permissions WHERE account_id = \(bind: accountID) AND permission = \(bind: permission)").run()
         }
     }
@@ -246,7 +246,7 @@ public struct MetadataStore: Sendable {
         let now = clock()
         let expires = now + lifetime.components.seconds * 1_000_000
         let permissionList = permissions.sorted().joined(separator: ",")
-        let id = try await database.withConnection { db in
+        let id = try await database.write { db in
             try await db.raw("""
                 INSERT INTO api_tokens (account_id, token_hash, token_prefix, notes, permissions, created_at, expires_at)
                 VALUES (\(bind: accountID), \(bind: hash), \(bind: String(text.prefix(8))), \(bind: notes), \(bind: permissionList), \(bind: now), \(bind: expires))
@@ -273,14 +273,14 @@ public struct MetadataStore: Sendable {
                              permissions: Set(try row.decode(column: "permissions", as: String.self).split(separator: ",").map(String.init)),
                              expiresAt: try row.decode(column: "expires_at", as: Int64.self))
         guard token.expiresAt > now, let account = try await account(id: token.accountID), account.isActive else { return nil }
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("UPDATE api_tokens SET last_used_at = \(bind: now) WHERE id = \(bind: token.id)").run()
         }
         return (account, token)
     }
 
     public func deleteToken(id: Int64) async throws {
-        try await database.withConnection { db in try await db.raw("DELETE FROM api_tokens WHERE id = \(bind: id)").run() }
+        try await database.write { db in try await db.raw("DELETE FROM api_tokens WHERE id = \(bind: id)").run() }
     }
 
     static func tokenHash(_ text: String) -> String { SigV4Signer.sha256Hex(Data(text.utf8)) }
@@ -303,7 +303,7 @@ public struct MetadataStore: Sendable {
         let now = clock()
         let json = JSONValue.array(files.map { .string($0) }).serialized()
         let filesValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
-        let id = try await database.withConnection { db in
+        let id = try await database.write { db in
             try await db.raw("""
                 INSERT INTO symbol_uploads (account_id, filename, size, content_hash, is_try, created_at, completed_at, files)
                 VALUES (\(bind: accountID), \(bind: filename), \(bind: size), \(bind: contentHash), \(bind: isTry ? 1 : 0), \(bind: now), \(bind: now), \(filesValue))
@@ -328,6 +328,62 @@ public struct MetadataStore: Sendable {
                                 contentHash: try row.decode(column: "content_hash", as: String.self),
                                 isTry: try row.decode(column: "is_try", as: Int.self) != 0, files: names,
                                 createdAt: try row.decode(column: "created_at", as: Int64.self))
+        }
+    }
+
+    // MARK: - collector payload statistics
+
+    public func recordPayload(size: Int, uncompressedSize: Int, compressed: Bool, outcome: String) async throws {
+        let now = clock()
+        try await database.write { db in
+            try await db.raw("""
+                INSERT INTO collector_payloads (received_at, payload_size, uncompressed_size, compressed, outcome)
+                VALUES (\(bind: now), \(bind: Int64(size)), \(bind: Int64(uncompressedSize)), \(bind: compressed ? 1 : 0), \(bind: outcome))
+                """).run()
+        }
+    }
+
+    public struct SizeStatistics: Sendable, Equatable {
+        public var count = 0
+        public var median = 0
+        public var mean = 0.0
+        public var p95 = 0
+        public var max = 0
+    }
+
+    /// Payload sizes received since `since` (microseconds): as received and after decompression.
+    public func payloadStatistics(since: Int64) async throws -> (received: SizeStatistics, uncompressed: SizeStatistics, compressedShare: Double) {
+        try await database.withConnection { db in
+            func stats(_ column: String) async throws -> SizeStatistics {
+                guard let row = try await db.raw("""
+                    SELECT COUNT(*) AS n, CAST(AVG(\(unsafeRaw: column)) AS DOUBLE PRECISION) AS mean, MAX(\(unsafeRaw: column)) AS largest
+                    FROM collector_payloads WHERE received_at >= \(bind: since)
+                    """).first() else { return SizeStatistics() }
+                let n = Int(try row.decode(column: "n", as: Int64.self))
+                guard n > 0 else { return SizeStatistics() }
+                func at(_ fraction: Double) async throws -> Int {
+                    let offset = Swift.min(n - 1, Swift.max(0, Int((Double(n) * fraction).rounded(.up)) - 1))
+                    let r = try await db.raw("""
+                        SELECT \(unsafeRaw: column) AS v FROM collector_payloads WHERE received_at >= \(bind: since)
+                        ORDER BY \(unsafeRaw: column) LIMIT 1 OFFSET \(bind: offset)
+                        """).first()
+                    return Int(try r?.decode(column: "v", as: Int64.self) ?? 0)
+                }
+                return SizeStatistics(count: n, median: try await at(0.5), mean: try row.decode(column: "mean", as: Double?.self) ?? 0,
+                                      p95: try await at(0.95), max: Int(try row.decode(column: "largest", as: Int64?.self) ?? 0))
+            }
+            let received = try await stats("payload_size")
+            let uncompressed = try await stats("uncompressed_size")
+            let compressed = try await db.raw("""
+                SELECT COUNT(*) AS n FROM collector_payloads WHERE received_at >= \(bind: since) AND compressed = 1
+                """).first()?.decode(column: "n", as: Int64.self) ?? 0
+            return (received, uncompressed, received.count == 0 ? 0 : Double(compressed) / Double(received.count))
+        }
+    }
+
+    public func deletePayloadRecords(before cutoff: Int64) async throws {
+        try await database.write { db in
+            try await db.raw("DELETE FROM collector_payloads WHERE received_at < \(bind: cutoff)").run()
         }
     }
 }

@@ -128,6 +128,20 @@ enum Migrations {
             """,
             "CREATE INDEX symbol_uploads_created ON symbol_uploads (created_at)",
         ]),
+        Migration(version: 2, name: "collector payload sizes", statements: [
+            // One row per submission the collector read to the end, for payload-size statistics.
+            """
+            CREATE TABLE collector_payloads (
+                id {id},
+                received_at BIGINT NOT NULL,
+                payload_size BIGINT NOT NULL,
+                uncompressed_size BIGINT NOT NULL,
+                compressed INTEGER NOT NULL,
+                outcome TEXT NOT NULL
+            )
+            """,
+            "CREATE INDEX collector_payloads_received ON collector_payloads (received_at)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

@@ -108,7 +108,7 @@ public struct WorkQueue: Sendable {
         let now = clock()
         let token = UUID().uuidString
         let lockClause = database.kind == .postgres ? " FOR UPDATE SKIP LOCKED" : ""
-        let rows = try await database.withConnection { db in
+        let rows = try await database.write { db in
             try await db.raw("""
                 UPDATE queue_messages SET visible_at = \(bind: now + timeoutMicros), attempts = attempts + 1, lease_token = \(bind: token)
                 WHERE id IN (SELECT id FROM queue_messages WHERE visible_at <= \(bind: now) ORDER BY rank, id LIMIT \(bind: max(1, limit))\(unsafeRaw: lockClause))
@@ -129,7 +129,7 @@ public struct WorkQueue: Sendable {
     /// another consumer holds the message now).
     @discardableResult
     public func ack(_ lease: Lease) async throws -> Bool {
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("DELETE FROM queue_messages WHERE id = \(bind: lease.id) AND lease_token = \(bind: lease.token) RETURNING id").first() != nil
         }
     }
@@ -138,7 +138,7 @@ public struct WorkQueue: Sendable {
     @discardableResult
     public func extend(_ lease: Lease) async throws -> Bool {
         let until = clock() + timeoutMicros
-        return try await database.withConnection { db in
+        return try await database.write { db in
             try await db.raw("""
                 UPDATE queue_messages SET visible_at = \(bind: until) WHERE id = \(bind: lease.id) AND lease_token = \(bind: lease.token) RETURNING id
                 """).first() != nil
@@ -167,7 +167,7 @@ public struct WorkQueue: Sendable {
         }
         // Exponential backoff: 1 s, 2 s, 4 s, … capped at the visibility timeout.
         let backoff = min(timeoutMicros, Int64(1_000_000) << min(20, max(0, lease.attempts - 1)))
-        try await database.withConnection { db in
+        try await database.write { db in
             try await db.raw("""
                 UPDATE queue_messages SET visible_at = \(bind: now + backoff), lease_token = NULL, last_error = \(bind: error)
                 WHERE id = \(bind: lease.id) AND lease_token = \(bind: lease.token)
@@ -182,7 +182,7 @@ public struct WorkQueue: Sendable {
         let error = "lease expired after \(max) attempts (consumer stopped or timed out)"
         switch database.kind {
         case .postgres:
-            try await database.withConnection { db in
+            try await database.write { db in
                 try await db.raw("""
                     WITH moved AS (
                         DELETE FROM queue_messages WHERE id IN (

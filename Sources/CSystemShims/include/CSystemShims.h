@@ -7,4 +7,7 @@
 /// Returns NULL on failure or where mremap does not exist.
 void *pm_remap(void *old_address, size_t old_size, size_t new_size);
 
+/// The first occurrence of `needle` in `haystack` (glibc's two-way memmem), or NULL.
+const void *pm_memmem(const void *haystack, size_t haystack_length, const void *needle, size_t needle_length);
+
 #endif
