@@ -144,7 +144,9 @@ let package = Package(
         .testTarget(
             name: "CollectorTests",
             dependencies: ["Collector", "Storage", "ServiceSupport", "JSONSupport", "TestSupport",
-                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
+                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
         .testTarget(
