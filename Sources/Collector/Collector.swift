@@ -55,6 +55,9 @@ public struct Collector: Sendable {
     let queue: WorkQueue?
     let metadata: MetadataStore?
     let metrics: CollectorMetrics
+    /// Concurrent submissions share queue inserts and payload records (group commit).
+    let enqueuer: GroupCommit<QueueItem>?
+    let payloads: GroupCommit<MetadataStore.PayloadRecord>?
     let logger: Logger
     let now: @Sendable () -> Date
 
@@ -67,6 +70,8 @@ public struct Collector: Sendable {
         self.queue = queue
         self.metadata = metadata
         self.metrics = CollectorMetrics.shared
+        enqueuer = queue.map { q in GroupCommit { items in try await q.enqueue(items) } }
+        payloads = metadata.map { m in GroupCommit { records in try await m.recordPayloads(records) } }
         self.logger = logger
         self.now = now
     }
@@ -246,10 +251,16 @@ public struct Collector: Sendable {
         var saved = false
         for attempt in 1...configuration.saveAttempts {
             do {
-                for (name, data) in dumps {
-                    try await blobs.put(BlobKeys.dump(id, name: name), data.getData(at: data.readerIndex, length: data.readableBytes, byteTransferStrategy: .noCopy)!)
+                // Dumps and dump names in parallel (their syncs overlap), the raw crash after them.
+                var writes: [(String, Data)] = dumps.map { name, data in
+                    (BlobKeys.dump(id, name: name), data.getData(at: data.readerIndex, length: data.readableBytes, byteTransferStrategy: .noCopy)!)
                 }
-                try await blobs.put(BlobKeys.dumpNames(id), Data(dumpNames.utf8))
+                writes.append((BlobKeys.dumpNames(id), Data(dumpNames.utf8)))
+                let store = blobs
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for (key, data) in writes { group.addTask { try await store.put(key, data) } }
+                    try await group.waitForAll()
+                }
                 try await blobs.put(BlobKeys.rawCrash(id, date: CrashID.date(of: id)), Data(rawJSON.utf8))
                 saved = true
                 break
@@ -263,10 +274,10 @@ public struct Collector: Sendable {
             metrics.result("save_failed")
             return CollectorResponse(status: 500, body: "")
         }
-        if let queue {
+        if let enqueuer {
             let queueStart = ContinuousClock.now
             do {
-                try await queue.enqueue(QueueItem(crashID: id))
+                try await enqueuer.submit(QueueItem(crashID: id))
             } catch {
                 // The crash is stored; a republish run finds stored crashes that were never queued.
                 metrics.result("queue_failed")
@@ -320,10 +331,10 @@ public struct Collector: Sendable {
     }
 
     func recordPayload(_ body: Body, outcome: ThrottleResult) async {
-        guard let metadata else { return }
+        guard let payloads else { return }
         do {
-            try await metadata.recordPayload(size: body.receivedSize, uncompressedSize: body.buffer.readableBytes, compressed: body.compressed,
-                                             outcome: "\(outcome)")
+            try await payloads.submit(MetadataStore.PayloadRecord(size: body.receivedSize, uncompressedSize: body.buffer.readableBytes,
+                                                                  compressed: body.compressed, outcome: "\(outcome)"))
         } catch {
             logger.warning("recording the payload size failed", metadata: ["error": "\(error)"])
         }

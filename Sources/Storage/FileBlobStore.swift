@@ -150,15 +150,14 @@ public struct FileBlobStore: BlobStore {
                     done += n
                 }
             }
-            guard fsync(fd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync", errno: errno) }
+            // fdatasync: the data and what is needed to read it back (size, blocks), not timestamps.
+            guard fdatasync(fd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync", errno: errno) }
         }
         guard rename(temporary, path) == 0 else { throw BlobStoreError.io(key: key, operation: "rename", errno: errno) }
         renamed = true
-        // The rename is durable once the directory entry is.
-        let dirfd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard dirfd >= 0 else { throw BlobStoreError.io(key: key, operation: "open directory", errno: errno) }
-        defer { close(dirfd) }
-        guard fsync(dirfd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync directory", errno: errno) }
+        // The rename is durable once the directory is synced; concurrent writers to one
+        // directory share a sync.
+        try DirectorySync.shared.sync(directory, key: key)
     }
 
     static func walk(root: String, relative: String, prefix: String, into keys: inout [String]) throws {
@@ -184,6 +183,50 @@ public struct FileBlobStore: BlobStore {
             } else if (st.st_mode & S_IFMT) == S_IFREG, key.hasPrefix(prefix) {
                 keys.append(key)
             }
+        }
+    }
+}
+
+/// Group commit for directory fsyncs: a writer takes a ticket after its rename; an fsync that
+/// starts after the ticket covers it. While one thread syncs a directory, the writers that
+/// arrive meanwhile wait and are all covered by the next single fsync.
+final class DirectorySync: @unchecked Sendable {
+    static let shared = DirectorySync()
+
+    private struct State {
+        var requested: UInt64 = 0
+        var completed: UInt64 = 0
+        var running = false
+    }
+
+    private let condition = NSCondition()
+    /// One entry per directory ever synced (a few: dump kinds and days), kept so tickets stay ordered.
+    private var states: [String: State] = [:]
+
+    func sync(_ directory: String, key: String) throws {
+        condition.lock()
+        states[directory, default: State()].requested += 1
+        let ticket = states[directory]!.requested
+        defer { condition.unlock() }
+        while true {
+            let state = states[directory]!
+            if state.completed >= ticket { return }
+            if state.running { condition.wait(); continue }
+            states[directory]!.running = true
+            let target = state.requested
+            condition.unlock()
+            var failure: Int32 = 0
+            let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            if fd < 0 { failure = errno } else {
+                if fsync(fd) != 0 { failure = errno }
+                close(fd)
+            }
+            condition.lock()
+            states[directory]!.running = false
+            if failure == 0 { states[directory]!.completed = max(states[directory]!.completed, target) }
+            condition.broadcast()
+            if failure != 0 { throw BlobStoreError.io(key: key, operation: "fsync directory", errno: failure) }
+            if target >= ticket { return }
         }
     }
 }

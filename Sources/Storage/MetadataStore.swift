@@ -333,14 +333,36 @@ public struct MetadataStore: Sendable {
 
     // MARK: - collector payload statistics
 
-    public func recordPayload(size: Int, uncompressedSize: Int, compressed: Bool, outcome: String) async throws {
+    public struct PayloadRecord: Sendable {
+        public var size: Int
+        public var uncompressedSize: Int
+        public var compressed: Bool
+        public var outcome: String
+        public init(size: Int, uncompressedSize: Int, compressed: Bool, outcome: String) {
+            self.size = size
+            self.uncompressedSize = uncompressedSize
+            self.compressed = compressed
+            self.outcome = outcome
+        }
+    }
+
+    public func recordPayloads(_ records: [PayloadRecord]) async throws {
+        guard !records.isEmpty else { return }
         let now = clock()
         try await database.write { db in
-            try await db.raw("""
-                INSERT INTO collector_payloads (received_at, payload_size, uncompressed_size, compressed, outcome)
-                VALUES (\(bind: now), \(bind: Int64(size)), \(bind: Int64(uncompressedSize)), \(bind: compressed ? 1 : 0), \(bind: outcome))
-                """).run()
+            for chunk in stride(from: 0, to: records.count, by: 200) {
+                var query: SQLQueryString = "INSERT INTO collector_payloads (received_at, payload_size, uncompressed_size, compressed, outcome) VALUES "
+                for (n, r) in records[chunk..<min(records.count, chunk + 200)].enumerated() {
+                    if n > 0 { query += ", " }
+                    query += "(\(bind: now), \(bind: Int64(r.size)), \(bind: Int64(r.uncompressedSize)), \(bind: r.compressed ? 1 : 0), \(bind: r.outcome))"
+                }
+                try await db.raw(query).run()
+            }
         }
+    }
+
+    public func recordPayload(size: Int, uncompressedSize: Int, compressed: Bool, outcome: String) async throws {
+        try await recordPayloads([PayloadRecord(size: size, uncompressedSize: uncompressedSize, compressed: compressed, outcome: outcome)])
     }
 
     public struct SizeStatistics: Sendable, Equatable {

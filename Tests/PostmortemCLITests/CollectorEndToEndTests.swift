@@ -97,4 +97,47 @@ import TestSupport
         server.signal(SIGTERM)
         #expect(server.waitForExit(timeout: .seconds(30)) == 0)
     }
+
+    /// `submit --crash-dir` replays a `crashstats-tools fetch-data` directory; `collector stats`
+    /// reports the payload sizes the collector saw.
+    @Test func replaysACrashDirectoryAndReportsPayloadSizes() async throws {
+        let data = TestData.temporaryDirectory("replay")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let source = data + "/fetched"
+        let ids = ["11111111-2222-4333-8444-555555261101", "66666666-7777-4888-9999-000000261102"]
+        for (n, id) in ids.enumerated() {
+            try FileManager.default.createDirectory(atPath: "\(source)/raw_crash/2026110\(n + 1)", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(source)/dump_names", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: "\(source)/dump", withIntermediateDirectories: true)
+            let payload = n == 0 ? "json" : "multipart"
+            let raw = #"{"ProductName": "Firefox", "Version": "120.0", "uuid": "\#(id)", "submitted_timestamp": "2026-11-01T00:00:00+00:00", "version": 2, "metadata": {"payload": "\#(payload)", "payload_compressed": "\#(n)"}}"#
+            try Data(raw.utf8).write(to: URL(fileURLWithPath: "\(source)/raw_crash/2026110\(n + 1)/\(id)"))
+            try Data(#"["dump"]"#.utf8).write(to: URL(fileURLWithPath: "\(source)/dump_names/\(id)"))
+            try Data(("MDMP" + String(repeating: "x", count: 2000 * (n + 1))).utf8).write(to: URL(fileURLWithPath: "\(source)/dump/\(id)"))
+        }
+        let (server, base) = try startServer(data: data + "/server")
+        let (status, out, err) = try runProcess(try CommandLineTests.executable(), ["submit", base + "/submit", "--crash-dir", source])
+        let text = String(decoding: out, as: UTF8.self)
+        #expect(status == 0, "\(String(decoding: err, as: UTF8.self))")
+        #expect(text.contains("sent 2: 200 × 2"), "\(text)")
+        let blobs = try FileBlobStore(root: URL(fileURLWithPath: data + "/server/blobs"))
+        let stored = try await blobs.list(prefix: "v1/raw_crash/")
+        #expect(stored.count == 2)
+        for key in stored {
+            let rawData = try #require(try await blobs.get(key))
+            let raw = try #require(JSONValue.parse(rawData))
+            #expect(raw["ProductName"] == .string("Firefox") && raw["uuid"] != .string(ids[0]) && raw["uuid"] != .string(ids[1]))
+            let id = String(key.split(separator: "/").last!)
+            #expect(try await blobs.get("v1/dump/\(id)")?.prefix(4) == Data("MDMP".utf8))
+            let compressed = raw["metadata"]?["payload_compressed"]
+            let json = raw["metadata"]?["payload"]
+            #expect((compressed == .string("0") && json == .string("json")) || (compressed == .string("1") && json == .string("multipart")))
+        }
+        server.signal(SIGTERM)
+        #expect(server.waitForExit(timeout: .seconds(30)) == 0)
+        let (s2, statsOut, _) = try runProcess(try CommandLineTests.executable(), ["collector", "stats", "--data", data + "/server"])
+        let stats = String(decoding: statsOut, as: UTF8.self)
+        #expect(s2 == 0 && stats.contains("payloads in the last 24.0 h: 2 (50 % gzip)"), "\(stats)")
+        #expect(stats.contains("as received") && stats.contains("uncompressed"))
+    }
 }

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Collector load benchmark: `postmortem submit --load` against `postmortem serve` on loopback,
+# release build, embedded storage (SQLite + files with fsync) in a fresh directory.
+#
+#   Benchmarks/collector-load.sh [RATE] [SECONDS] [CONCURRENCY]
+#
+# 300 KB mean dumps (log-normal), 10 % gzip, half JSON / half form annotations. After the run,
+# every crash id the client received is checked for its raw crash, dump names and dump.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RATE="${1:-500}"; SECONDS_="${2:-60}"; CONCURRENCY="${3:-32}"
+swift build -c release --product postmortem >/dev/null
+BIN="$(swift build -c release --show-bin-path)/postmortem"
+DATA="$(mktemp -d /tmp/pm-load.XXXXXX)"
+trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
+"$BIN" serve --data "$DATA" --port 0 >"$DATA.out" 2>/dev/null &
+SERVER=$!
+for _ in $(seq 1 100); do grep -q "Listening on" "$DATA.out" 2>/dev/null && break; sleep 0.05; done
+URL="$(sed -n 's/^Listening on //p' "$DATA.out")/submit"
+"$BIN" submit "$URL" --load --count 0 --duration "$SECONDS_" --rate "$RATE" --concurrency "$CONCURRENCY" \
+    --size-mean 300000 --gzip-share 0.1 --ids-file "$DATA/ids.txt" 2>/dev/null
+kill -TERM $SERVER; wait $SERVER || true
+ACKED=$(wc -l <"$DATA/ids.txt")
+MISSING=0
+while read -r id; do
+    [ -f "$DATA/blobs/v1/raw_crash/20${id: -6}/$id" ] && [ -f "$DATA/blobs/v1/dump_names/$id" ] && [ -f "$DATA/blobs/v1/dump/$id" ] \
+        || MISSING=$((MISSING + 1))
+done <"$DATA/ids.txt"
+echo "acknowledged $ACKED, missing $MISSING"
+"$BIN" collector stats --data "$DATA"
