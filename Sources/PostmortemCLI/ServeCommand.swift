@@ -44,6 +44,18 @@ struct ServerOptions: ParsableArguments {
         configuration.resolve(dataDirectory: data)
         return configuration
     }
+
+    /// Configuration, logging and storage for a service that uses storage.
+    func start(logger label: String) async throws -> (PostmortemConfiguration, Logger, StorageContext) {
+        let configuration = try await load()
+        Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: label)
+        do {
+            return (configuration, logger, try await StorageContext.open(configuration, logger: logger))
+        } catch {
+            throw fail("cannot open storage: \(error)")
+        }
+    }
 }
 
 /// Runs one HTTP service until SIGTERM/SIGINT; prints `Listening on http://host:port` once
@@ -83,15 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() async throws {
-        let configuration = try await options.load()
-        Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
-        let logger = Logger(label: "postmortem.serve")
-        let storage: StorageContext
-        do {
-            storage = try await StorageContext.open(configuration, logger: logger)
-        } catch {
-            throw fail("cannot open storage: \(error)")
-        }
+        let (configuration, logger, storage) = try await options.start(logger: "postmortem.serve")
         let supplier = symbolSupplier(configuration)
         let collector: Collector
         do {
@@ -157,11 +161,7 @@ struct CollectorCommand: AsyncParsableCommand {
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
-            let configuration = try await options.load()
-            Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
-            let logger = Logger(label: "postmortem.collector")
-            let storage: StorageContext
-            do { storage = try await StorageContext.open(configuration, logger: logger) } catch { throw fail("cannot open storage: \(error)") }
+            let (configuration, logger, storage) = try await options.start(logger: "postmortem.collector")
             let collector: Collector
             do { collector = try makeCollector(configuration, storage: storage) } catch {
                 await storage.close()
