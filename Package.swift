@@ -105,13 +105,22 @@ let package = Package(
                 .product(name: "Configuration", package: "swift-configuration"),
             ],
             swiftSettings: strict),
+        .target(
+            name: "Processor",
+            dependencies: [
+                "Storage", "Stackwalker", "MinidumpFormat", "Signatures", "SymbolSources", "JSONSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/annotation_fields.json")],
+            swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
         // app
         .executableTarget(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "Storage", "ServiceSupport", "Collector",
+                "Storage", "ServiceSupport", "Collector", "Processor",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),

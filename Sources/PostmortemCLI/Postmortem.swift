@@ -7,7 +7,7 @@ struct Postmortem: AsyncParsableCommand {
         commandName: "postmortem",
         abstract: "Crash reporting: collect, symbolicate, process and search crash reports.",
         subcommands: [
-            ServeCommand.self, CollectorCommand.self, SymbolicationServerCommand.self, SubmitCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
+            ServeCommand.self, CollectorCommand.self, ProcessorCommand.self, ReprocessCommand.self, SymbolicationServerCommand.self, SubmitCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
             SymbolsCommand.self, BlobsCommand.self, QueueCommand.self,
         ])
 

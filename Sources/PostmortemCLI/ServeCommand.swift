@@ -1,5 +1,9 @@
 import ArgumentParser
 import Collector
+import Processor
+import ServiceLifecycle
+import Signatures
+import Stackwalker
 import Foundation
 import Logging
 import ServiceSupport
@@ -87,7 +91,7 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run every Postmortem service in one process on the embedded default (SQLite + local files), or on PostgreSQL/S3 when configured.",
         discussion: """
-        Serves the collector (POST /submit), the symbolication API (/symbolicate/v5, \
+        Runs the processor workers and serves the collector (POST /submit), the symbolication API (/symbolicate/v5, \
         /symbolicate/v4) and the operations endpoints (/__heartbeat__, /__lbheartbeat__, /__version__, /metrics). SIGINT or SIGTERM \
         stops accepting connections, finishes in-flight requests and exits.
         """)
@@ -104,8 +108,9 @@ struct ServeCommand: AsyncParsableCommand {
             await storage.close()
             throw ValidationError("\(error)")
         }
+        let workers = try makeProcessorWorkers(configuration, storage: storage, supplier: supplier)
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, logger: logger) { router in
+                                  healthChecks: storage.healthChecks, services: [workers], logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
         }
@@ -200,4 +205,63 @@ struct CollectorCommand: AsyncParsableCommand {
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// The processor and its queue workers, configured by `processor.*` keys.
+func makeCrashProcessor(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) throws -> CrashProcessor {
+    let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit", default: 120)
+    return CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
+                          signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .seconds(limit),
+                          logger: Logger(label: "postmortem.processor"))
+}
+
+func makeProcessorWorkers(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) throws -> ProcessorWorkers {
+    let count = configuration.reader.int(forKey: "processor.workers", default: ProcessInfo.processInfo.activeProcessorCount)
+    return ProcessorWorkers(processor: try makeCrashProcessor(configuration, storage: storage, supplier: supplier), queue: storage.queue,
+                            workers: count, logger: Logger(label: "postmortem.processor"))
+}
+
+struct ProcessorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "processor",
+        abstract: "Run processor workers on the shared queue (no HTTP service besides the operations endpoints).")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let (configuration, logger, storage) = try await options.start(logger: "postmortem.processor")
+        let supplier = symbolSupplier(configuration)
+        let workers: ProcessorWorkers
+        do { workers = try makeProcessorWorkers(configuration, storage: storage, supplier: supplier) } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
+        let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port,
+                                  healthChecks: storage.healthChecks, services: [workers], logger: logger)
+        try await runHTTPService(service) {
+            await supplier.shutdown()
+            await storage.close()
+        }
+    }
+}
+
+struct ReprocessCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reprocess",
+        abstract: "Queue crashes for reprocessing (the processor picks them up from the reprocessing queue).")
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "default (all rules) or regenerate_signature.") var ruleset = "default"
+    @Argument(help: "Crash ids (a bp- prefix is accepted).") var crashIDs: [String]
+
+    func validate() throws {
+        guard Ruleset(rawValue: ruleset) != nil else { throw ValidationError("--ruleset must be default or regenerate_signature") }
+        for id in crashIDs where !CrashID.isValid(CrashID.normalize(id)) { throw ValidationError("\(id) is not a crash id") }
+    }
+
+    func run() async throws {
+        let context = try await storage.open()
+        let items = crashIDs.map { QueueItem(crashID: CrashID.normalize($0), ruleset: ruleset == "default" ? nil : ruleset) }
+        do { try await context.queue.enqueue(items, queue: .reprocessing) } catch { await context.close(); throw fail("\(error)") }
+        await context.close()
+        FileHandleOutput.stdout("queued \(items.count) crash\(items.count == 1 ? "" : "es") for reprocessing (\(ruleset))\n")
+    }
 }

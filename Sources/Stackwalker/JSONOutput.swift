@@ -18,7 +18,8 @@ extension ProcessState {
 
     func hex(_ v: UInt64) -> JSONValue { .string(hexString(v)) }
 
-    func document() -> JSONValue {
+    /// The stackwalk JSON as a tree (the processor embeds it as `json_dump`).
+    public func document() -> JSONValue {
         var top: [(String, JSONValue)] = [
             ("crash_info", crashInfoJSON()),
             ("handles", handles.map { list in .array(list.map { h in

@@ -226,6 +226,8 @@ struct WalkContext: Sendable {
         guard region != nil else { return frames }
         var scanned = 0
         while frames.count < maxFrames, scanned < 1 << 14 {
+            // A caller with a time limit cancels the walk; a hostile stack cannot hold a worker.
+            if Task.isCancelled { break }
             guard var caller = await callerFrame(frames, memory, tables) else { break }
             if caller.trust == .scan { scanned += 1 }
             await symbolize(&caller, tables)
