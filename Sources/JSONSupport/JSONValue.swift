@@ -34,6 +34,19 @@ public enum JSONValue: Sendable, Equatable {
         return pairs.first(where: { $0.0 == key })?.1
     }
 
+    /// The string, when this is a string.
+    public var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
+    /// The integer, when this is an integer or a float with an integral value.
+    public var intValue: Int64? {
+        switch self {
+        case .int(let i): return i
+        case .double(let d) where d.rounded() == d && abs(d) < 9e18: return Int64(d)
+        default: return nil
+        }
+    }
+    /// The items, when this is an array.
+    public var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+
     /// Parses JSON text; nil when it is not valid JSON.
     public static func parse(_ data: Data) -> JSONValue? {
         data.withUnsafeBytes { raw -> JSONValue? in

@@ -209,9 +209,9 @@ extension String {
 
 /// The processor and its queue workers, configured by `processor.*` keys.
 func makeCrashProcessor(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) throws -> CrashProcessor {
-    let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit", default: 120)
+    let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit_ms", default: 120_000)
     return CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
-                          signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .seconds(limit),
+                          signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .milliseconds(limit),
                           logger: Logger(label: "postmortem.processor"))
 }
 

@@ -47,13 +47,4 @@ extension JSONValue {
         return v
     }
 
-    var stringValue: String? { if case .string(let s) = self { return s } else { return nil } }
-    var intValue: Int64? {
-        switch self {
-        case .int(let i): return i
-        case .double(let d) where d.rounded() == d && abs(d) < 9e18: return Int64(d)
-        default: return nil
-        }
-    }
-    var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
 }

@@ -145,22 +145,39 @@ struct StackwalkRule: ProcessorRule {
         let dump: Minidump
         do { dump = try Minidump.parse([UInt8](data)) } catch { return .failed("\(error)") }
         let walker = self.walker
-        let limit = timeLimit
-        return await withTaskGroup(of: Outcome?.self) { group in
-            group.addTask {
-                do { return .walked(try await walker.process(dump).document()) } catch { return .failed("\(error)") }
-            }
-            group.addTask {
-                try? await Task.sleep(for: limit)
-                return Task.isCancelled ? nil : .timedOut
-            }
-            var outcome: Outcome = .timedOut
-            while let next = await group.next() {
-                if let next { outcome = next; break }
-            }
-            group.cancelAll()
-            return outcome
+        // The walk runs as its own task so the worker can leave it behind: a walk stuck on a
+        // symbol download that ignores cancellation must not hold the worker past the limit.
+        let walk = Task { () -> Outcome in
+            do { return .walked(try await walker.process(dump).document()) } catch { return .failed("\(error)") }
         }
+        let race = Race<Outcome>()
+        let timer = Task { [timeLimit] in
+            try? await Task.sleep(for: timeLimit)
+            await race.finish(.timedOut)
+        }
+        Task { await race.finish(await walk.value) }
+        let outcome = await race.result()
+        timer.cancel()
+        if case .timedOut = outcome { walk.cancel() }
+        return outcome
+    }
+}
+
+/// The first of several results.
+actor Race<T: Sendable> {
+    private var value: T?
+    private var waiters: [CheckedContinuation<T, Never>] = []
+
+    func finish(_ v: T) {
+        guard value == nil else { return }
+        value = v
+        for w in waiters { w.resume(returning: v) }
+        waiters = []
+    }
+
+    func result() async -> T {
+        if let value { return value }
+        return await withCheckedContinuation { waiters.append($0) }
     }
 }
 

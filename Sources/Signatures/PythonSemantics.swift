@@ -17,10 +17,6 @@ extension JSONValue {
         }
     }
 
-    var stringValue: String? {
-        if case .string(let s) = self { return s }
-        return nil
-    }
 
     /// Python `str()` of the value.
     var pythonString: String {
