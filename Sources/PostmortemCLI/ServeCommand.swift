@@ -108,9 +108,11 @@ struct ServeCommand: AsyncParsableCommand {
             await storage.close()
             throw ValidationError("\(error)")
         }
-        let workers = try makeProcessorWorkers(configuration, storage: storage, supplier: supplier)
+        // processor.workers = 0 runs serve without processing (a separate `postmortem processor` may).
+        let workerCount = configuration.reader.int(forKey: "processor.workers", default: ProcessInfo.processInfo.activeProcessorCount)
+        let workers: [any Service] = workerCount > 0 ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier)] : []
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: [workers], logger: logger) { router in
+                                  healthChecks: storage.healthChecks, services: workers, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
         }
