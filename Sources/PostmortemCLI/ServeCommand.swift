@@ -110,7 +110,9 @@ struct ServeCommand: AsyncParsableCommand {
         }
         // processor.workers = 0 runs serve without processing (a separate `postmortem processor` may).
         let workerCount = configuration.reader.int(forKey: "processor.workers", default: ProcessInfo.processInfo.activeProcessorCount)
-        let workers: [any Service] = workerCount > 0 ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier)] : []
+        let workers: [any Service] = workerCount > 0
+            ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier), makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
+            : []
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
                                   healthChecks: storage.healthChecks, services: workers, logger: logger) { router in
             CollectorService.mount(collector, on: router)
@@ -223,6 +225,16 @@ func makeProcessorWorkers(_ configuration: PostmortemConfiguration, storage: Sto
                             workers: count, logger: Logger(label: "postmortem.processor"))
 }
 
+func makeLateSymbolsWatcher(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) -> LateSymbolsWatcher {
+    let r = configuration.reader
+    return LateSymbolsWatcher(metadata: storage.metadata, queue: storage.queue, supplier: supplier,
+                              interval: .seconds(r.int(forKey: "processor.late_symbols.interval", default: 30)),
+                              maxBackoff: .seconds(r.int(forKey: "processor.late_symbols.max_backoff", default: 6 * 3600)),
+                              lookBack: .seconds(r.int(forKey: "processor.late_symbols.look_back_days", default: 14) * 86_400),
+                              maxPerModule: r.int(forKey: "processor.late_symbols.max_crashes_per_module", default: 10_000),
+                              logger: Logger(label: "postmortem.late-symbols"))
+}
+
 struct ProcessorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "processor",
@@ -237,8 +249,8 @@ struct ProcessorCommand: AsyncParsableCommand {
             await storage.close()
             throw ValidationError("\(error)")
         }
-        let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: [workers], logger: logger)
+        let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
+                                  services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)], logger: logger)
         try await runHTTPService(service) {
             await supplier.shutdown()
             await storage.close()

@@ -5,12 +5,15 @@ import ServiceLifecycle
 import Signatures
 import Stackwalker
 import Storage
+import SymbolSources
 
 public enum Ruleset: String, Sendable, CaseIterable {
     /// Every rule.
     case `default`
     /// Only signature generation, on the existing processed crash.
     case regenerateSignature = "regenerate_signature"
+    /// The default rules, queued because symbols a crash lacked became available.
+    case lateSymbols = "late_symbols"
 }
 
 public struct ProcessorError: Error, CustomStringConvertible {
@@ -50,7 +53,7 @@ public struct CrashProcessor: Sendable {
         guard case .object(let rawPairs)? = JSONValue.parse(rawData) else { throw ProcessorError(description: "the raw crash of \(crashID) is not a JSON object") }
         let previous = try await blobs.get(BlobKeys.processedCrash(crashID)).flatMap { JSONValue.parse($0) }
         var dumps: [(name: String, data: Data)] = []
-        if ruleset == .default, let namesData = try await blobs.get(BlobKeys.dumpNames(crashID)), case .array(let names)? = JSONValue.parse(namesData) {
+        if ruleset != .regenerateSignature, let namesData = try await blobs.get(BlobKeys.dumpNames(crashID)), case .array(let names)? = JSONValue.parse(namesData) {
             for case .string(let name) in names {
                 if let data = try await blobs.get(BlobKeys.dump(crashID, name: name)) { dumps.append((name, data)) }
             }
@@ -64,7 +67,8 @@ public struct CrashProcessor: Sendable {
         state.processed["started_datetime"] = .string(started)
         state.processed["signature"] = .string("EMPTY: crash failed to process")
         state.notes = [">>> Start processing: \(started) (\(host))"]
-        for rule in ruleset == .default ? rules : [signatureRule] {
+        if ruleset == .lateSymbols { state.notes.append("reprocessed: symbols for a module this crash lacked became available") }
+        for rule in ruleset == .regenerateSignature ? [signatureRule] : rules {
             do {
                 try await rule.run(&state)
             } catch {
@@ -83,7 +87,25 @@ public struct CrashProcessor: Sendable {
         let document = state.document
         try await blobs.put(BlobKeys.processedCrash(crashID), Data(document.sortedSerialization(pretty: false).utf8))
         try await metadata.index(Self.indexRow(crashID, document))
+        if ruleset != .regenerateSignature {
+            // Remembered so the crash is reprocessed when those symbols arrive.
+            try await metadata.recordMissingSymbols(crashID: crashID, modules: Self.missingModulesInStack(document),
+                                                    firstCheckAfter: .seconds(30))
+        }
         return document
+    }
+
+    /// Modules of the crashing thread's frames whose symbols were missing.
+    static func missingModulesInStack(_ p: JSONValue) -> [MetadataStore.MissingModule] {
+        guard let dump = p["json_dump"], let modules = dump["modules"]?.arrayValue else { return [] }
+        let inStack = Set((dump["crashing_thread"]?["frames"]?.arrayValue ?? []).compactMap { $0["module"]?.stringValue })
+        var out: [MetadataStore.MissingModule] = []
+        for m in modules where m["missing_symbols"] == .bool(true) {
+            guard let file = m["filename"]?.stringValue, inStack.contains(file),
+                  let debugFile = m["debug_file"]?.stringValue, let debugId = m["debug_id"]?.stringValue, !debugFile.isEmpty, !debugId.isEmpty else { continue }
+            out.append(MetadataStore.MissingModule(debugFile: debugFile, debugId: debugId, codeFile: file, codeId: m["code_id"]?.stringValue ?? ""))
+        }
+        return out
     }
 
     /// The searchable fields of a processed crash (the bulky stack and protected fields stay in
@@ -149,7 +171,8 @@ public struct ProcessorWorkers: Service {
                 continue
             }
             guard let lease = leases.first else {
-                try? await Task.sleep(for: idleDelay)
+                // Woken early by graceful shutdown, so an idle worker never delays it.
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: idleDelay) }
                 continue
             }
             if lease.item.crashID == "test" { _ = try? await queue.ack(lease); continue }
@@ -161,5 +184,78 @@ public struct ProcessorWorkers: Service {
                 try? await queue.fail(lease, error: "\(error)")
             }
         }
+    }
+}
+
+/// Late symbols: crashes processed while a module in their stack lacked symbols are reprocessed
+/// once the symbols appear. Local symbol trees are checked every `interval` (a file that arrives
+/// is noticed within that); symbol servers are asked again with exponential backoff
+/// (`interval` × 2ⁿ up to `maxBackoff`). Affected crashes from the last `lookBack` are queued on the
+/// reprocessing queue, at most `maxPerModule` per module, with the `late_symbols` ruleset.
+public struct LateSymbolsWatcher: Service {
+    let metadata: MetadataStore
+    let queue: WorkQueue
+    let supplier: SymbolSupplier
+    let interval: Duration
+    let maxBackoff: Duration
+    let lookBack: Duration
+    let maxPerModule: Int
+    let logger: Logger
+
+    public init(metadata: MetadataStore, queue: WorkQueue, supplier: SymbolSupplier, interval: Duration = .seconds(30),
+                maxBackoff: Duration = .seconds(6 * 3600), lookBack: Duration = .seconds(14 * 86_400), maxPerModule: Int = 10_000,
+                logger: Logger = Logger(label: "postmortem.late-symbols")) {
+        self.metadata = metadata
+        self.queue = queue
+        self.supplier = supplier
+        self.interval = interval
+        self.maxBackoff = maxBackoff
+        self.lookBack = lookBack
+        self.maxPerModule = maxPerModule
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        // Graceful shutdown cancels the loop, including its sleep.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do { _ = try await checkOnce() } catch { logger.error("late-symbol check failed", metadata: ["error": "\(error)"]) }
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    /// One round of checks; returns the crash ids queued.
+    public func checkOnce() async throws -> [String] {
+        var found: [MetadataStore.MissingModule] = []
+        // Local trees: a cheap existence check for every waiting module.
+        // A file that appeared is loaded now, which also clears the supplier's negative cache.
+        for m in try await metadata.missingModules(dueOnly: false, limit: 5000) where supplier.existsLocally(Self.identity(m)) {
+            if await supplier.recheck(Self.identity(m)) { found.append(m) }
+        }
+        // Symbol servers: only modules that are due, with backoff.
+        if supplier.hasServers {
+            for m in try await metadata.missingModules(dueOnly: true, limit: 200) where !found.contains(m) {
+                if await supplier.recheck(Self.identity(m)) {
+                    found.append(m)
+                } else {
+                    let delay = min(maxBackoff, interval * Double(1 << min(m.checks + 1, 20)))
+                    try await metadata.rescheduleMissingModule(m, after: delay)
+                }
+            }
+        }
+        var queued: [String] = []
+        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - lookBack.components.seconds * 1_000_000
+        for m in found {
+            let ids = try await metadata.resolveMissingModule(m, since: since, limit: maxPerModule)
+            try await queue.enqueue(ids.map { QueueItem(crashID: $0, ruleset: Ruleset.lateSymbols.rawValue) }, queue: .reprocessing)
+            logger.info("symbols arrived; reprocessing", metadata: ["module": "\(m.debugFile)/\(m.debugId)", "crashes": "\(ids.count)"])
+            queued += ids
+        }
+        return queued
+    }
+
+    static func identity(_ m: MetadataStore.MissingModule) -> ModuleIdentity {
+        ModuleIdentity(debugFile: m.debugFile, debugId: m.debugId, codeFile: m.codeFile, codeId: m.codeId)
     }
 }

@@ -408,4 +408,79 @@ public struct MetadataStore: Sendable {
             try await db.raw("DELETE FROM collector_payloads WHERE received_at < \(bind: cutoff)").run()
         }
     }
+
+    // MARK: - late symbols
+
+    public struct MissingModule: Sendable, Equatable, Hashable {
+        public var debugFile: String
+        public var debugId: String
+        public var codeFile: String
+        public var codeId: String
+        public var checks: Int
+        public init(debugFile: String, debugId: String, codeFile: String = "", codeId: String = "", checks: Int = 0) {
+            self.debugFile = debugFile
+            self.debugId = debugId
+            self.codeFile = codeFile
+            self.codeId = codeId
+            self.checks = checks
+        }
+    }
+
+    /// Records which modules of a crash lacked symbols (replacing what an earlier run recorded).
+    public func recordMissingSymbols(crashID: String, modules: [MissingModule], firstCheckAfter: Duration) async throws {
+        let now = clock()
+        let next = now + firstCheckAfter.components.seconds * 1_000_000
+        try await database.withTransaction { db in
+            try await db.raw("DELETE FROM missing_symbol_crashes WHERE crash_id = \(bind: crashID)").run()
+            for m in modules {
+                try await db.raw("""
+                    INSERT INTO missing_symbols (debug_file, debug_id, code_file, code_id, first_seen, next_check, checks)
+                    VALUES (\(bind: m.debugFile), \(bind: m.debugId), \(bind: m.codeFile), \(bind: m.codeId), \(bind: now), \(bind: next), 0)
+                    ON CONFLICT (debug_file, debug_id) DO NOTHING
+                    """).run()
+                try await db.raw("""
+                    INSERT INTO missing_symbol_crashes (debug_file, debug_id, crash_id, processed_at)
+                    VALUES (\(bind: m.debugFile), \(bind: m.debugId), \(bind: crashID), \(bind: now)) ON CONFLICT DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
+    /// Modules waiting for symbols: those due for a check (`dueOnly`), or all, most recent first.
+    public func missingModules(dueOnly: Bool, limit: Int) async throws -> [MissingModule] {
+        let now = clock()
+        var query: SQLQueryString = "SELECT debug_file, debug_id, code_file, code_id, checks FROM missing_symbols"
+        if dueOnly { query += " WHERE next_check <= \(bind: now)" }
+        query += " ORDER BY first_seen DESC LIMIT \(bind: limit)"
+        let q = query
+        return try await database.withConnection { db in try await db.raw(q).all() }.map { row in
+            MissingModule(debugFile: try row.decode(column: "debug_file", as: String.self), debugId: try row.decode(column: "debug_id", as: String.self),
+                          codeFile: try row.decode(column: "code_file", as: String.self), codeId: try row.decode(column: "code_id", as: String.self),
+                          checks: try row.decode(column: "checks", as: Int.self))
+        }
+    }
+
+    public func rescheduleMissingModule(_ m: MissingModule, after delay: Duration) async throws {
+        let next = clock() + delay.components.seconds * 1_000_000
+        try await database.write { db in
+            try await db.raw("""
+                UPDATE missing_symbols SET next_check = \(bind: next), checks = checks + 1
+                WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)
+                """).run()
+        }
+    }
+
+    /// The module has symbols now: forgets it and returns the crashes it affected that were
+    /// processed since `since` (microseconds), at most `limit`.
+    public func resolveMissingModule(_ m: MissingModule, since: Int64, limit: Int) async throws -> [String] {
+        try await database.withTransaction { db in
+            let rows = try await db.raw("""
+                SELECT crash_id FROM missing_symbol_crashes WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)
+                AND processed_at >= \(bind: since) ORDER BY processed_at DESC LIMIT \(bind: limit)
+                """).all()
+            try await db.raw("DELETE FROM missing_symbol_crashes WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)").run()
+            try await db.raw("DELETE FROM missing_symbols WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)").run()
+            return try rows.map { try $0.decode(column: "crash_id", as: String.self) }
+        }
+    }
 }

@@ -142,6 +142,32 @@ enum Migrations {
             """,
             "CREATE INDEX collector_payloads_received ON collector_payloads (received_at)",
         ]),
+        Migration(version: 3, name: "late symbols", statements: [
+            // Modules that lacked symbols when a crash was processed, and the crashes they affect.
+            """
+            CREATE TABLE missing_symbols (
+                debug_file TEXT NOT NULL,
+                debug_id TEXT NOT NULL,
+                code_file TEXT NOT NULL DEFAULT '',
+                code_id TEXT NOT NULL DEFAULT '',
+                first_seen BIGINT NOT NULL,
+                next_check BIGINT NOT NULL,
+                checks INTEGER NOT NULL DEFAULT 0,
+                PRIMARY KEY (debug_file, debug_id)
+            )
+            """,
+            "CREATE INDEX missing_symbols_next_check ON missing_symbols (next_check)",
+            """
+            CREATE TABLE missing_symbol_crashes (
+                debug_file TEXT NOT NULL,
+                debug_id TEXT NOT NULL,
+                crash_id TEXT NOT NULL,
+                processed_at BIGINT NOT NULL,
+                PRIMARY KEY (debug_file, debug_id, crash_id)
+            )
+            """,
+            "CREATE INDEX missing_symbol_crashes_crash ON missing_symbol_crashes (crash_id)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

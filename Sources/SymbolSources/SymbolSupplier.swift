@@ -122,6 +122,28 @@ public actor SymbolSupplier {
         return result
     }
 
+    /// Looks `module` up again, past the negative cache (late-symbol checks). True when its
+    /// symbols are now available (and cached).
+    public func recheck(_ module: ModuleIdentity) async -> Bool {
+        // Callers may spell the same module differently (a code file path vs. its name).
+        let file = baseName(module.debugFile), id = module.debugId.uppercased()
+        negative = negative.filter { !(baseName($0.key.debugFile) == file && $0.key.debugId.uppercased() == id) }
+        return await symbols(for: module).table != nil
+    }
+
+    /// Whether a local symbol tree has a file for `module` (a cheap existence check, no parse).
+    public nonisolated func existsLocally(_ module: ModuleIdentity) -> Bool {
+        let debugFile = baseName(module.debugFile)
+        guard !module.debugId.isEmpty, isSafePathComponent(debugFile), isSafePathComponent(module.debugId) else { return false }
+        let symName = ModuleIdentity.symbolFileName(for: debugFile)
+        return configuration.symbolPaths.contains { root in
+            [module.debugId.uppercased(), module.debugId].contains { FileManager.default.isReadableFile(atPath: "\(root)/\(debugFile)/\($0)/\(symName)") }
+        }
+    }
+
+    /// Whether any symbol server is configured (late-symbol checks then also ask the network).
+    public nonisolated var hasServers: Bool { !configuration.symbolURLs.isEmpty }
+
     private func remember(_ module: ModuleIdentity, _ table: SymbolTable) {
         useCounter += 1
         memory[module] = (table, useCounter)

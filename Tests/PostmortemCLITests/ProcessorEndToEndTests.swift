@@ -165,4 +165,28 @@ import TestSupport
         // Both were done long before the slow symbol server would have answered.
         #expect(ContinuousClock.now - started < .seconds(15))
     }
+
+    /// A crash processed before its symbols existed is reprocessed by itself once they appear.
+    @Test func lateSymbolsTriggerReprocessing() async throws {
+        let tree = TestData.temporaryDirectory("late-symbols")
+        let data = TestData.temporaryDirectory("late")
+        let server = try BackgroundProcess(try CommandLineTests.executable(), ["serve", "--data", data, "--port", "0", "--symbols-path", tree],
+                                           environment: ["POSTMORTEM_PROCESSOR_LATE_SYMBOLS_INTERVAL": "1"])
+        guard let line = server.waitForLine(containing: "Listening on") else { Issue.record("serve did not start: \(server.stderr)"); return }
+        let s = Server(process: server, base: String(line.dropFirst("Listening on ".count)), data: data,
+                       blobs: try FileBlobStore(root: URL(fileURLWithPath: data + "/blobs")))
+        defer { server.signal(SIGTERM); _ = server.waitForExit(timeout: .seconds(30)) }
+
+        let id = try submit(s, dump: try TestData.path("minidumps/test.dmp"))
+        let before = try await processed(s, id)
+        #expect(before["signature"] != .string("(anonymous namespace)::CrashFunction"), "\(before["signature"] ?? .null)")
+        #expect(before["missing_symbols"]?.stringValue?.contains("test_app.pdb") == true || before["missing_symbols"]?.stringValue?.contains("test_app") == true)
+
+        // The symbols arrive.
+        let source = try TestData.path("symbols/test_app.pdb")
+        try FileManager.default.copyItem(atPath: source, toPath: tree + "/test_app.pdb")
+        let after = try await processed(s, id, historyAtLeast: 1)
+        #expect(after["signature"] == .string("(anonymous namespace)::CrashFunction"))
+        #expect(after["processor_notes"]?.stringValue?.contains("symbols for a module this crash lacked became available") == true)
+    }
 }
