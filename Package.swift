@@ -157,6 +157,7 @@ let package = Package(
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
+        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport"], swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
         .testTarget(
             name: "PostmortemCLITests",

@@ -37,8 +37,9 @@ public struct CrashProcessor: Sendable {
         signatureRule = SignatureRule(generator: signatures)
         rules = [
             DeNullRule(), CrashReportKeysRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()), IdentifierRule(),
-            StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), CrashingThreadInfoRule(), TruncateStacksRule(),
-            ProcessTypeRule(), DatesAndTimesRule(), BreadcrumbsRule(), JavaRule(), PlatformInfoRule(), StackSummaryRule(), signatureRule,
+            StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), ModuleURLRewriteRule(), CrashingThreadInfoRule(),
+            TruncateStacksRule(), CrashAnalysisRule(), ProcessTypeRule(), AnnotationDetailsRule(), DatesAndTimesRule(), BreadcrumbsRule(),
+            JavaRule(), MacDetailsRule(), MozCrashReasonRule(), PlatformInfoRule(), StackSummaryRule(), signatureRule,
         ]
         host = ProcessInfo.processInfo.hostName
         self.logger = logger

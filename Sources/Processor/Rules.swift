@@ -214,16 +214,17 @@ struct TruncateStacksRule: ProcessorRule {
         guard case .object(var dump)? = s.processed["json_dump"] else { return }
         for (n, pair) in dump.enumerated() {
             if pair.0 == "threads", case .array(var threads) = pair.1 {
-                for i in threads.indices { threads[i] = truncate(threads[i], label: "json_dump.threads[\(i)].frames", &s.notes) }
+                for i in threads.indices { threads[i] = truncate(threads[i], label: "json_dump.threads[\(i)].frames", arrow: ">", &s.notes) }
                 dump[n].1 = .array(threads)
             } else if pair.0 == "crashing_thread" {
-                dump[n].1 = truncate(pair.1, label: "json_dump.crashing_thread.frames", &s.notes)
+                dump[n].1 = truncate(pair.1, label: "json_dump.crashing_thread.frames", arrow: "->", &s.notes)
             }
         }
         s.processed["json_dump"] = .object(dump)
     }
 
-    func truncate(_ thread: JSONValue, label: String, _ notes: inout [String]) -> JSONValue {
+    /// Socorro's notes write `->` for the crashing thread and `>` for the threads list.
+    func truncate(_ thread: JSONValue, label: String, arrow: String, _ notes: inout [String]) -> JSONValue {
         guard case .object(var fields) = thread, let at = fields.firstIndex(where: { $0.0 == "frames" }),
               case .array(let frames) = fields[at].1, frames.count > 500 else { return thread }
         let removed = frames.count - 499
@@ -234,7 +235,7 @@ struct TruncateStacksRule: ProcessorRule {
         let marker = JSONValue.object([("truncated", .object([("msg", .string("\(formatter.string(from: NSNumber(value: removed)) ?? String(removed)) frames truncated"))]))])
         fields[at].1 = .array(Array(frames.prefix(250)) + [marker] + Array(frames.suffix(249)))
         fields.append(("truncated", .bool(true)))
-        notes.append("\(name): truncated \(label): \(frames.count) -> 500")
+        notes.append("\(name): truncated \(label): \(frames.count) \(arrow) 500")
         return .object(fields)
     }
 }
