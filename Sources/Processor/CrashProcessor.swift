@@ -36,9 +36,11 @@ public struct CrashProcessor: Sendable {
         self.metadata = metadata
         signatureRule = SignatureRule(generator: signatures)
         rules = [
-            DeNullRule(), CrashReportKeysRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()), IdentifierRule(),
+            DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()),
+            VersionRewriteRule(), IdentifierRule(),
             StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), ModuleURLRewriteRule(), CrashingThreadInfoRule(),
-            TruncateStacksRule(), CrashAnalysisRule(), ProcessTypeRule(), AnnotationDetailsRule(), DatesAndTimesRule(), BreadcrumbsRule(),
+            TruncateStacksRule(), CrashAnalysisRule(), ProcessTypeRule(), AnnotationDetailsRule(), AddonsRule(), DatesAndTimesRule(), PHCRule(),
+            BreadcrumbsRule(),
             JavaRule(), MacDetailsRule(), MozCrashReasonRule(), PlatformInfoRule(), StackSummaryRule(), signatureRule,
         ]
         host = ProcessInfo.processInfo.hostName

@@ -101,4 +101,34 @@ import Testing
         #expect(PlatformInfoRule.prettyVersion(os: "Mac OS X", version: "11.6.7 20G630", lsb: nil) == "macOS 11.6.7")
         #expect(PlatformInfoRule.prettyVersion(os: "Linux", version: "4.9.60", lsb: "Ubuntu 22.04.3 LTS") == "Ubuntu 22.04.3 LTS")
     }
+
+    @Test func versionRewritesAddonsAndPHC() async throws {
+        var fenix = state()
+        fenix.processed["product"] = .string("Fenix")
+        fenix.processed["version"] = .string("Nightly 201229 06:01")
+        try await VersionRewriteRule().run(&fenix)
+        #expect(fenix.processed["version"] == .string("0.0a1"))
+        var esr = state()
+        esr.processed["version"] = .string("115.5.0")
+        esr.processed["release_channel"] = .string("esr")
+        try await VersionRewriteRule().run(&esr)
+        try await VersionRewriteRule().run(&esr)
+        #expect(esr.processed["version"] == .string("115.5.0esr"))
+
+        var addons = state(raw: ["Add-ons": .string("formautofill%40mozilla.org:1.0.1,uBlock0%40raymondhill.net:1.54.0,nover,spaced+id:"),
+                                 "EMCheckCompatibility": .string("true")])
+        try await AddonsRule().run(&addons)
+        #expect(addons.processed["addons"] == .array([.string("formautofill@mozilla.org:1.0.1"), .string("uBlock0@raymondhill.net:1.54.0"),
+                                                      .string("nover:NO_VERSION"), .string("spaced id:NO_VERSION")]))
+        #expect(addons.processed["addons_checked"] == .bool(true))
+
+        var phc = state(raw: ["PHCKind": .string("FreedPage"), "PHCBaseAddress": .string("0x7f00"), "PHCUsableSize": .string("32"),
+                              "PHCAllocStack": .string("1,2"), "PHCFreeStack": .string("3")])
+        try await PHCRule().run(&phc)
+        #expect(phc.processed["phc_kind"] == .string("FreedPage") && phc.processed["phc_usable_size"] == .int(32) && phc.processed["phc_free_stack"] == .string("3"))
+
+        var info = state(raw: ["ModuleSignatureInfo": .object([("Microsoft", .array([.string("ntdll.dll")]))])])
+        try await ConvertModuleSignatureInfoRule().run(&info)
+        #expect(info.raw["ModuleSignatureInfo"] == .string(#"{"Microsoft": ["ntdll.dll"]}"#))
+    }
 }
