@@ -222,44 +222,109 @@ public struct MetadataStore: Sendable {
         }
     }
 
-    public func grant(_ permission: String, to accountID: Int64) async throws {
-        try await database.write { db in
+    public func grant(_ permission: String, to accountID: Int64, actor: String = "system") async throws {
+        let now = clock()
+        try await database.withTransaction { db in
             try await db.raw("""
                 INSERT INTO account_permissions (account_id, permission) VALUES (\(bind: accountID), \(bind: permission)) ON CONFLICT DO NOTHING
                 """).run()
+            try await Self.audit(db, at: now, actor: actor, action: "grant", target: "account:\(accountID)", details: permission)
         }
     }
 
-    public func revoke(_ permission: String, from accountID: Int64) async throws {
-        try await database.write { db in
+    /// Removes a permission; the account's tokens lose it too (token permissions are intersected
+    /// with the account's at each use).
+    public func revoke(_ permission: String, from accountID: Int64, actor: String = "system") async throws {
+        let now = clock()
+        try await database.withTransaction { db in
             try await db.raw("DELETE FROM account_permissions WHERE account_id = \(bind: accountID) AND permission = \(bind: permission)").run()
+            try await Self.audit(db, at: now, actor: actor, action: "revoke", target: "account:\(accountID)", details: permission)
         }
+    }
+
+    static func audit(_ db: any SQLDatabase, at: Int64, actor: String, action: String, target: String, details: String) async throws {
+        try await db.raw("""
+            INSERT INTO audit_log (at, actor, action, target, details) VALUES (\(bind: at), \(bind: actor), \(bind: action), \(bind: target), \(bind: details))
+            """).run()
+    }
+
+    public struct AuditEntry: Sendable, Equatable {
+        public let at: Int64
+        public let actor: String
+        public let action: String
+        public let target: String
+        public let details: String
+    }
+
+    /// The newest audit entries first.
+    public func auditLog(limit: Int = 100) async throws -> [AuditEntry] {
+        try await database.withConnection { db in
+            try await db.raw("SELECT at, actor, action, target, details FROM audit_log ORDER BY id DESC LIMIT \(bind: limit)").all()
+        }.map { row in
+            AuditEntry(at: try row.decode(column: "at", as: Int64.self), actor: try row.decode(column: "actor", as: String.self),
+                       action: try row.decode(column: "action", as: String.self), target: try row.decode(column: "target", as: String.self),
+                       details: try row.decode(column: "details", as: String.self))
+        }
+    }
+
+    public func accounts() async throws -> [Account] {
+        let ids = try await database.withConnection { db in
+            try await db.raw("SELECT id FROM accounts ORDER BY email").all().map { try $0.decode(column: "id", as: Int64.self) }
+        }
+        var out: [Account] = []
+        for id in ids { if let a = try await account(id: id) { out.append(a) } }
+        return out
+    }
+
+    /// The tokens of an account (or of everyone), without their secret part.
+    public func tokens(accountID: Int64? = nil) async throws -> [APIToken] {
+        var query: SQLQueryString = "SELECT id, account_id, token_prefix, notes, permissions, expires_at FROM api_tokens"
+        if let accountID { query += " WHERE account_id = \(bind: accountID)" }
+        query += " ORDER BY id"
+        let q = query
+        return try await database.withConnection { db in try await db.raw(q).all() }.map(Self.decodeToken)
+    }
+
+    static func decodeToken(_ row: any SQLRow) throws -> APIToken {
+        APIToken(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64.self),
+                 prefix: try row.decode(column: "token_prefix", as: String.self), notes: try row.decode(column: "notes", as: String.self),
+                 permissions: Set(try row.decode(column: "permissions", as: String.self).split(separator: ",").map(String.init)),
+                 expiresAt: try row.decode(column: "expires_at", as: Int64.self))
     }
 
     /// Creates a token for `accountID` and returns its text, which exists only in this return
     /// value: the database keeps its SHA-256.
-    public func createToken(accountID: Int64, permissions: Set<String>, notes: String = "", lifetime: Duration = .seconds(365 * 86_400)) async throws -> (String, APIToken) {
+    /// The text is 32 hex digits (Crash Stats' format); a client may append `-label`, which is
+    /// ignored when the token is used.
+    public func createToken(accountID: Int64, permissions: Set<String>, notes: String = "", lifetime: Duration = .seconds(365 * 86_400),
+                            actor: String = "system") async throws -> (String, APIToken) {
         var random = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
         let text = SigV4Signer.hex(bytes)
         let hash = Self.tokenHash(text)
         let now = clock()
         let expires = now + lifetime.components.seconds * 1_000_000
         let permissionList = permissions.sorted().joined(separator: ",")
-        let id = try await database.write { db in
-            try await db.raw("""
+        let id = try await database.withTransaction { db in
+            let id = try await db.raw("""
                 INSERT INTO api_tokens (account_id, token_hash, token_prefix, notes, permissions, created_at, expires_at)
                 VALUES (\(bind: accountID), \(bind: hash), \(bind: String(text.prefix(8))), \(bind: notes), \(bind: permissionList), \(bind: now), \(bind: expires))
                 RETURNING id
                 """).first()!.decode(column: "id", as: Int64.self)
+            try await Self.audit(db, at: now, actor: actor, action: "token-create", target: "account:\(accountID)",
+                                 details: "token \(id) (\(text.prefix(8))…) permissions \(permissionList)")
+            return id
         }
         return (text, APIToken(id: id, accountID: accountID, prefix: String(text.prefix(8)), notes: notes, permissions: permissions, expiresAt: expires))
     }
 
     /// The account and token for a presented token text, when it exists, has not expired and
-    /// its account is active; records its use.
-    public func authenticate(token text: String) async throws -> (Account, APIToken)? {
-        guard text.utf8.count <= 256 else { return nil }
+    /// its account is active; records its use. The returned token's permissions are those it
+    /// was given that its owner still holds (all of them for a superuser).
+    public func authenticate(token presented: String) async throws -> (Account, APIToken)? {
+        guard presented.utf8.count <= 256 else { return nil }
+        let text = presented.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        guard !text.isEmpty else { return nil }
         let hash = Self.tokenHash(text)
         let now = clock()
         let row = try await database.withConnection { db in
@@ -268,19 +333,27 @@ public struct MetadataStore: Sendable {
                 """).first()
         }
         guard let row else { return nil }
-        let token = APIToken(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64.self),
-                             prefix: try row.decode(column: "token_prefix", as: String.self), notes: try row.decode(column: "notes", as: String.self),
-                             permissions: Set(try row.decode(column: "permissions", as: String.self).split(separator: ",").map(String.init)),
-                             expiresAt: try row.decode(column: "expires_at", as: Int64.self))
-        guard token.expiresAt > now, let account = try await account(id: token.accountID), account.isActive else { return nil }
+        let stored = try Self.decodeToken(row)
+        guard stored.expiresAt > now, let account = try await account(id: stored.accountID), account.isActive else { return nil }
+        let token = APIToken(id: stored.id, accountID: stored.accountID, prefix: stored.prefix, notes: stored.notes,
+                             permissions: account.isSuperuser ? stored.permissions : stored.permissions.intersection(account.permissions),
+                             expiresAt: stored.expiresAt)
         try await database.write { db in
             try await db.raw("UPDATE api_tokens SET last_used_at = \(bind: now) WHERE id = \(bind: token.id)").run()
         }
         return (account, token)
     }
 
-    public func deleteToken(id: Int64) async throws {
-        try await database.write { db in try await db.raw("DELETE FROM api_tokens WHERE id = \(bind: id)").run() }
+    /// Revokes a token; false when there is none with that id.
+    @discardableResult
+    public func deleteToken(id: Int64, actor: String = "system") async throws -> Bool {
+        let now = clock()
+        return try await database.withTransaction { db in
+            guard let row = try await db.raw("DELETE FROM api_tokens WHERE id = \(bind: id) RETURNING account_id").first() else { return false }
+            try await Self.audit(db, at: now, actor: actor, action: "token-revoke",
+                                 target: "account:\(try row.decode(column: "account_id", as: Int64.self))", details: "token \(id)")
+            return true
+        }
     }
 
     static func tokenHash(_ text: String) -> String { SigV4Signer.sha256Hex(Data(text.utf8)) }

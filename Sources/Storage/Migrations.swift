@@ -168,6 +168,20 @@ enum Migrations {
             """,
             "CREATE INDEX missing_symbol_crashes_crash ON missing_symbol_crashes (crash_id)",
         ]),
+        Migration(version: 4, name: "audit log", statements: [
+            // Every grant, revoke and token event: who did what to whom, and when.
+            """
+            CREATE TABLE audit_log (
+                id {id},
+                at BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                details TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX audit_log_at ON audit_log (at)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

@@ -10,12 +10,12 @@ import TestSupport
     func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        #expect(try await f.metadata.schemaVersion() == 3)
+        #expect(try await f.metadata.schemaVersion() == 4)
         // A second process starting on the same database applies nothing and loses nothing.
         try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
         let again = try await Database.open(url: f.databaseURL, poolSize: 1)
         let reopened = try await MetadataStore.open(again)
-        #expect(try await reopened.schemaVersion() == 3)
+        #expect(try await reopened.schemaVersion() == 4)
         #expect(try await reopened.crash("a") != nil)
         await again.shutdown()
     }
@@ -63,7 +63,7 @@ import TestSupport
         try await f.metadata.grant("crashstats.view_pii", to: account.id)
         #expect(try await f.metadata.account(email: "dev@example.com")?.permissions == ["crashstats.view_pii"])
         let (text, token) = try await f.metadata.createToken(accountID: account.id, permissions: ["crashstats.view_pii"], lifetime: .seconds(3600))
-        #expect(text.count == 64 && token.prefix == String(text.prefix(8)))
+        #expect(text.count == 32 && text.allSatisfy(\.isHexDigit) && token.prefix == String(text.prefix(8)))
 
         // The token text is nowhere in the database.
         let stored = try await f.database.withConnection { db in
@@ -71,16 +71,26 @@ import TestSupport
         }
         #expect(stored.count == 1)
         let hash = try stored[0].decode(column: "token_hash", as: String.self)
-        #expect(hash != text && hash.count == 64)
+        #expect(hash != text && hash.count == 64 && !hash.contains(text))
 
         let (who, used) = try #require(try await f.metadata.authenticate(token: text))
         #expect(who.email == "dev@example.com" && used.permissions == ["crashstats.view_pii"])
         #expect(try await f.metadata.authenticate(token: String(text.dropLast()) + "0") == nil || text.hasSuffix("0"))
         #expect(try await f.metadata.authenticate(token: "") == nil)
+        // Anything after "-" is a label.
+        #expect(try await f.metadata.authenticate(token: text + "-my-laptop")?.1.id == token.id)
+        // A token loses a permission its owner loses.
+        try await f.metadata.revoke("crashstats.view_pii", from: account.id, actor: "admin@example.com")
+        #expect(try await f.metadata.account(id: account.id)?.permissions == [])
+        #expect(try await f.metadata.authenticate(token: text)?.1.permissions == [])
+        #expect(try await f.metadata.tokens(accountID: account.id).map(\.id) == [token.id])
         f.clock.advance(seconds: 3601)
         #expect(try await f.metadata.authenticate(token: text) == nil)
-        try await f.metadata.revoke("crashstats.view_pii", from: account.id)
-        #expect(try await f.metadata.account(id: account.id)?.permissions == [])
+        #expect(try await f.metadata.deleteToken(id: token.id, actor: "admin@example.com"))
+        #expect(try await f.metadata.deleteToken(id: token.id) == false)
+        let log = try await f.metadata.auditLog()
+        #expect(log.map(\.action) == ["token-revoke", "revoke", "token-create", "grant"])
+        #expect(log[1].actor == "admin@example.com" && log[1].details == "crashstats.view_pii" && log[1].target == "account:\(account.id)")
     }
 
     @Test(arguments: Backend.allCases)

@@ -1,0 +1,178 @@
+import ArgumentParser
+import Foundation
+import ServiceSupport
+import Storage
+
+/// The permissions Postmortem checks (Crash Stats' names; symbol uploads for the symbol server).
+let knownPermissions = ["view_pii", "view_rawdump", "reprocess_crashes", "run_long_queries", "run_custom_queries",
+                        "upload_symbols", "upload_try_symbols"]
+
+func checkPermission(_ p: String) throws {
+    guard knownPermissions.contains(p) else { throw ValidationError("unknown permission \(p); known: \(knownPermissions.joined(separator: ", "))") }
+}
+
+/// Who runs a command, for the audit log.
+var commandActor: String { "cli:" + (ProcessInfo.processInfo.environment["USER"] ?? "unknown") }
+
+func account(_ storage: StorageContext, _ email: String) async throws -> Account {
+    guard let a = try await storage.metadata.account(email: email) else {
+        await storage.close()
+        throw fail("no account \(email)")
+    }
+    return a
+}
+
+struct UsersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "users", abstract: "Accounts and their permissions.",
+        subcommands: [Create.self, List.self, Grant.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an account.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Option var name = ""
+        @Flag(help: "All permissions, present and future.") var superuser = false
+
+        func run() async throws {
+            guard email.contains("@") else { throw ValidationError("\(email) is not an email address") }
+            let context = try await storage.open()
+            if try await context.metadata.account(email: email) != nil { await context.close(); throw fail("\(email) already exists") }
+            let a = try await context.metadata.createAccount(email: email, name: name, superuser: superuser)
+            await context.close()
+            FileHandleOutput.stdout("created account \(a.id) \(a.email)\(superuser ? " (superuser)" : "")\n")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List accounts with their permissions.")
+        @OptionGroup var storage: StorageOptions
+
+        func run() async throws {
+            let context = try await storage.open()
+            let all = try await context.metadata.accounts()
+            await context.close()
+            FileHandleOutput.stdout(all.map { a in
+                "\(a.id)\t\(a.email)\t\(a.isSuperuser ? "superuser" : a.permissions.sorted().joined(separator: ","))\(a.isActive ? "" : "\tinactive")\n"
+            }.joined())
+        }
+    }
+
+    struct Grant: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give an account a permission.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Argument var permission: String
+        func validate() throws { try checkPermission(permission) }
+
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            try await context.metadata.grant(permission, to: a.id, actor: commandActor)
+            await context.close()
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take a permission away (the account's tokens lose it too).")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Argument var permission: String
+        func validate() throws { try checkPermission(permission) }
+
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            try await context.metadata.revoke(permission, from: a.id, actor: commandActor)
+            await context.close()
+        }
+    }
+}
+
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "API tokens (Auth-Token header): create, list, revoke; and the audit log.",
+        subcommands: [Create.self, List.self, Revoke.self, Audit.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token for an account; it is printed once and stored hashed.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Option(name: .customLong("permission"), help: "A permission the token carries (the owner must hold it). Repeatable.") var permissions: [String] = []
+        @Option var notes = ""
+        @Option(help: "Days until the token expires.") var days = 365
+        func validate() throws {
+            for p in permissions { try checkPermission(p) }
+            guard (1...3650).contains(days) else { throw ValidationError("--days must be 1…3650") }
+        }
+
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            let lacking = Set(permissions).subtracting(a.permissions)
+            if !a.isSuperuser && !lacking.isEmpty {
+                await context.close()
+                throw fail("\(email) does not have \(lacking.sorted().joined(separator: ", "))")
+            }
+            let (text, token) = try await context.metadata.createToken(accountID: a.id, permissions: Set(permissions), notes: notes,
+                                                                       lifetime: .seconds(Int64(days) * 86_400), actor: commandActor)
+            await context.close()
+            FileHandleOutput.stderr("token \(token.id) for \(a.email); shown only now:\n")
+            FileHandleOutput.stdout(text + "\n")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (id, owner, prefix, permissions, expiry), never their secret.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String?
+
+        func run() async throws {
+            let context = try await storage.open()
+            let owner = try await email.asyncMap { try await account(context, $0) }
+            let tokens = try await context.metadata.tokens(accountID: owner?.id)
+            await context.close()
+            FileHandleOutput.stdout(tokens.map { t in
+                let expires = Date(timeIntervalSince1970: Double(t.expiresAt) / 1_000_000)
+                return "\(t.id)\taccount:\(t.accountID)\t\(t.prefix)…\t\(t.permissions.sorted().joined(separator: ","))\texpires \(ISO8601DateFormatter().string(from: expires))\t\(t.notes)\n"
+            }.joined())
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var id: Int64
+
+        func run() async throws {
+            let context = try await storage.open()
+            let removed = try await context.metadata.deleteToken(id: id, actor: commandActor)
+            await context.close()
+            if !removed { throw fail("no token \(id)") }
+        }
+    }
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The newest grant, revoke and token events.")
+        @OptionGroup var storage: StorageOptions
+        @Option var limit = 50
+
+        func run() async throws {
+            let context = try await storage.open()
+            let log = try await context.metadata.auditLog(limit: limit)
+            await context.close()
+            FileHandleOutput.stdout(log.map { e in
+                "\(ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(e.at) / 1_000_000)))\t\(e.actor)\t\(e.action)\t\(e.target)\t\(e.details)\n"
+            }.joined())
+        }
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        switch self {
+        case .some(let w): return try await transform(w)
+        case .none: return nil
+        }
+    }
+}
