@@ -60,30 +60,31 @@ struct UsersCommand: AsyncParsableCommand {
 
     struct Grant: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give an account a permission.")
-        @OptionGroup var storage: StorageOptions
-        @Argument var email: String
-        @Argument var permission: String
-        func validate() throws { try checkPermission(permission) }
-
-        func run() async throws {
-            let context = try await storage.open()
-            let a = try await account(context, email)
-            try await context.metadata.grant(permission, to: a.id, actor: commandActor)
-            await context.close()
-        }
+        @OptionGroup var change: PermissionChange
+        func run() async throws { try await change.apply(grant: true) }
     }
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take a permission away (the account's tokens lose it too).")
+        @OptionGroup var change: PermissionChange
+        func run() async throws { try await change.apply(grant: false) }
+    }
+
+    /// The arguments of `grant` and `revoke`.
+    struct PermissionChange: ParsableArguments {
         @OptionGroup var storage: StorageOptions
         @Argument var email: String
         @Argument var permission: String
         func validate() throws { try checkPermission(permission) }
 
-        func run() async throws {
+        func apply(grant: Bool) async throws {
             let context = try await storage.open()
             let a = try await account(context, email)
-            try await context.metadata.revoke(permission, from: a.id, actor: commandActor)
+            if grant {
+                try await context.metadata.grant(permission, to: a.id, actor: commandActor)
+            } else {
+                try await context.metadata.revoke(permission, from: a.id, actor: commandActor)
+            }
             await context.close()
         }
     }
