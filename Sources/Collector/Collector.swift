@@ -240,7 +240,7 @@ public struct Collector: Sendable {
         var raw = annotations
         raw.removeAll { ["metadata", "submitted_timestamp", "version"].contains($0.0) }
         raw.append(("uuid", .string(id)))
-        raw.append(("submitted_timestamp", .string(Self.isoTimestamp(received))))
+        raw.append(("submitted_timestamp", .string(ISOTime.string(received))))
         raw.append(("version", .int(2)))
         raw.append(("metadata", metadataValue))
         let rawJSON = JSONValue.object(raw).sortedSerialization(pretty: false)
@@ -363,14 +363,5 @@ public struct Collector: Sendable {
 
     static func sha256(_ buffer: ByteBuffer) -> String {
         buffer.withUnsafeReadableBytes { SHA256.hash(data: $0).map { String(format: "%02x", $0) }.joined() }
-    }
-
-    static func isoTimestamp(_ date: Date) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded(.down))
-        var t = time_t(micros / 1_000_000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(micros % 1_000_000))
     }
 }

@@ -65,7 +65,7 @@ public struct CrashProcessor: Sendable {
         if ruleset == .regenerateSignature, case .object(let pairs)? = previous {
             state.processed = Dictionary(pairs, uniquingKeysWith: { $1 })
         }
-        let started = ProcessingTime.iso(Date().timeIntervalSince1970)
+        let started = ISOTime.string(Date())
         state.processed["success"] = .bool(false)
         state.processed["started_datetime"] = .string(started)
         state.processed["signature"] = .string("EMPTY: crash failed to process")
@@ -86,7 +86,7 @@ public struct CrashProcessor: Sendable {
         if state.processed["mdsw_status_string"] == nil || state.processed["success"] == .bool(true) || ruleset == .regenerateSignature {
             state.processed["success"] = .bool(true)
         }
-        state.processed["completed_datetime"] = .string(ProcessingTime.iso(Date().timeIntervalSince1970))
+        state.processed["completed_datetime"] = .string(ISOTime.string(Date()))
         let document = state.document
         try await blobs.put(BlobKeys.processedCrash(crashID), Data(document.sortedSerialization(pretty: false).utf8))
         try await metadata.index(Self.indexRow(crashID, document))
@@ -114,7 +114,7 @@ public struct CrashProcessor: Sendable {
     /// The searchable fields of a processed crash (the bulky stack and protected fields stay in
     /// the blob).
     static func indexRow(_ id: String, _ p: JSONValue) -> CrashIndexRow {
-        func micros(_ key: String) -> Int64? { p[key]?.stringValue.flatMap(ProcessingTime.parse).map { Int64($0 * 1_000_000) } }
+        func micros(_ key: String) -> Int64? { p[key]?.stringValue.flatMap(ISOTime.parse).map { Int64($0 * 1_000_000) } }
         let excluded: Set<String> = ["json_dump", "processor_history", "signature_debug", "breadcrumbs", "java_stack_trace_raw",
                                      "collector_metadata", "user_comments", "url", "remote_type"]
         var searchable: [(String, JSONValue)] = []

@@ -258,12 +258,12 @@ struct DatesAndTimesRule: ProcessorRule {
         guard let submitted = s.rawString("submitted_timestamp") else { throw RuleError("no submitted_timestamp") }
         s.processed["submitted_timestamp"] = .string(submitted)
         s.processed["date_processed"] = .string(submitted)
-        let submittedSeconds = ProcessingTime.parse(submitted).map { Int64($0) }
+        let submittedSeconds = ISOTime.parse(submitted).map { Int64($0) }
         if let crashTime = s.processed["crash_time"]?.intValue {
-            s.processed["client_crash_date"] = .string(ProcessingTime.iso(Double(crashTime)))
+            s.processed["client_crash_date"] = .string(ISOTime.string(Double(crashTime)))
             if let install = s.processed["install_time"]?.intValue { s.processed["install_age"] = .int(crashTime - install) }
         } else if let submittedSeconds {
-            s.processed["client_crash_date"] = .string(ProcessingTime.iso(Double(submittedSeconds)))
+            s.processed["client_crash_date"] = .string(ISOTime.string(Double(submittedSeconds)))
         }
         if let uptime = s.raw["UptimeTS"]?.stringValue.flatMap(Double.init) {
             s.processed["uptime"] = .int(Int64(uptime))
@@ -276,25 +276,6 @@ struct DatesAndTimesRule: ProcessorRule {
     }
 }
 
-enum ProcessingTime {
-    /// Seconds since 1970 of an ISO-8601 time such as `2026-11-29T05:00:00.123456+00:00`.
-    static func parse(_ text: String) -> Double? {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: text) { return d.timeIntervalSince1970 }
-        f.formatOptions = [.withInternetDateTime]
-        return f.date(from: text)?.timeIntervalSince1970
-    }
-
-    static func iso(_ seconds: Double) -> String {
-        let micros = Int64((seconds * 1_000_000).rounded(.down))
-        var t = time_t(micros / 1_000_000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(micros % 1_000_000))
-    }
-}
 
 /// CPU and OS from the dump's system info, or from annotations when there is no dump data.
 struct PlatformInfoRule: ProcessorRule {
