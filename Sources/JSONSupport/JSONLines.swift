@@ -13,16 +13,28 @@ public struct JSONLinesError: Error, Sendable, CustomStringConvertible {
 /// CR are skipped.
 public struct JSONLinesMapper: Sendable {
     public typealias Transform = @Sendable (JSONValue, inout JSONOutput) -> Void
+    /// A transform of one line's bytes; false when the line is not valid JSON.
+    public typealias LineTransform = @Sendable (UnsafeRawBufferPointer, inout JSONOutput) -> Bool
 
     public let workers: Int
     public let blockSize: Int
-    let transform: Transform
+    let transform: LineTransform
 
     public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, blockSize: Int = 4 << 20,
                 transform: @escaping Transform) {
+        self.init(workers: workers, blockSize: blockSize, lineTransform: { line, out in
+            guard let document = JSONValue.parse(line) else { return false }
+            transform(document, &out)
+            return true
+        })
+    }
+
+    /// For transforms that read the line's bytes themselves (e.g. through a `JSONTape`).
+    public init(workers: Int = ProcessInfo.processInfo.activeProcessorCount, blockSize: Int = 4 << 20,
+                lineTransform: @escaping LineTransform) {
         self.workers = max(1, workers)
         self.blockSize = max(1, blockSize)
-        self.transform = transform
+        self.transform = lineTransform
     }
 
     /// Maps all of `input`; `emit` receives the output in order. On an invalid line, the output
@@ -107,7 +119,7 @@ public struct JSONLinesMapper: Sendable {
         }
     }
 
-    private static func mapChunk(_ chunk: UnsafeRawBufferPointer, _ transform: Transform) -> ChunkResult {
+    private static func mapChunk(_ chunk: UnsafeRawBufferPointer, _ transform: LineTransform) -> ChunkResult {
         var result = ChunkResult()
         var start = 0
         while start < chunk.count {
@@ -116,11 +128,10 @@ public struct JSONLinesMapper: Sendable {
             let line = UnsafeRawBufferPointer(rebasing: chunk[start..<end])
             start = end + 1
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-            guard let document = JSONValue.parse(line) else {
+            guard transform(line, &result.output) else {
                 result.failedLine = result.lines
                 return result
             }
-            transform(document, &result.output)
         }
         return result
     }

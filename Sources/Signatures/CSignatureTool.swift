@@ -7,10 +7,15 @@ struct CSignatureTool: Sendable {
     static let maximumFrames = 40
     let lists: SignatureLists
     let normalizer: FrameNormalizer
+    /// Sentinels, and which UTF-8 lengths they have (most frames are ruled out by length alone).
+    let sentinels: Set<String>
+    let sentinelLengths: Set<Int>
 
     init(lists: SignatureLists) {
         self.lists = lists
         normalizer = FrameNormalizer(lists: lists)
+        sentinels = Set(lists.sentinels)
+        sentinelLengths = Set(lists.sentinels.map(\.utf8.count))
     }
 
     /// Rust 1.34 panic symbols that lost their module path, keyed by (source file, function).
@@ -36,6 +41,8 @@ struct CSignatureTool: Sendable {
         var offset: JSONValue?
         var unloaded: JSONValue?
         var inlines: JSONValue?
+
+        init() {}
 
         /// The members a frame is read for, in one pass over its keys.
         init(_ pairs: [(String, JSONValue)]) {
@@ -79,17 +86,21 @@ struct CSignatureTool: Sendable {
             raw.append(f)
             if raw.count >= Self.maximumFrames { break }
         }
-        return raw.prefix(Self.maximumFrames).map { f in
-            var f = f
-            // Rust 1.34 panic symbols: fill in the missing module path.
-            if let file = f.file, let function = f.function, case .string(let name) = function, Self.rust134Names.contains(name) {
-                let parsed = file.stringValue.flatMap(FrameNormalizer.parseSourceFile) ?? ""
-                if let fixed = Self.rust134Fixes[parsed + "\u{0}" + name] { f.function = .string(fixed) }
-            }
-            if lowercaseModules, let m = f.module, m.isTruthy, case .string(let s) = m { f.module = .string(s.lowercased()) }
-            return normalizer.normalize(function: f.function, module: f.module, file: f.file, line: f.line,
-                                        offset: f.offset, unloadedModules: f.unloaded)
+        return raw.prefix(Self.maximumFrames).map { normalize($0, lowercaseModules: lowercaseModules) }
+    }
+
+    /// One raw frame (or inline) normalized: Rust 1.34 fix-ups, Windows module case, then
+    /// `FrameNormalizer`.
+    func normalize(_ frame: RawFrame, lowercaseModules: Bool) -> String {
+        var f = frame
+        // Rust 1.34 panic symbols: fill in the missing module path.
+        if let file = f.file, let function = f.function, case .string(let name) = function, Self.rust134Names.contains(name) {
+            let parsed = file.stringValue.flatMap(FrameNormalizer.parseSourceFile) ?? ""
+            if let fixed = Self.rust134Fixes[parsed + "\u{0}" + name] { f.function = .string(fixed) }
         }
+        if lowercaseModules, let m = f.module, m.isTruthy, case .string(let s) = m { f.module = .string(s.lowercased()) }
+        return normalizer.normalize(function: f.function, module: f.module, file: f.file, line: f.line,
+                                    offset: f.offset, unloadedModules: f.unloaded)
     }
 
     /// What Python's `for x in value` yields: list items, a string's characters, a dict's keys;
@@ -104,22 +115,23 @@ struct CSignatureTool: Sendable {
     }
 
     /// The signature from normalized frames, with notes and debug notes.
-    func generate(_ frames: [String], crashingThread: Int64) -> (String, [String], [String]) {
+    /// `keepDebugLog: false` skips building the debug notes (bulk runs without `-v`).
+    func generate(_ frames: [String], crashingThread: Int64, keepDebugLog: Bool = true) -> (String, [String], [String]) {
         var notes: [String] = []
-        var debug: [String] = ["using " + (lists.source.map { "signature lists from \($0)" } ?? "included signature lists")]
+        var log: [String] = []
+        func debug(_ message: @autoclosure () -> String) { if keepDebugLog { log.append(message()) } }
+        debug("using " + (lists.source.map { "signature lists from \($0)" } ?? "included signature lists"))
         var list = frames[...]
-        var first: Int?
-        for sentinel in lists.sentinels {
-            if let i = frames.firstIndex(of: sentinel), first.map({ i < $0 }) ?? true { first = i }
-        }
+        // The first frame that is any sentinel: the earliest of each sentinel's first occurrence.
+        let first = frames.firstIndex { sentinelLengths.contains($0.utf8.count) && sentinels.contains($0) }
         if let first {
-            debug.append("sentinel; starting at \"\(frames[first])\" index \(first)")
+            debug("sentinel; starting at \"\(frames[first])\" index \(first)")
             list = frames[first...]
         }
         var kept: [String] = []
         for frame in list {
-            if frame.isEmpty { debug.append("empty string; ignoring: \"\(frame)\""); continue }
-            if lists.irrelevant.matches(frame) { debug.append("irrelevant; ignoring: \"\(frame)\""); continue }
+            if frame.isEmpty { debug("empty string; ignoring: \"\(frame)\""); continue }
+            if lists.irrelevant.matches(frame) { debug("irrelevant; ignoring: \"\(frame)\""); continue }
             if !frame.hasPrefix("(unloaded") {
                 let lower = frame.lowercased()
                 let library = lower.hasSuffix(".dll") || lower.hasSuffix(".so") || frame == "XUL"
@@ -127,15 +139,15 @@ struct CSignatureTool: Sendable {
                 if library, let last = kept.last, last == frame { continue }
             }
             kept.append(frame)
-            if !lists.prefix.matches(frame) { debug.append("not a prefix; stop: \"\(frame)\""); break }
-            debug.append("prefix; continue iterating: \"\(frame)\"")
+            if !lists.prefix.matches(frame) { debug("not a prefix; stop: \"\(frame)\""); break }
+            debug("prefix; continue iterating: \"\(frame)\"")
         }
         var signature = kept.joined(separator: " | ")
         if signature.isEmpty {
             notes.append("CSignatureTool: no frame data for crashing thread (\(crashingThread))")
             signature = list.first ?? "EMPTY: no frame data available"
         }
-        return (signature, notes, debug)
+        return (signature, notes, log)
     }
 }
 

@@ -21,10 +21,14 @@ struct FrameNormalizer: Sendable {
     /// Whether `parseSourceFile(file)` ends in `.rs` (Rust frames are normalized differently),
     /// without building the path: `.rs` holds no colon, so it ends the text (one colon, or an
     /// absolute path) or comes right before the third colon.
-    static func isRustSource(_ file: String) -> Bool {
+    static func isRustSource(_ file: String) -> Bool { isRustSource(utf8: file.utf8) }
+
+    static func isRustSource<Bytes: Sequence<UInt8>>(utf8 file: Bytes) -> Bool {
         var colons = 0, thirdColon = 0, n = 0
+        var first: UInt8?
         var last3: (UInt8, UInt8, UInt8) = (0, 0, 0), beforeThird: (UInt8, UInt8, UInt8) = (0, 0, 0)
-        for b in file.utf8 {
+        for b in file {
+            if first == nil { first = b }
             if b == 0x3A {
                 colons += 1
                 if colons == 3 { thirdColon = n; beforeThird = last3 }
@@ -36,7 +40,7 @@ struct FrameNormalizer: Sendable {
         switch colons {
         case 1: return isRs(last3)
         case 3: return thirdColon >= 3 && isRs(beforeThird)
-        case 0: return file.utf8.first == UInt8(ascii: "/") && isRs(last3)
+        case 0: return first == UInt8(ascii: "/") && isRs(last3)
         default: return false
         }
     }
@@ -108,35 +112,47 @@ struct FrameNormalizer: Sendable {
     }
 
     func normalizeCpp(_ input: String, line: JSONValue?) -> String {
-        let entry = memo.entry(cpp: true, input) {
-            var f = input
-            for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
-                f = pythonStrip(String(f.dropLast(ref.count)))
-            }
-            if !f.containsBytes("::operator") { f = Self.dropPrefixAndReturnType(f) }
-            if f.utf8.contains(0x60) { f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)") }
-            f = Self.replaceLambdaNumbers(f)
-            f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
-            f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
-            if f.containsBytes("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
-            return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.fixSpacesAndCommas(f))
-        }
-        switch entry {
-        case .done(let result): return result
-        case .withLine(let f): return Self.fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString)
-        }
+        Self.finishCpp(memo.entry(cpp: true, input) { cppEntry(input) }, line: line)
     }
 
     func normalizeRust(_ input: String, line: JSONValue?) -> String {
-        let entry = memo.entry(cpp: false, input) {
-            var f = Self.dropPrefixAndReturnType(input)
-            f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: [" as "])
-            f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: [])
-            return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.dropRustHash(Self.fixSpacesAndCommas(f)))
+        Self.finishRust(memo.entry(cpp: false, input) { rustEntry(input) }, line: line)
+    }
+
+    /// The part of a C/C++ name's normalization that depends on the name alone.
+    func cppEntry(_ input: String) -> NormalizationMemo.Entry {
+        var f = input
+        for ref in ["const", "const&", "const &", "&&", "&"] where f.hasSuffix(ref) {
+            f = pythonStrip(String(f.dropLast(ref.count)))
         }
+        if !f.containsBytes("::operator") { f = Self.dropPrefixAndReturnType(f) }
+        if f.utf8.contains(0x60) { f = f.replacingOccurrences(of: "`anonymous namespace'", with: "(anonymous namespace)") }
+        f = Self.replaceLambdaNumbers(f)
+        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: ["name omitted", "IPC::ParamTraits", " in "])
+        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: ["anonymous namespace", "operator"])
+        if f.containsBytes("clone .cold") { f = Self.collapse(f, open: "[", close: "]", replacement: "", exceptions: []) }
+        return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.fixSpacesAndCommas(f))
+    }
+
+    /// The part of a Rust name's normalization that depends on the name alone.
+    func rustEntry(_ input: String) -> NormalizationMemo.Entry {
+        var f = Self.dropPrefixAndReturnType(input)
+        f = Self.collapse(f, open: "<", close: ">", replacement: "<T>", exceptions: [" as "])
+        f = Self.collapse(f, open: "(", close: ")", replacement: "", exceptions: [])
+        return lists.lineNumbers.matches(f) ? .withLine(f) : .done(Self.dropRustHash(Self.fixSpacesAndCommas(f)))
+    }
+
+    static func finishCpp(_ entry: NormalizationMemo.Entry, line: JSONValue?) -> String {
         switch entry {
         case .done(let result): return result
-        case .withLine(let f): return Self.dropRustHash(Self.fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString))
+        case .withLine(let f): return fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString)
+        }
+    }
+
+    static func finishRust(_ entry: NormalizationMemo.Entry, line: JSONValue?) -> String {
+        switch entry {
+        case .done(let result): return result
+        case .withLine(let f): return dropRustHash(fixSpacesAndCommas(f + ":" + (line ?? .null).pythonString))
         }
     }
 

@@ -8,9 +8,9 @@ struct SignatureGenerationRule: SignatureRule {
     let name = "SignatureGenerationRule"
     let tool: CSignatureTool
 
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
 
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         if let trace = data.get("java_stack_trace"), trace.isTruthy {
             result.debug(name, "using JavaSignatureTool")
             let (signature, notes) = JavaSignatures.fromStackTrace(trace)
@@ -26,9 +26,9 @@ struct SignatureGenerationRule: SignatureRule {
             return
         }
         result.debug(name, "using CSignatureTool")
-        let index = crashingThread(data)
-        let frames = try tool.frameList(thread(data, index) ?? .object([]), lowercaseModules: data.get("os") == .string("Windows NT"))
-        let (signature, notes, debug) = tool.generate(frames, crashingThread: index)
+        let index = crashingThread(data.data)
+        let frames = try data.frameList(thread: index, tool: tool, lowercaseModules: data.get("os") == .string("Windows NT"))
+        let (signature, notes, debug) = tool.generate(frames, crashingThread: index, keepDebugLog: result.keepsDebugLog)
         if !frames.isEmpty {
             result.protoSignature = frames.joined(separator: " | ")
             result.normalizedFrames = frames
@@ -41,21 +41,21 @@ struct SignatureGenerationRule: SignatureRule {
 
 struct StackwalkerErrorRule: SignatureRule {
     let name = "StackwalkerErrorSignatureRule"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         result.signature.hasPrefix("EMPTY") && (data.get("mdsw_status_string")?.isTruthy ?? false)
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "\(result.signature); \((data.get("mdsw_status_string") ?? .null).pythonString)")
     }
 }
 
 struct BadHardwareRule: SignatureRule {
     let name = "BadHardware"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         guard let reason = data.get("reason"), reason.isTruthy else { return false }
         return try pythonContains(reason, "STATUS_DEVICE_DATA_ERROR")
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "bad hardware | \(result.signature)")
     }
 }
@@ -64,11 +64,11 @@ struct OOMRule: SignatureRule {
     let name = "OOMSignature"
     static let fragments = ["NS_ABORT_OOM", "mozalloc_handle_oom", "CrashAtUnhandlableOOM", "AutoEnterOOMUnsafeRegion", "alloc::oom::oom"]
 
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         if data.get("oom_allocation_size")?.isTruthy ?? false { return true }
         guard !result.signature.isEmpty else { return false }
         if Self.fragments.contains(where: { result.signature.containsBytes($0) }) { return true }
-        if let t = thread(data, crashingThread(data)), t.isTruthy {
+        if let t = thread(data.data, crashingThread(data.data)), t.isTruthy {
             guard case .object = t else { throw RuleFailure(message: "'\(pythonTypeName(t))' object has no attribute 'get'") }
             if let v = t["last_error_value"], v == .string("ERROR_COMMITMENT_LIMIT") || v == .string("ERROR_NOT_ENOUGH_MEMORY") { return true }
         }
@@ -76,7 +76,7 @@ struct OOMRule: SignatureRule {
         return data.get("js_large_allocation_failure") == .string("Reporting")
     }
 
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         if data.get("js_large_allocation_failure") == .string("Reporting") {
             result.setSignature(name, "OOM | large | \(result.signature)")
             return
@@ -91,10 +91,10 @@ struct OOMRule: SignatureRule {
 
 struct AbortRule: SignatureRule {
     let name = "AbortSignature"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         data.get("abort_message")?.isTruthy ?? false
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         let value = data.get("abort_message") ?? .null
         guard case .string(var message) = value else {
             throw RuleFailure(message: "argument of type '\(pythonTypeName(value))' is not iterable")
@@ -117,10 +117,10 @@ struct AbortRule: SignatureRule {
 
 struct ShutdownTimeoutRule: SignatureRule {
     let name = "SignatureShutdownTimeout"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         data.get("async_shutdown_timeout")?.isTruthy ?? false
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         var parts = ["AsyncShutdownTimeout"]
         let value = data.get("async_shutdown_timeout") ?? .null
         guard case .string(let text) = value else {
@@ -162,25 +162,25 @@ struct ShutdownTimeoutRule: SignatureRule {
 struct RunWatchdogRule: SignatureRule {
     let name = "SignatureRunWatchDog"
     let generation: SignatureGenerationRule
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         result.signature.containsBytes("RunWatchdog")
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         // Shutdown hangs are raised artificially on another thread; thread 0 is what was stuck.
         var copy: [(String, JSONValue)] = []
-        if case .object(let pairs) = data { copy = pairs.filter { $0.0 != "crashing_thread" } }
+        if case .object(let pairs) = data.data { copy = pairs.filter { $0.0 != "crashing_thread" } }
         copy.append(("crashing_thread", .int(0)))
-        try generation.action(.object(copy), &result)
+        try generation.action(CrashInput(data: .object(copy), tapeThreads: data.tapeThreads), &result)
         result.setSignature(name, "shutdownhang | \(result.signature)")
     }
 }
 
 struct IPCChannelErrorRule: SignatureRule {
     let name = "SignatureIPCChannelError"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         data.get("ipc_channel_error")?.isTruthy ?? false
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         var browser = false
         if let dumps = data.get("additional_minidumps"), dumps.isTruthy {
             browser = try CSignatureTool.iterate(dumps).contains(.string("upload_file_minidump_browser"))
@@ -199,39 +199,39 @@ struct IPCChannelErrorRule: SignatureRule {
 
 struct IPCMessageNameRule: SignatureRule {
     let name = "SignatureIPCMessageName"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         data.get("ipc_message_name")?.isTruthy ?? false
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "\(result.signature) | IPC_Message_Name=\((data.get("ipc_message_name") ?? .null).pythonString)")
     }
 }
 
 struct StackOverflowRule: SignatureRule {
     let name = "StackOverflowSignature"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         data.get("reason") == .string("EXCEPTION_STACK_OVERFLOW")
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "stackoverflow | \(result.signature)")
     }
 }
 
 struct HungProcessRule: SignatureRule {
     let name = "HungProcess"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         if let h = data.get("hang"), h != .null { return true }
         return false
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "hang: \((data.get("hang") ?? .null).pythonString) | \(result.signature)")
     }
 }
 
 struct FixWhitespaceRule: SignatureRule {
     let name = "SigFixWhitespace"
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         // Fast path: printable ASCII with single inner spaces needs no change.
         let u = result.signature.utf8
         if u.first != 0x20, u.last != 0x20, u.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }),
@@ -257,10 +257,10 @@ struct FixWhitespaceRule: SignatureRule {
 struct TruncateRule: SignatureRule {
     let name = "SigTruncate"
     static let maxLength = 255
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool {
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
         result.signature.codePointCount > Self.maxLength
     }
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure) {
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, result.signature.codePointPrefix(Self.maxLength - 3) + "...")
         result.info(name, "SigTrunc: signature truncated due to length")
     }

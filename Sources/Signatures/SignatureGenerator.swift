@@ -13,13 +13,18 @@ public struct SignatureResult: Sendable {
     /// Identifies the rules and lists that produced the signature.
     public var rulesVersion = ""
 
+    /// False when nobody will read the debug log (bulk runs without `-v`): it is not built.
+    var keepsDebugLog = true
+
     mutating func setSignature(_ rule: String, _ new: String) {
-        debug(rule, "change signature: \"\(signature)\" -> \"\(new)\"")
+        if keepsDebugLog { debugLog.append("\(rule): change signature: \"\(signature)\" -> \"\(new)\"") }
         signature = new
     }
 
     mutating func info(_ rule: String, _ message: String) { notes.append("\(rule): \(message)") }
-    mutating func debug(_ rule: String, _ message: String) { debugLog.append("\(rule): \(message)") }
+    mutating func debug(_ rule: String, _ message: @autoclosure () -> String) {
+        if keepsDebugLog { debugLog.append("\(rule): \(message())") }
+    }
 }
 
 extension SignatureResult {
@@ -39,18 +44,41 @@ extension SignatureGenerator {
     /// Bulk generation over JSON lines (one crash-data document or processed crash per line, one
     /// result per line), on all cores.
     public func jsonLinesMapper(debugLog: Bool, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> JSONLinesMapper {
-        JSONLinesMapper(workers: workers) { document, out in
-            generate(Self.crashData(from: document)).write(into: &out, debugLog: debugLog)
+        let pool = SignatureWorkerPool()
+        return JSONLinesMapper(workers: workers, lineTransform: { line, out in
+            let worker = pool.take()
+            defer { pool.put(worker) }
+            guard worker.tape.parse(line) else { return false }
+            let result = generate(worker.crashInput() ?? CrashInput(data: Self.crashData(from: worker.tape.value(worker.tape.root))),
+                                  keepDebugLog: debugLog)
+            result.write(into: &out, debugLog: debugLog)
             out.newline()
-        }
+            return true
+        })
+    }
+}
+
+/// Idle JSON-lines workers, one per thread in use, so their memos stay warm across lines.
+final class SignatureWorkerPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [SignatureWorker] = []
+
+    func take() -> SignatureWorker {
+        lock.lock(); defer { lock.unlock() }
+        return idle.popLast() ?? SignatureWorker()
+    }
+
+    func put(_ worker: SignatureWorker) {
+        lock.lock(); defer { lock.unlock() }
+        idle.append(worker)
     }
 }
 
 /// One step of the pipeline.
 protocol SignatureRule: Sendable {
     var name: String { get }
-    func predicate(_ data: JSONValue, _ result: SignatureResult) throws(RuleFailure) -> Bool
-    func action(_ data: JSONValue, _ result: inout SignatureResult) throws(RuleFailure)
+    func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool
+    func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure)
 }
 
 /// Socorro-compatible signature generation (`signatures.md`): the default rule pipeline over
@@ -74,11 +102,16 @@ public struct SignatureGenerator: Sendable {
 
     /// Generates the signature of `crashData` (siggen's crash-data shape).
     public func generate(_ crashData: JSONValue) -> SignatureResult {
+        generate(CrashInput(data: crashData))
+    }
+
+    func generate(_ input: CrashInput, keepDebugLog: Bool = true) -> SignatureResult {
         var result = SignatureResult()
+        result.keepsDebugLog = keepDebugLog
         result.rulesVersion = Self.rulesVersion
         for rule in rules {
             do {
-                if try rule.predicate(crashData, result) { try rule.action(crashData, &result) }
+                if try rule.predicate(input, result) { try rule.action(input, &result) }
             } catch {
                 result.info(rule.name, "Rule failed: \(error.message)")
             }

@@ -20,6 +20,14 @@ import TestSupport
         let expected = String(decoding: out, as: UTF8.self).split(separator: "\n").map { JSONValue.parse(Data($0.utf8)) }
         #expect(expected.count == documents.count)
 
+        // The bulk path (`--jsonl`) reads frames from a tape instead of decoded JSON: it must agree too.
+        var bulk: [UInt8] = []
+        try input.utf8CString.withUnsafeBytes { raw in
+            try generator.jsonLinesMapper(debugLog: false).map(UnsafeRawBufferPointer(rebasing: raw.dropLast())) { bulk.append(contentsOf: $0) }
+        }
+        let bulkLines = bulk.split(separator: 0x0A).map { JSONValue.parse(Data($0)) }
+        #expect(bulkLines.count == documents.count)
+
         var differences: [String] = []
         var noteDifferences = 0
         var distinct = Set<String>()
@@ -30,6 +38,10 @@ import TestSupport
             if JSONValue.array(ours.notes.map { .string($0) }) != oracle?["notes"] {
                 noteDifferences += 1
                 if noteDifferences <= 5 { print("notes #\(i): ours \(ours.notes) siggen \(oracle?["notes"]?.serialized() ?? "?")") }
+            }
+            if i < bulkLines.count, bulkLines[i]?["signature"]?.stringValue != theirs
+                || bulkLines[i]?["notes"] != .array(ours.notes.map { .string($0) }) {
+                differences.append("#\(i) (--jsonl path): ours \(bulkLines[i]?.serialized() ?? "?") siggen \(oracle?.serialized() ?? "?")")
             }
             if ours.signature != theirs {
                 differences.append("#\(i): ours \"\(ours.signature)\" siggen \"\(theirs ?? "?")\"\n    input: \(document.serialized().prefix(600))")

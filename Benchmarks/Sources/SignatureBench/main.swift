@@ -40,7 +40,7 @@ let jsonl = Data((lines.joined(separator: "\n") + "\n").utf8)
 
 // Ours: generation only, best of 3.
 var generation = Double.infinity
-for _ in 0..<3 {
+for _ in 0..<(CommandLine.arguments.dropFirst(2).first == "profile" ? 0 : 3) {
     let start = benchClock.now
     var n = 0
     for d in documents { n += generator.generate(d).signature.count }
@@ -61,6 +61,11 @@ func jsonlSeconds(workers: Int) -> Double {
     return best
 }
 let cores = ProcessInfo.processInfo.activeProcessorCount
+// `signature-bench N profile`: only the one-core --jsonl path, repeatedly (for perf).
+if CommandLine.arguments.dropFirst(2).first == "profile" {
+    for _ in 0..<5 { print(String(format: "--jsonl 1 core: %.0f/s", Double(count) / jsonlSeconds(workers: 1))) }
+    exit(0)
+}
 let oneWorker = jsonlSeconds(workers: 1)
 let allCores = jsonlSeconds(workers: cores)
 // siggen, same documents.
