@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "BreakpadSymbols", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(name: "CSystemShims"),
         .target(name: "MinidumpFormat", swiftSettings: strict),
-        .target(name: "JSONSupport", swiftSettings: strict),
+        .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
         // domain
         .target(
             name: "SymbolSources",

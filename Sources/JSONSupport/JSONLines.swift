@@ -83,10 +83,15 @@ public struct JSONLinesMapper: Sendable {
         }
     }
 
-    struct Progress { var linesBefore = 0 }
+    struct Progress {
+        var linesBefore = 0
+        /// Output buffers of the previous block, reused: fresh megabyte buffers cost page faults,
+        /// which serialize the workers on the kernel's memory-map lock.
+        var spareOutputs: [JSONOutput] = []
+    }
 
     struct ChunkResult {
-        var output = JSONOutput(capacity: 1 << 16)
+        var output: JSONOutput
         var lines = 0
         var failedLine: Int?
     }
@@ -95,32 +100,34 @@ public struct JSONLinesMapper: Sendable {
                           emit: (UnsafeRawBufferPointer) -> Void) throws(JSONLinesError) {
         // Chunk boundaries at line ends, about equal in bytes.
         var bounds = [0]
-        let parts = block.count < 64 << 10 ? 1 : workers
+        // Several chunks per worker, so a slow chunk does not leave the other cores idle.
+        let parts = block.count < 64 << 10 || workers == 1 ? 1 : workers * 16
         for k in 1..<max(parts, 1) {
             let target = max(bounds.last!, block.count * k / parts)
             let b = target >= block.count ? block.count : (Self.nextNewline(block, from: target).map { $0 + 1 } ?? block.count)
             bounds.append(b)
         }
         bounds.append(block.count)
-        var results = [ChunkResult](repeating: ChunkResult(), count: bounds.count - 1)
+        var results = (1..<bounds.count).map { _ in ChunkResult(output: state.spareOutputs.popLast() ?? JSONOutput(capacity: 1 << 16)) }
         let transform = self.transform
         let chunkBounds = bounds
         nonisolated(unsafe) let block = block
         results.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             DispatchQueue.concurrentPerform(iterations: chunkBounds.count - 1) { k in
-                out[k] = Self.mapChunk(UnsafeRawBufferPointer(rebasing: block[chunkBounds[k]..<chunkBounds[k + 1]]), transform)
+                Self.mapChunk(UnsafeRawBufferPointer(rebasing: block[chunkBounds[k]..<chunkBounds[k + 1]]), transform, into: &out[k])
             }
         }
-        for r in results {
+        for var r in results {
             r.output.bytes.withUnsafeBytes { emit($0) }
             if let failed = r.failedLine { throw JSONLinesError(line: state.linesBefore + failed) }
             state.linesBefore += r.lines
+            r.output.bytes.removeAll(keepingCapacity: true)
+            state.spareOutputs.append(r.output)
         }
     }
 
-    private static func mapChunk(_ chunk: UnsafeRawBufferPointer, _ transform: LineTransform) -> ChunkResult {
-        var result = ChunkResult()
+    private static func mapChunk(_ chunk: UnsafeRawBufferPointer, _ transform: LineTransform, into result: inout ChunkResult) {
         var start = 0
         while start < chunk.count {
             let end = nextNewline(chunk, from: start) ?? chunk.count
@@ -130,10 +137,9 @@ public struct JSONLinesMapper: Sendable {
             if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
             guard transform(line, &result.output) else {
                 result.failedLine = result.lines
-                return result
+                return
             }
         }
-        return result
     }
 
     static func nextNewline(_ b: UnsafeRawBufferPointer, from: Int) -> Int? {

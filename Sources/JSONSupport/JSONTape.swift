@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 
 /// A validated JSON document as a flat list of value positions ("tape"), for hot paths that read
@@ -6,7 +7,8 @@ import Foundation
 ///
 /// It accepts exactly what `JSONParser` accepts (same grammar, the same depth limit, Python's
 /// `NaN`/`Infinity`), so code may switch between the two on the same input.
-/// The tape borrows the bytes it was built from; it must not outlive them.
+/// The tape borrows the bytes it was built from; it must not outlive them. Copies of a tape share
+/// its storage (one tape per thread).
 public struct JSONTape {
     public enum Kind: UInt8 { case object, array, string, number, literal }
 
@@ -21,20 +23,40 @@ public struct JSONTape {
         public var next: Int32
     }
 
-    public private(set) var entries: [Entry] = []
+    /// Entry memory, reused from document to document.
+    final class Storage {
+        var pointer: UnsafeMutablePointer<Entry>
+        var capacity: Int
+        var count = 0
+        init(capacity: Int) {
+            self.capacity = capacity
+            pointer = .allocate(capacity: capacity)
+        }
+        deinit { pointer.deallocate() }
+    }
+
+    private let storage = Storage(capacity: 1024)
     public private(set) var bytes = UnsafeRawBufferPointer(start: nil, count: 0)
 
-    public init() { entries.reserveCapacity(1024) }
+    public var entries: UnsafeBufferPointer<Entry> { UnsafeBufferPointer(start: storage.pointer, count: storage.count) }
+
+    public init() {}
 
     /// Tapes `document` (reusing this tape's storage); false when it is not valid JSON.
     public mutating func parse(_ document: UnsafeRawBufferPointer) -> Bool {
-        entries.removeAll(keepingCapacity: true)
-        // A value takes at least two bytes with its separator: no growth while scanning.
-        entries.reserveCapacity(document.count / 2 + 2)
+        storage.count = 0
         bytes = document
         guard document.count < Int(Int32.max) else { return false }
-        var scanner = Scanner(bytes: document.bindMemory(to: UInt8.self))
-        return scanner.document(into: &entries)
+        // Every value starts at its own byte: the tape never holds more entries than bytes.
+        if storage.capacity < document.count + 1 {
+            storage.pointer.deallocate()
+            storage.capacity = max(document.count + 1, storage.capacity * 2)
+            storage.pointer = .allocate(capacity: storage.capacity)
+        }
+        var scanner = Scanner(bytes: document.bindMemory(to: UInt8.self), out: storage.pointer)
+        let ok = scanner.document()
+        storage.count = scanner.n
+        return ok
     }
 
     public var root: Int { 0 }
@@ -131,11 +153,18 @@ public struct JSONTape {
     /// A validating scanner with `JSONParser`'s grammar that records positions only.
     struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
+        let out: UnsafeMutablePointer<Entry>
         var i = 0
+        var n = 0
 
-        mutating func document(into entries: inout [Entry]) -> Bool {
+        @inline(__always) mutating func append(_ e: Entry) {
+            out[n] = e
+            n += 1
+        }
+
+        mutating func document() -> Bool {
             skipSpace()
-            guard value(depth: 0, &entries) else { return false }
+            guard value(depth: 0) else { return false }
             skipSpace()
             return i == bytes.count
         }
@@ -153,16 +182,16 @@ public struct JSONTape {
             return true
         }
 
-        mutating func value(depth: Int, _ entries: inout [Entry]) -> Bool {
+        mutating func value(depth: Int) -> Bool {
             guard depth < JSONParser.maxDepth, i < bytes.count else { return false }
-            let at = entries.count
+            let at = n
             let start = Int32(i)
             let c = bytes[i]
             switch c {
             case UInt8(ascii: "{"), UInt8(ascii: "["):
                 let isObject = c == UInt8(ascii: "{")
                 let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
-                entries.append(Entry(kind: isObject ? .object : .array, escaped: false, start: start, end: 0, next: 0))
+                append(Entry(kind: isObject ? .object : .array, escaped: false, start: start, end: 0, next: 0))
                 i += 1
                 skipSpace()
                 if i < bytes.count, bytes[i] == close {
@@ -171,13 +200,13 @@ public struct JSONTape {
                     while true {
                         skipSpace()
                         if isObject {
-                            guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), string(&entries) else { return false }
+                            guard i < bytes.count, bytes[i] == UInt8(ascii: "\""), string() else { return false }
                             skipSpace()
                             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return false }
                             i += 1
                             skipSpace()
                         }
-                        guard value(depth: depth + 1, &entries) else { return false }
+                        guard value(depth: depth + 1) else { return false }
                         skipSpace()
                         guard i < bytes.count else { return false }
                         let next = bytes[i]
@@ -186,11 +215,11 @@ public struct JSONTape {
                         guard next == UInt8(ascii: ",") else { return false }
                     }
                 }
-                entries[at].end = Int32(i)
-                entries[at].next = Int32(entries.count)
+                out[at].end = Int32(i)
+                out[at].next = Int32(n)
                 return true
             case UInt8(ascii: "\""):
-                return string(&entries)
+                return string()
             case UInt8(ascii: "t"): guard literal("true") else { return false }
             case UInt8(ascii: "f"): guard literal("false") else { return false }
             case UInt8(ascii: "n"): guard literal("null") else { return false }
@@ -199,10 +228,10 @@ public struct JSONTape {
             default:
                 if c == UInt8(ascii: "-"), literal("-Infinity") { break }
                 guard number() else { return false }
-                entries.append(Entry(kind: .number, escaped: false, start: start, end: Int32(i), next: Int32(at + 1)))
+                append(Entry(kind: .number, escaped: false, start: start, end: Int32(i), next: Int32(at + 1)))
                 return true
             }
-            entries.append(Entry(kind: .literal, escaped: false, start: start, end: Int32(i), next: Int32(at + 1)))
+            append(Entry(kind: .literal, escaped: false, start: start, end: Int32(i), next: Int32(at + 1)))
             return true
         }
 
@@ -228,26 +257,12 @@ public struct JSONTape {
             return true
         }
 
-        /// Whether any byte of `w` is `"`, `\\` or below 0x20 (bytes ≥ 0x80 never match).
-        @inline(__always) static func hasSpecialByte(_ w: UInt64) -> Bool {
-            let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
-            func zeroByte(_ x: UInt64) -> UInt64 { (x &- ones) & ~x & highs }
-            let quote = zeroByte(w ^ (ones &* 0x22)), backslash = zeroByte(w ^ (ones &* 0x5C))
-            let control = (w &- ones &* 0x20) & ~w & highs
-            return (quote | backslash | control) != 0
-        }
-
-        mutating func string(_ entries: inout [Entry]) -> Bool {
+        mutating func string() -> Bool {
             let start = Int32(i)
             i += 1
             var escaped = false
             while true {
-                // Eight bytes at a time while none is a quote, a backslash or a control character.
-                while bytes.count - i >= 8 {
-                    let w = UnsafeRawPointer(bytes.baseAddress! + i).loadUnaligned(as: UInt64.self)
-                    if Self.hasSpecialByte(w) { break }
-                    i += 8
-                }
+                i += pm_json_string_run(bytes.baseAddress! + i, bytes.count - i)
                 guard i < bytes.count else { return false }
                 let c = bytes[i]
                 if c == UInt8(ascii: "\"") { break }
@@ -275,7 +290,7 @@ public struct JSONTape {
                 }
             }
             i += 1
-            entries.append(Entry(kind: .string, escaped: escaped, start: start, end: Int32(i), next: Int32(entries.count + 1)))
+            append(Entry(kind: .string, escaped: escaped, start: start, end: Int32(i), next: Int32(n + 1)))
             return true
         }
     }

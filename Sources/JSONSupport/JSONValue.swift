@@ -131,16 +131,31 @@ public struct JSONOutput: Sendable {
             raw(": ")
             switch v {
             case .string(let s): string(s)
-            case .strings(let items):
-                bytes.append(UInt8(ascii: "["))
-                for (n, item) in items.enumerated() {
-                    if n > 0 { raw(", ") }
-                    string(item)
-                }
-                bytes.append(UInt8(ascii: "]"))
+            case .strings(let items): strings(items)
             }
         }
         bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// A JSON array of strings.
+    public mutating func strings(_ items: [String]) {
+        bytes.append(UInt8(ascii: "["))
+        for (n, item) in items.enumerated() {
+            if n > 0 { raw(", ") }
+            string(item)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// One JSON string holding `items` joined with `separator` (plain ASCII without quotes or
+    /// backslashes), without building the joined text.
+    public mutating func joinedString(_ items: [String], separator: StaticString) {
+        bytes.append(UInt8(ascii: "\""))
+        for (n, item) in items.enumerated() {
+            if n > 0 { bytes.append(contentsOf: UnsafeBufferPointer(start: separator.utf8Start, count: separator.utf8CodeUnitCount)) }
+            stringContent(item)
+        }
+        bytes.append(UInt8(ascii: "\""))
     }
 
     mutating func writeSorted(_ value: JSONValue, pretty: Bool, indent: Int) {
@@ -181,6 +196,12 @@ public struct JSONOutput: Sendable {
     /// points as surrogate pairs).
     public mutating func string(_ s: String) {
         bytes.append(UInt8(ascii: "\""))
+        stringContent(s)
+        bytes.append(UInt8(ascii: "\""))
+    }
+
+    /// The escaped text of a JSON string, without the quotes.
+    mutating func stringContent(_ s: String) {
         var s = s
         let simple = s.withUTF8 { utf8 -> Bool in
             // Fast path: printable ASCII without quotes or backslashes is copied as is.
@@ -208,7 +229,6 @@ public struct JSONOutput: Sendable {
                 }
             }
         }
-        bytes.append(UInt8(ascii: "\""))
     }
 
     @inline(__always) mutating func hexEscape(_ v: UInt32) {

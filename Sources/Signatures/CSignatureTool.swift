@@ -11,9 +11,9 @@ struct CSignatureTool: Sendable {
     let sentinels: Set<String>
     let sentinelLengths: Set<Int>
 
-    init(lists: SignatureLists) {
+    init(lists: SignatureLists, memo: NormalizationMemo = NormalizationMemo()) {
         self.lists = lists
-        normalizer = FrameNormalizer(lists: lists)
+        normalizer = FrameNormalizer(lists: lists, memo: memo)
         sentinels = Set(lists.sentinels)
         sentinelLengths = Set(lists.sentinels.map(\.utf8.count))
     }

@@ -44,9 +44,15 @@ struct TapeThreads {
 /// What one JSON-lines worker reuses from line to line: the tape, and memos of normalized names
 /// keyed by the bytes of the name as written (no `String` is built for a name seen before).
 final class SignatureWorker {
+    /// This worker's own generator: its lists, caches and memos are not shared with other threads.
+    let generator: SignatureGenerator
+    /// The thread that used this worker last (see `SignatureWorkerPool.take`).
+    var lastThread = pthread_self()
     var tape = JSONTape()
     var cpp = BytesMemo<NormalizationMemo.Entry>()
     var rust = BytesMemo<NormalizationMemo.Entry>()
+
+    init(generator: SignatureGenerator) { self.generator = generator }
 
     /// The crash data of the taped line with frames left on the tape; nil when the line needs the
     /// general path (not an object, a processed crash, escaped keys at the top).
@@ -144,6 +150,14 @@ final class SignatureWorker {
         }
     }
 
+    /// The entry for the function name at tape index `function` from the memo all threads share,
+    /// computed there when new, copied into new storage for this worker.
+    private func sharedEntry(rust: Bool, _ function: Int) -> NormalizationMemo.Entry {
+        let name = tape.string(function)
+        let normalizer = generator.tool.normalizer
+        return normalizer.memo.entry(cpp: !rust, name) { rust ? normalizer.rustEntry(name) : normalizer.cppEntry(name) }.ownCopy()
+    }
+
     /// One frame normalized. A string function name goes through the byte-keyed memo; any other
     /// frame is decoded and normalized as the general path does.
     private func normalize(_ f: FrameMembers, tool: CSignatureTool, lowercaseModules: Bool) -> String? {
@@ -162,11 +176,14 @@ final class SignatureWorker {
                         isRust = v.isTruthy && FrameNormalizer.isRustSource(v.pythonString)
                     }
                 }
-                let normalizer = tool.normalizer
-                let tape = self.tape
+                // A name this thread has not seen may be known to the memo all threads share. The
+                // worker keeps its own copy of the result: strings used by two threads at once
+                // cost cross-core reference counting on every use.
+                // (The closures capture only this worker: copying the tool would retain the
+                // shared memo, a contended reference count, on every frame.)
                 let entry = isRust
-                    ? rust.value(for: rawName) { normalizer.rustEntry(tape.string(function)) }
-                    : cpp.value(for: rawName) { normalizer.cppEntry(tape.string(function)) }
+                    ? rust.value(for: rawName) { sharedEntry(rust: true, function) }
+                    : cpp.value(for: rawName) { sharedEntry(rust: false, function) }
                 if case .done(let name) = entry { return name }
                 let line = f.line.map { tape.value($0) }
                 return isRust ? FrameNormalizer.finishRust(entry, line: line) : FrameNormalizer.finishCpp(entry, line: line)
@@ -190,5 +207,16 @@ final class SignatureWorker {
         raw.offset = f.offset.map { tape.value($0) }
         raw.unloaded = f.unloaded.map { tape.value($0) }
         return tool.normalize(raw, lowercaseModules: lowercaseModules)
+    }
+}
+
+extension NormalizationMemo.Entry {
+    /// The same entry with its text in new storage.
+    func ownCopy() -> Self {
+        func copy(_ s: String) -> String { String(decoding: Array(s.utf8), as: UTF8.self) }
+        switch self {
+        case .done(let s): return .done(copy(s))
+        case .withLine(let s): return .withLine(copy(s))
+        }
     }
 }

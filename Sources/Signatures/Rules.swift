@@ -29,10 +29,7 @@ struct SignatureGenerationRule: SignatureRule {
         let index = crashingThread(data.data)
         let frames = try data.frameList(thread: index, tool: tool, lowercaseModules: data.get("os") == .string("Windows NT"))
         let (signature, notes, debug) = tool.generate(frames, crashingThread: index, keepDebugLog: result.keepsDebugLog)
-        if !frames.isEmpty {
-            result.protoSignature = frames.joined(separator: " | ")
-            result.normalizedFrames = frames
-        }
+        if !frames.isEmpty { result.normalizedFrames = frames }
         for n in notes { result.info(name, n) }
         for d in debug { result.debug(name, d) }
         if !signature.isEmpty { result.setSignature(name, signature) }
@@ -42,7 +39,7 @@ struct SignatureGenerationRule: SignatureRule {
 struct StackwalkerErrorRule: SignatureRule {
     let name = "StackwalkerErrorSignatureRule"
     func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool {
-        result.signature.hasPrefix("EMPTY") && (data.get("mdsw_status_string")?.isTruthy ?? false)
+        result.signature.utf8.starts(with: "EMPTY".utf8) && (data.get("mdsw_status_string")?.isTruthy ?? false)
     }
     func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         result.setSignature(name, "\(result.signature); \((data.get("mdsw_status_string") ?? .null).pythonString)")
@@ -233,11 +230,17 @@ struct FixWhitespaceRule: SignatureRule {
     func predicate(_ data: CrashInput, _ result: SignatureResult) throws(RuleFailure) -> Bool { true }
     func action(_ data: CrashInput, _ result: inout SignatureResult) throws(RuleFailure) {
         // Fast path: printable ASCII with single inner spaces needs no change.
-        let u = result.signature.utf8
-        if u.first != 0x20, u.last != 0x20, u.allSatisfy({ $0 > 0x20 && $0 < 0x7F || $0 == 0x20 }),
-           !zip(u, u.dropFirst()).contains(where: { $0 == 0x20 && $1 == 0x20 }) {
-            return
+        var signature = result.signature
+        let unchanged = signature.withUTF8 { u -> Bool in
+            guard u.first != 0x20, u.last != 0x20 else { return false }
+            var previous: UInt8 = 0
+            for b in u {
+                if b < 0x20 || b >= 0x7F || (b == 0x20 && previous == 0x20) { return false }
+                previous = b
+            }
+            return true
         }
+        if unchanged { return }
         var out = String.UnicodeScalarView()
         var previousSpace = false
         for u in pythonStrip(result.signature).unicodeScalars {

@@ -8,7 +8,7 @@ public struct SignatureResult: Sendable {
     public var debugLog: [String] = []
     /// All normalized frames of the crashing thread joined with ` | ` (C/C++/Rust crashes;
     /// empty otherwise).
-    public var protoSignature = ""
+    public var protoSignature: String { normalizedFrames?.joined(separator: " | ") ?? "" }
     public var normalizedFrames: [String]?
     /// Identifies the rules and lists that produced the signature.
     public var rulesVersion = ""
@@ -31,12 +31,19 @@ extension SignatureResult {
     /// The result as `postmortem signature` prints it: signature, proto_signature, notes,
     /// rules_version and, with `debugLog`, the debug log.
     public func write(into out: inout JSONOutput, debugLog withLog: Bool) {
-        var members: [(String, JSONMember)] = [
-            ("signature", .string(signature)), ("proto_signature", .string(protoSignature)),
-            ("notes", .strings(notes)), ("rules_version", .string(rulesVersion)),
-        ]
-        if withLog { members.append(("debug_log", .strings(debugLog))) }
-        out.object(members)
+        out.raw("{\"signature\": ")
+        out.string(signature)
+        out.raw(", \"proto_signature\": ")
+        out.joinedString(normalizedFrames ?? [], separator: " | ")
+        out.raw(", \"notes\": ")
+        out.strings(notes)
+        out.raw(", \"rules_version\": ")
+        out.string(rulesVersion)
+        if withLog {
+            out.raw(", \"debug_log\": ")
+            out.strings(debugLog)
+        }
+        out.raw("}")
     }
 }
 
@@ -44,12 +51,12 @@ extension SignatureGenerator {
     /// Bulk generation over JSON lines (one crash-data document or processed crash per line, one
     /// result per line), on all cores.
     public func jsonLinesMapper(debugLog: Bool, workers: Int = ProcessInfo.processInfo.activeProcessorCount) -> JSONLinesMapper {
-        let pool = SignatureWorkerPool()
+        let pool = SignatureWorkerPool(lists: lists, memo: memo)
         return JSONLinesMapper(workers: workers, lineTransform: { line, out in
             let worker = pool.take()
             defer { pool.put(worker) }
             guard worker.tape.parse(line) else { return false }
-            let result = generate(worker.crashInput() ?? CrashInput(data: Self.crashData(from: worker.tape.value(worker.tape.root))),
+            let result = worker.generator.generate(worker.crashInput() ?? CrashInput(data: Self.crashData(from: worker.tape.value(worker.tape.root))),
                                   keepDebugLog: debugLog)
             result.write(into: &out, debugLog: debugLog)
             out.newline()
@@ -62,10 +69,27 @@ extension SignatureGenerator {
 final class SignatureWorkerPool: @unchecked Sendable {
     private let lock = NSLock()
     private var idle: [SignatureWorker] = []
+    private let lists: SignatureLists
+    private let memo: NormalizationMemo
 
+    init(lists: SignatureLists, memo: NormalizationMemo) {
+        self.lists = lists
+        self.memo = memo
+    }
+
+    /// The idle worker this thread used last, if any: a worker that stays on one core keeps its
+    /// memo tables in that core's cache and its strings' reference counts off the other cores.
     func take() -> SignatureWorker {
+        let thread = pthread_self()
         lock.lock(); defer { lock.unlock() }
-        return idle.popLast() ?? SignatureWorker()
+        if let i = idle.lastIndex(where: { pthread_equal($0.lastThread, thread) != 0 }) ?? idle.indices.last {
+            let worker = idle.remove(at: i)
+            worker.lastThread = thread
+            return worker
+        }
+        let worker = SignatureWorker(generator: SignatureGenerator(lists: lists.independentCopy(), memo: memo))
+        worker.lastThread = thread
+        return worker
     }
 
     func put(_ worker: SignatureWorker) {
@@ -90,9 +114,19 @@ public struct SignatureGenerator: Sendable {
     let rules: [any SignatureRule]
     public let lists: SignatureLists
 
+    /// Normalized names, shared by the generators of all threads (see `SignatureWorker`).
+    let memo: NormalizationMemo
+    let tool: CSignatureTool
+
     public init(lists: SignatureLists) {
+        self.init(lists: lists, memo: NormalizationMemo())
+    }
+
+    init(lists: SignatureLists, memo: NormalizationMemo) {
         self.lists = lists
-        let generation = SignatureGenerationRule(tool: CSignatureTool(lists: lists))
+        self.memo = memo
+        tool = CSignatureTool(lists: lists, memo: memo)
+        let generation = SignatureGenerationRule(tool: tool)
         rules = [
             generation, StackwalkerErrorRule(), BadHardwareRule(), OOMRule(), AbortRule(), ShutdownTimeoutRule(),
             RunWatchdogRule(generation: generation), IPCChannelErrorRule(), IPCMessageNameRule(), StackOverflowRule(),

@@ -16,9 +16,24 @@ public struct RegexList: @unchecked Sendable {
     let regex: NSRegularExpression?
     private let cache = MatchCache()
 
+    /// The cache of the list this one was copied from, consulted when the own cache misses.
+    private let sharedCache: MatchCache?
+
     public init(entries: [String]) throws {
+        try self.init(entries: entries, sharedCache: nil)
+    }
+
+    private init(entries: [String], sharedCache: MatchCache?) throws {
         self.entries = entries
+        self.sharedCache = sharedCache
         regex = entries.isEmpty ? nil : try NSRegularExpression(pattern: entries.map(Self.icuPattern).joined(separator: "|"))
+    }
+
+    /// The same list with its own compiled regex and cache, for one thread (shared objects cost
+    /// lock and reference-count traffic between cores); results are still shared through this
+    /// list's cache, so each thread does not learn every name again.
+    func independentCopy() -> RegexList {
+        (try? RegexList(entries: entries, sharedCache: cache)) ?? self
     }
 
     /// Python's `re` reads a `{` that does not open a valid quantifier as a literal
@@ -75,9 +90,14 @@ public struct RegexList: @unchecked Sendable {
     public func matches(_ text: String) -> Bool {
         guard let regex else { return false }
         if let known = cache.lookup(text) { return known }
+        if let known = sharedCache?.lookup(text) {
+            cache.store(text, known)
+            return known
+        }
         let ns = text as NSString
         let result = regex.firstMatch(in: text, options: [.anchored], range: NSRange(location: 0, length: ns.length)) != nil
         cache.store(text, result)
+        sharedCache?.store(text, result)
         return result
     }
 }
@@ -91,6 +111,20 @@ public struct SignatureLists: Sendable {
     public let sentinels: [String]
     /// Where the lists came from, for the debug log; nil for the lists shipped with the program.
     public let source: String?
+
+    /// The same lists with their own compiled regexes and caches (see `RegexList.independentCopy`).
+    func independentCopy() -> SignatureLists {
+        SignatureLists(irrelevant: irrelevant.independentCopy(), prefix: prefix.independentCopy(),
+                       lineNumbers: lineNumbers.independentCopy(), sentinels: sentinels, source: source)
+    }
+
+    private init(irrelevant: RegexList, prefix: RegexList, lineNumbers: RegexList, sentinels: [String], source: String?) {
+        self.irrelevant = irrelevant
+        self.prefix = prefix
+        self.lineNumbers = lineNumbers
+        self.sentinels = sentinels
+        self.source = source
+    }
 
     /// Postmortem's own lists, shipped with the program (`Resources/siglists`).
     public static func bundled() throws -> SignatureLists {
