@@ -110,6 +110,8 @@ let package = Package(
             dependencies: [
                 "Storage", "Stackwalker", "MinidumpFormat", "Signatures", "SymbolSources", "JSONSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources/annotation_fields.json")],
@@ -157,7 +159,9 @@ let package = Package(
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport"], swiftSettings: strict),
+        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport", "Storage",
+                                                          .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
+                    swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
         .testTarget(
             name: "PostmortemCLITests",

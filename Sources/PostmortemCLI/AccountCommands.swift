@@ -177,3 +177,50 @@ extension Optional {
         }
     }
 }
+
+/// `postmortem versions`: the real version string of product builds (beta builds report their
+/// release's version), read by the processor's BetaVersion rule and the VersionString API.
+struct VersionsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "versions", abstract: "Record and list the version strings of product builds.",
+        subcommands: [Add.self, List.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Record that a build of a product on a channel is a version.")
+        @OptionGroup var storage: StorageOptions
+        @Option var product: String
+        @Option var channel: String
+        @Option(name: .customLong("build-id")) var buildID: String
+        @Argument var version: String
+
+        func run() async throws {
+            guard buildID.count == 14, buildID.allSatisfy(\.isASCII), buildID.allSatisfy(\.isNumber) else {
+                throw ValidationError("a build id is 14 digits (YYYYMMDDhhmmss): \(buildID)")
+            }
+            guard !product.isEmpty, !channel.isEmpty, !version.isEmpty else { throw ValidationError("product, channel and version must not be empty") }
+            let context = try await storage.open()
+            do {
+                try await context.metadata.addProductVersion(product: product, channel: channel, buildID: buildID, version: version)
+            } catch {
+                await context.close()
+                throw error
+            }
+            await context.close()
+            FileHandleOutput.stdout("\(product) \(channel) \(buildID) = \(version)\n")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recorded builds, newest first.")
+        @OptionGroup var storage: StorageOptions
+        @Option var product: String?
+        @Option var limit = 100
+
+        func run() async throws {
+            let context = try await storage.open()
+            let rows = try await context.metadata.productVersions(product: product, limit: limit)
+            await context.close()
+            FileHandleOutput.stdout(rows.map { "\($0.product)\t\($0.channel)\t\($0.buildID)\t\($0.version)\n" }.joined())
+        }
+    }
+}

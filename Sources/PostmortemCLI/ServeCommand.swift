@@ -216,6 +216,8 @@ func makeCrashProcessor(_ configuration: PostmortemConfiguration, storage: Stora
     let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit_ms", default: 120_000)
     return CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
                           signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .milliseconds(limit),
+                          betaVersionProducts: Set(configuration.reader.string(forKey: "processor.beta_version_products", default: "")
+                              .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
                           logger: Logger(label: "postmortem.processor"))
 }
 

@@ -31,7 +31,8 @@ public struct CrashProcessor: Sendable {
     let logger: Logger
 
     public init(blobs: any BlobStore, metadata: MetadataStore, walker: Stackwalker, signatures: SignatureGenerator,
-                stackwalkTimeLimit: Duration = .seconds(120), logger: Logger = Logger(label: "postmortem.processor")) {
+                stackwalkTimeLimit: Duration = .seconds(120), betaVersionProducts: Set<String> = [],
+                logger: Logger = Logger(label: "postmortem.processor")) {
         self.blobs = blobs
         self.metadata = metadata
         signatureRule = SignatureRule(generator: signatures)
@@ -39,9 +40,11 @@ public struct CrashProcessor: Sendable {
             DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()),
             VersionRewriteRule(), IdentifierRule(),
             StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), ModuleURLRewriteRule(), CrashingThreadInfoRule(),
-            TruncateStacksRule(), CrashAnalysisRule(), ProcessTypeRule(), AnnotationDetailsRule(), AddonsRule(), DatesAndTimesRule(), PHCRule(),
-            BreadcrumbsRule(),
-            JavaRule(), MacDetailsRule(), MozCrashReasonRule(), PlatformInfoRule(), StackSummaryRule(), signatureRule,
+            TruncateStacksRule(), CrashAnalysisRule(), PluginRule(), ProcessTypeRule(), AnnotationDetailsRule(), AddonsRule(),
+            DatesAndTimesRule(), OutOfMemoryBinaryRule(), PHCRule(), BreadcrumbsRule(),
+            JavaRule(), MacDetailsRule(), MozCrashReasonRule(), PlatformInfoRule(),
+            BetaVersionRule(products: Set(betaVersionProducts.map { $0.lowercased() }), lookup: metadata),
+            StackSummaryRule(), ThemePrettyNameRule(), MemoryReportExtractionRule(), SoftErrorsRule(), signatureRule,
         ]
         host = ProcessInfo.processInfo.hostName
         self.logger = logger

@@ -182,6 +182,20 @@ enum Migrations {
             """,
             "CREATE INDEX audit_log_at ON audit_log (at)",
         ]),
+        Migration(version: 5, name: "product versions", statements: [
+            // The real version string of each build (betas report their release's version), for
+            // the processor's BetaVersion rule and the VersionString API.
+            """
+            CREATE TABLE product_versions (
+                product {ctext} NOT NULL,
+                release_channel {ctext} NOT NULL,
+                build_id {ctext} NOT NULL,
+                version_string {ctext} NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (product, release_channel, build_id, version_string)
+            )
+            """,
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

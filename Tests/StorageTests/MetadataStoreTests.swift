@@ -7,15 +7,31 @@ import TestSupport
 
 @Suite struct MetadataStoreTests {
     @Test(arguments: Backend.allCases)
+    func versionStringsFollowTheBetaAndReleaseCandidateRules(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let m = f.metadata
+        for v in ["65.0b3", "65.0rc1"] { try await m.addProductVersion(product: "Firefox", channel: "beta", buildID: "20190101000000", version: v) }
+        try await m.addProductVersion(product: "Firefox", channel: "beta", buildID: "20190101000000", version: "65.0b3") // again: no duplicate
+        for v in ["66.0rc1", "66.0rc2", "66.0"] { try await m.addProductVersion(product: "Firefox", channel: "beta", buildID: "20190202000000", version: v) }
+        try await m.addProductVersion(product: "Firefox", channel: "release", buildID: "20190303000000", version: "67.0")
+        #expect(try await m.versionStrings(product: "Firefox", channel: "beta", buildID: "20190101000000") == ["65.0b3"])
+        #expect(try await m.versionStrings(product: "Firefox", channel: "beta", buildID: "20190202000000") == ["66.0rc2", "66.0rc1"])
+        #expect(try await m.versionStrings(product: "Firefox", channel: "release", buildID: "20190303000000") == ["67.0"])
+        #expect(try await m.versionStrings(product: "Firefox", channel: "beta", buildID: "20190404000000") == [])
+        #expect(try await m.productVersions(product: "Firefox").count == 6)
+    }
+
+    @Test(arguments: Backend.allCases)
     func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        #expect(try await f.metadata.schemaVersion() == 4)
+        #expect(try await f.metadata.schemaVersion() == 5)
         // A second process starting on the same database applies nothing and loses nothing.
         try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
         let again = try await Database.open(url: f.databaseURL, poolSize: 1)
         let reopened = try await MetadataStore.open(again)
-        #expect(try await reopened.schemaVersion() == 4)
+        #expect(try await reopened.schemaVersion() == 5)
         #expect(try await reopened.crash("a") != nil)
         await again.shutdown()
     }
