@@ -2,13 +2,18 @@
 # Collector load benchmark: `postmortem submit --load` against `postmortem serve` on loopback,
 # release build, embedded storage (SQLite + files with fsync) in a fresh directory.
 #
-#   Benchmarks/collector-load.sh [RATE] [SECONDS] [CONCURRENCY]
+#   Benchmarks/collector-load.sh [RATE] [SECONDS] [CONCURRENCY] [PROCESSOR_WORKERS]
+#
+# PROCESSOR_WORKERS (default: serve's default, one per core) sets `processor.workers` of the
+# server: 0 measures the collector alone, as deployments that run collectors and processors as
+# separate processes have it.
 #
 # 300 KB mean dumps (log-normal), 10 % gzip, half JSON / half form annotations. After the run,
 # every crash id the client received is checked for its raw crash, dump names and dump.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${1:-500}"; SECONDS_="${2:-60}"; CONCURRENCY="${3:-32}"
+if [ -n "${4:-}" ]; then export POSTMORTEM_PROCESSOR_WORKERS="$4"; fi
 swift build -c release --product postmortem >/dev/null
 BIN="$(swift build -c release --show-bin-path)/postmortem"
 DATA="$(mktemp -d /tmp/pm-load.XXXXXX)"

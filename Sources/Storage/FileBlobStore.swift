@@ -129,14 +129,21 @@ public struct FileBlobStore: BlobStore {
 
     static func writeAtomically(path: String, key: String, data: Data) throws {
         let directory = (path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw BlobStoreError.io(key: key, operation: "mkdir", errno: errno == 0 ? EIO : errno)
+        if !KnownDirectories.shared.contains(directory) {
+            do {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw BlobStoreError.io(key: key, operation: "mkdir", errno: errno == 0 ? EIO : errno)
+            }
+            KnownDirectories.shared.insert(directory)
         }
         let temporary = directory + "/.tmp-" + UUID().uuidString
         let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw BlobStoreError.io(key: key, operation: "create", errno: errno) }
+        guard fd >= 0 else {
+            let error = errno
+            if error == ENOENT { KnownDirectories.shared.remove(directory) }
+            throw BlobStoreError.io(key: key, operation: "create", errno: error)
+        }
         var renamed = false
         defer { if !renamed { unlink(temporary) } }
         do {
@@ -187,32 +194,56 @@ public struct FileBlobStore: BlobStore {
     }
 }
 
+/// Directories this process created or found: writers skip `mkdir` for them (a blob store has
+/// a handful: one per dump kind and day). A directory removed behind the store's back makes the
+/// write fail with ENOENT once, and is then created again.
+final class KnownDirectories: @unchecked Sendable {
+    static let shared = KnownDirectories()
+    private let lock = NSLock()
+    private var known: Set<String> = []
+
+    func contains(_ directory: String) -> Bool { lock.lock(); defer { lock.unlock() }; return known.contains(directory) }
+    func insert(_ directory: String) { lock.lock(); defer { lock.unlock() }; known.insert(directory) }
+    func remove(_ directory: String) { lock.lock(); defer { lock.unlock() }; known.remove(directory) }
+}
+
 /// Group commit for directory fsyncs: a writer takes a ticket after its rename; an fsync that
 /// starts after the ticket covers it. While one thread syncs a directory, the writers that
-/// arrive meanwhile wait and are all covered by the next single fsync.
+/// arrive meanwhile wait and are all covered by the next single fsync. Each directory has its
+/// own condition, so finishing a sync wakes only that directory's writers.
 final class DirectorySync: @unchecked Sendable {
     static let shared = DirectorySync()
 
-    private struct State {
+    private final class State {
+        let condition = NSCondition()
         var requested: UInt64 = 0
         var completed: UInt64 = 0
         var running = false
     }
 
-    private let condition = NSCondition()
+    private let lock = NSLock()
     /// One entry per directory ever synced (a few: dump kinds and days), kept so tickets stay ordered.
     private var states: [String: State] = [:]
 
+    private func state(_ directory: String) -> State {
+        lock.lock(); defer { lock.unlock() }
+        if let s = states[directory] { return s }
+        let s = State()
+        states[directory] = s
+        return s
+    }
+
     func sync(_ directory: String, key: String) throws {
+        let state = state(directory)
+        let condition = state.condition
         condition.lock()
-        states[directory, default: State()].requested += 1
-        let ticket = states[directory]!.requested
+        state.requested += 1
+        let ticket = state.requested
         defer { condition.unlock() }
         while true {
-            let state = states[directory]!
             if state.completed >= ticket { return }
             if state.running { condition.wait(); continue }
-            states[directory]!.running = true
+            state.running = true
             let target = state.requested
             condition.unlock()
             var failure: Int32 = 0
@@ -222,8 +253,8 @@ final class DirectorySync: @unchecked Sendable {
                 close(fd)
             }
             condition.lock()
-            states[directory]!.running = false
-            if failure == 0 { states[directory]!.completed = max(states[directory]!.completed, target) }
+            state.running = false
+            if failure == 0 { state.completed = max(state.completed, target) }
             condition.broadcast()
             if failure != 0 { throw BlobStoreError.io(key: key, operation: "fsync directory", errno: failure) }
             if target >= ticket { return }
