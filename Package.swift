@@ -117,12 +117,23 @@ let package = Package(
             resources: [.copy("Resources/annotation_fields.json")],
             swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
+        .target(
+            name: "CrashStats",
+            dependencies: [
+                "Storage", "ServiceSupport", "JSONSupport", "Signatures", "Collector",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "SQLKit", package: "sql-kit"),
+            ],
+            resources: [.copy("Resources/processed_crash.schema.json"), .copy("Resources/raw_crash.schema.json")],
+            swiftSettings: strict),
         // app
         .executableTarget(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "Storage", "ServiceSupport", "Collector", "Processor",
+                "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -144,6 +155,10 @@ let package = Package(
             dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
         .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CrashStatsTests",
+            dependencies: ["CrashStats", "Storage", "Signatures", "JSONSupport", "TestSupport"],
+            swiftSettings: strict),
         .testTarget(
             name: "StorageTests",
             dependencies: ["Storage", "TestSupport", "JSONSupport", .product(name: "SQLKit", package: "sql-kit")],
@@ -171,6 +186,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
+                "Storage", .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

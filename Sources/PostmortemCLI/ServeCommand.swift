@@ -1,5 +1,6 @@
 import ArgumentParser
 import Collector
+import CrashStats
 import Processor
 import ServiceLifecycle
 import Signatures
@@ -113,10 +114,18 @@ struct ServeCommand: AsyncParsableCommand {
         let workers: [any Service] = workerCount > 0
             ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier), makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
             : []
+        let api: CrashStatsAPI
+        do {
+            api = try makeCrashStatsAPI(configuration, storage: storage)
+        } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
                                   healthChecks: storage.healthChecks, services: workers, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
+            CrashStatsService.mount(api, on: router)
         }
         logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
                                             "blobs": "\(storage.blobs.description)", "database": "\(storage.database.kind)"])
@@ -209,6 +218,15 @@ struct CollectorCommand: AsyncParsableCommand {
 
 extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
+}
+
+/// The Crash Stats API, configured by `api.*` keys.
+func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: StorageContext) throws -> CrashStatsAPI {
+    let r = configuration.reader
+    return try CrashStatsAPI(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue,
+                             signatures: SignatureGenerator(lists: try SignatureLists.bundled()),
+                             anonymousPerMinute: r.int(forKey: "api.rate_limit.anonymous_per_minute", default: 100),
+                             authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000))
 }
 
 /// The processor and its queue workers, configured by `processor.*` keys.

@@ -119,7 +119,7 @@ public struct CrashProcessor: Sendable {
     static func indexRow(_ id: String, _ p: JSONValue) -> CrashIndexRow {
         func micros(_ key: String) -> Int64? { p[key]?.stringValue.flatMap(ISOTime.parse).map { Int64($0 * 1_000_000) } }
         let excluded: Set<String> = ["json_dump", "processor_history", "signature_debug", "breadcrumbs", "java_stack_trace_raw",
-                                     "collector_metadata", "user_comments", "url", "remote_type"]
+                                     "collector_metadata", "remote_type"]
         var searchable: [(String, JSONValue)] = []
         if case .object(let pairs) = p {
             for (k, v) in pairs where !excluded.contains(k) {

@@ -322,9 +322,20 @@ public struct MetadataStore: Sendable {
     /// its account is active; records its use. The returned token's permissions are those it
     /// was given that its owner still holds (all of them for a superuser).
     public func authenticate(token presented: String) async throws -> (Account, APIToken)? {
-        guard presented.utf8.count <= 256 else { return nil }
+        if case .valid(let account, let token) = try await checkToken(presented) { return (account, token) }
+        return nil
+    }
+
+    public enum TokenCheck: Sendable {
+        case valid(Account, APIToken)
+        case unknown, expired, inactiveAccount
+    }
+
+    /// `authenticate`, saying why a token is refused (the API answers each case differently).
+    public func checkToken(_ presented: String) async throws -> TokenCheck {
+        guard presented.utf8.count <= 256 else { return .unknown }
         let text = presented.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
-        guard !text.isEmpty else { return nil }
+        guard !text.isEmpty else { return .unknown }
         let hash = Self.tokenHash(text)
         let now = clock()
         let row = try await database.withConnection { db in
@@ -332,16 +343,17 @@ public struct MetadataStore: Sendable {
                 SELECT id, account_id, token_prefix, notes, permissions, expires_at FROM api_tokens WHERE token_hash = \(bind: hash)
                 """).first()
         }
-        guard let row else { return nil }
+        guard let row else { return .unknown }
         let stored = try Self.decodeToken(row)
-        guard stored.expiresAt > now, let account = try await account(id: stored.accountID), account.isActive else { return nil }
+        guard stored.expiresAt > now else { return .expired }
+        guard let account = try await account(id: stored.accountID), account.isActive else { return .inactiveAccount }
         let token = APIToken(id: stored.id, accountID: stored.accountID, prefix: stored.prefix, notes: stored.notes,
                              permissions: account.isSuperuser ? stored.permissions : stored.permissions.intersection(account.permissions),
                              expiresAt: stored.expiresAt)
         try await database.write { db in
             try await db.raw("UPDATE api_tokens SET last_used_at = \(bind: now) WHERE id = \(bind: token.id)").run()
         }
-        return (account, token)
+        return .valid(account, token)
     }
 
     /// Revokes a token; false when there is none with that id.
@@ -402,6 +414,30 @@ public struct MetadataStore: Sendable {
                                 isTry: try row.decode(column: "is_try", as: Int.self) != 0, files: names,
                                 createdAt: try row.decode(column: "created_at", as: Int64.self))
         }
+    }
+
+    // MARK: - search
+
+    /// Rows of a read-only query built by the search layer (binds only, no user text as SQL).
+    public func search(_ query: SQLQueryString) async throws -> [any SQLRow] {
+        try await database.withConnection { db in try await db.raw(query).all() }
+    }
+
+    /// The first time each signature was seen in the index, with the build of that crash.
+    public func signatureFirstDates(_ signatures: [String]) async throws -> [(signature: String, firstDate: Int64, firstBuild: String?)] {
+        var out: [(String, Int64, String?)] = []
+        for signature in signatures {
+            let row = try await database.withConnection { db in
+                try await db.raw("""
+                    SELECT date_processed, build_id FROM crashes WHERE signature = \(bind: signature)
+                    ORDER BY date_processed, crash_id LIMIT 1
+                    """).first()
+            }
+            if let row {
+                out.append((signature, try row.decode(column: "date_processed", as: Int64.self), try row.decode(column: "build_id", as: String?.self)))
+            }
+        }
+        return out
     }
 
     // MARK: - product versions

@@ -2,39 +2,38 @@ import Foundation
 import SQLKit
 import Storage
 import Testing
-import TestSupport
 
 /// The two storage configurations every storage test runs against.
-enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
+public enum Backend: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// Filesystem blobs + SQLite: `postmortem serve`'s default.
     case embedded
     /// S3 (moto_server) + PostgreSQL: the scale-out configuration.
     case scaleOut
 
-    var testDescription: String { rawValue }
+    public var testDescription: String { rawValue }
 }
 
 /// A settable clock (microseconds) for lease and expiry tests.
-final class TestClock: @unchecked Sendable {
+public final class TestClock: @unchecked Sendable {
     private let lock = NSLock()
     private var value: Int64 = 1_700_000_000_000_000
 
-    var now: Int64 { lock.withLock { value } }
-    func advance(seconds: Int64) { lock.withLock { value += seconds * 1_000_000 } }
-    var function: @Sendable () -> Int64 { { [self] in now } }
+    public var now: Int64 { lock.withLock { value } }
+    public func advance(seconds: Int64) { lock.withLock { value += seconds * 1_000_000 } }
+    public var function: @Sendable () -> Int64 { { [self] in now } }
 }
 
 /// Fresh, isolated stores for one test: a new directory and SQLite file, or a new PostgreSQL
 /// database and S3 bucket.
-struct StorageFixture {
-    let blobs: any BlobStore
-    let database: Database
-    let metadata: MetadataStore
-    let clock: TestClock
-    let databaseURL: String
+public struct StorageFixture: Sendable {
+    public let blobs: any BlobStore
+    public let database: Database
+    public let metadata: MetadataStore
+    public let clock: TestClock
+    public let databaseURL: String
     private let teardown: @Sendable () async -> Void
 
-    static func make(_ backend: Backend, s3Tuning: (inout S3Configuration) -> Void = { _ in }) async throws -> StorageFixture {
+    public static func make(_ backend: Backend, s3Tuning: (inout S3Configuration) -> Void = { _ in }) async throws -> StorageFixture {
         let clock = TestClock()
         switch backend {
         case .embedded:
@@ -63,10 +62,10 @@ struct StorageFixture {
         }
     }
 
-    func close() async { await teardown() }
+    public func close() async { await teardown() }
 
     /// A new empty database on the test server, and a function that drops it.
-    static func freshPostgresDatabase() async throws -> (String, @Sendable () async -> Void) {
+    public static func freshPostgresDatabase() async throws -> (String, @Sendable () async -> Void) {
         let adminURL = try TestServices.postgresURL()
         let name = TestServices.uniqueName("pm_test")
         let admin = try await Database.open(url: adminURL, poolSize: 1)

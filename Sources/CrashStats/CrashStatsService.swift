@@ -1,0 +1,52 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ServiceSupport
+
+/// Mounts the API at `/api/<Model>/` (with or without the trailing slash).
+public enum CrashStatsService {
+    public static func mount(_ api: CrashStatsAPI, on router: ServiceRouter) {
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+            let endpoint = context.parameters.get("model") ?? ""
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
+            let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+            var body = Data()
+            var form: [(String, String)] = []
+            if request.method == .post {
+                let buffer = try await request.body.collect(upTo: 16 << 20)
+                body = Data(buffer.readableBytesView)
+                if (headers["content-type"] ?? "").hasPrefix("application/x-www-form-urlencoded") {
+                    form = Self.parseForm(String(decoding: body, as: UTF8.self))
+                }
+            }
+            // The shared router's context does not carry the peer address: anonymous clients are
+            // told apart by the proxy's X-Forwarded-For (direct connections share one bucket).
+            let client = headers["x-forwarded-for"]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "direct"
+            let answer = await api.handle(APIRequest(method: request.method.rawValue, endpoint: endpoint, query: query, form: form,
+                                                     headers: headers, body: body, client: client))
+            var fields = HTTPFields()
+            fields[.contentType] = answer.contentType
+            for (name, value) in answer.headers { if let n = HTTPField.Name(name) { fields[n] = value } }
+            return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
+        }
+        for path in ["/api/:model", "/api/:model/"] {
+            router.on(RouterPath(path), method: .get, use: handler)
+            router.on(RouterPath(path), method: .post, use: handler)
+            router.on(RouterPath(path), method: .put, use: handler)
+            router.on(RouterPath(path), method: .delete, use: handler)
+        }
+    }
+
+    /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte; keys may repeat.
+    static func parseForm(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                let spaced = $0.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            return (kv[0], kv.count > 1 ? kv[1] : "")
+        }
+    }
+}

@@ -1,0 +1,288 @@
+import Foundation
+import JSONSupport
+import SQLKit
+import Storage
+
+/// Super Search (`crash-stats-api.md` §3) over the MetadataStore crash index: filters with the
+/// reference's operators, `_columns`, `_sort`, paging, terms facets and cardinalities. The same
+/// SQL runs on SQLite and PostgreSQL; string operators compare bytes exactly on both.
+struct SuperSearch: Sendable {
+    let metadata: MetadataStore
+    let schema: CrashSchema
+
+    enum FieldType: String, Sendable {
+        case string, integer, date
+        var validationType: String { self == .string ? "str" : self == .integer ? "int" : "datetime" }
+        var storageType: String { self == .string ? "keyword" : self == .integer ? "long" : "date" }
+    }
+
+    struct Field: Sendable {
+        let name: String
+        let type: FieldType
+        /// The indexed column, or nil for a member of the JSON document.
+        let column: String?
+        let description: String
+        /// The processed-crash field it comes from (its schema permissions apply).
+        var source: String {
+            switch name {
+            case "date": return "date_processed"
+            case "build_id": return "build"
+            case "platform": return "os_name"
+            case "platform_version": return "os_version"
+            default: return name
+            }
+        }
+    }
+
+    /// Searchable fields: the index's typed columns, and a few document members.
+    static let fields: [Field] = [
+        Field(name: "uuid", type: .string, column: "crash_id", description: "The crash id."),
+        Field(name: "date", type: .date, column: "date_processed", description: "When the crash was received (date_processed)."),
+        Field(name: "signature", type: .string, column: "signature", description: "The crash signature."),
+        Field(name: "product", type: .string, column: "product", description: "The product name."),
+        Field(name: "version", type: .string, column: "version", description: "The product version."),
+        Field(name: "release_channel", type: .string, column: "release_channel", description: "The release channel."),
+        Field(name: "platform", type: .string, column: "platform", description: "The operating system name."),
+        Field(name: "platform_version", type: .string, column: "platform_version", description: "The operating system version."),
+        Field(name: "cpu_arch", type: .string, column: "cpu_arch", description: "The CPU architecture."),
+        Field(name: "process_type", type: .string, column: "process_type", description: "The type of the crashing process."),
+        Field(name: "build_id", type: .string, column: "build_id", description: "The build id."),
+        Field(name: "reason", type: .string, column: "reason", description: "The crash reason."),
+        Field(name: "uptime", type: .integer, column: "uptime", description: "Seconds the process ran before it crashed."),
+        Field(name: "install_age", type: .integer, column: "install_age", description: "Seconds since the version was installed."),
+        Field(name: "address", type: .string, column: nil, description: "The crash address."),
+        Field(name: "url", type: .string, column: nil, description: "The URL loaded when the crash happened (protected)."),
+        Field(name: "user_comments", type: .string, column: nil, description: "The user's comments (protected)."),
+    ]
+    static let byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
+    static let metaDefaults = (columns: ["uuid", "date", "signature", "product", "version"], facets: ["signature"])
+
+    struct BadRequest: Error { let message: String }
+
+    func sql(_ field: Field, _ kind: DatabaseKind) -> String {
+        if let c = field.column { return c }
+        // Document members; the name is one of the fixed field names above, never user text.
+        return kind == .sqlite ? "json_extract(document, '$.\(field.name)')" : "(document->>'\(field.name)')"
+    }
+
+    func allowed(_ name: String, _ caller: Caller) -> Bool {
+        guard let f = Self.byName[name] else { return false }
+        return schema.permissionsNeeded(f.source).allSatisfy(caller.dataPermissions.contains)
+    }
+
+    func run(_ r: APIRequest, caller: Caller, unredacted: Bool, pretty: Bool) async throws -> APIResponse {
+        if unredacted, !caller.permissions.contains("view_pii") {
+            return .error(403, "Use of this endpoint requires the 'View Personal Identifiable Information' permission")
+        }
+        do {
+            return .json(200, try await search(r, caller: caller), pretty: pretty)
+        } catch let e as BadRequest {
+            return .error(400, "Bad request: BadArgumentError: \(e.message)")
+        }
+    }
+
+    func search(_ r: APIRequest, caller: Caller) async throws -> JSONValue {
+        let kind = metadata.database.kind
+        var whereSQL: SQLQueryString = "1 = 1"
+        // Filters: every known field present as a parameter; fields the caller may not use are
+        // dropped silently, as Socorro does.
+        var from: Int64?, to: Int64?
+        for field in Self.fields {
+            let values = r.query.filter { $0.0 == field.name }.map(\.1)
+            guard !values.isEmpty, allowed(field.name, caller) else { continue }
+            if field.type == .date {
+                for v in values {
+                    let (op, text) = Self.splitOperator(v)
+                    guard [">", ">=", "<", "<="].contains(op), let seconds = Self.parseDate(text) else {
+                        throw BadRequest(message: "Date value '\(v)' needs a range operator (>, >=, <, <=) and a date.")
+                    }
+                    let micros = Int64(seconds * 1_000_000)
+                    switch op {
+                    case ">": from = max(from ?? .min, micros + 1)
+                    case ">=": from = max(from ?? .min, micros)
+                    case "<": to = min(to ?? .max, micros)
+                    default: to = min(to ?? .max, micros + 1)
+                    }
+                }
+                continue
+            }
+            whereSQL += " AND "
+            whereSQL += try condition(field, values, kind)
+        }
+        // The date window: the last 7 days by default, 7 days before an upper bound, at most 365.
+        let now = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        let day: Int64 = 86_400_000_000
+        let upper = to ?? (now + 1)
+        let lower = from ?? (upper - 7 * day)
+        guard upper - lower <= 365 * day else { throw BadRequest(message: "The date range is longer than 365 days.") }
+        whereSQL += " AND date_processed >= \(bind: lower) AND date_processed < \(bind: upper)"
+
+        // Meta parameters.
+        let number = try Self.integer(r.value("_results_number"), name: "_results_number", default: 100, range: 0...1000)
+        let offset = try Self.integer(r.value("_results_offset"), name: "_results_offset", default: 0, range: 0...10_000)
+        guard offset + number <= 10_000 else { throw BadRequest(message: "_results_offset + _results_number must be at most 10000.") }
+        let facetsSize = try Self.integer(r.value("_facets_size"), name: "_facets_size", default: 50, range: 0...10_000)
+        var columns = r.values("_columns").filter { Self.byName[$0] != nil && allowed($0, caller) }
+        if r.values("_columns").isEmpty { columns = Self.metaDefaults.columns }
+        var order: SQLQueryString = ""
+        for s in r.values("_sort") {
+            let descending = s.hasPrefix("-")
+            let name = descending ? String(s.dropFirst()) : s
+            guard let f = Self.byName[name], allowed(name, caller) else { continue }
+            order += "\(unsafeRaw: sql(f, kind)) \(unsafeRaw: descending ? "DESC" : "ASC"), "
+        }
+        order += "date_processed DESC, crash_id"
+
+        let total = try await metadata.search("SELECT COUNT(*) AS n FROM crashes WHERE \(whereSQL)").first?.decode(column: "n", as: Int64.self) ?? 0
+        var hits: [JSONValue] = []
+        if number > 0 {
+            var select: SQLQueryString = "SELECT crash_id, date_processed"
+            for (i, c) in columns.enumerated() {
+                guard let f = Self.byName[c], f.name != "uuid", f.name != "date" else { continue }
+                select += ", CAST(\(unsafeRaw: sql(f, kind)) AS \(unsafeRaw: f.type == .integer ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
+            }
+            let rows = try await metadata.search(select + " FROM crashes WHERE \(whereSQL) ORDER BY \(order) LIMIT \(bind: number) OFFSET \(bind: offset)")
+            for row in rows {
+                var members: [(String, JSONValue)] = []
+                for (i, c) in columns.enumerated() {
+                    guard let f = Self.byName[c] else { continue }
+                    switch f.name {
+                    case "uuid": members.append(("uuid", .string(try row.decode(column: "crash_id", as: String.self))))
+                    case "date": members.append(("date", .string(ISOTime.string(Double(try row.decode(column: "date_processed", as: Int64.self)) / 1_000_000))))
+                    default:
+                        if f.type == .integer {
+                            members.append((c, (try row.decode(column: "c\(i)", as: Int64?.self)).map { .int($0) } ?? .null))
+                        } else {
+                            members.append((c, (try row.decode(column: "c\(i)", as: String?.self)).map { .string($0) } ?? .null))
+                        }
+                    }
+                }
+                hits.append(.object(members))
+            }
+        }
+
+        var facets: [(String, JSONValue)] = []
+        let requested = r.values("_facets").isEmpty && !r.query.contains(where: { $0.0 == "_facets" }) ? Self.metaDefaults.facets : r.values("_facets")
+        for name in requested where !name.isEmpty {
+            if name.hasPrefix("_cardinality.") {
+                let target = String(name.dropFirst("_cardinality.".count))
+                guard let f = Self.byName[target], allowed(target, caller) else { continue }
+                let n = try await metadata.search("SELECT COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)")
+                    .first?.decode(column: "n", as: Int64.self) ?? 0
+                facets.append(("cardinality_\(target)", .object([("value", .int(n))])))
+                continue
+            }
+            guard let f = Self.byName[name], allowed(name, caller), facetsSize > 0 else { continue }
+            let expression = f.name == "date" ? "date_processed" : sql(f, kind)
+            let rows = try await metadata.search("""
+                SELECT CAST(\(unsafeRaw: expression) AS TEXT) AS term, COUNT(*) AS n FROM crashes
+                WHERE \(whereSQL) AND \(unsafeRaw: expression) IS NOT NULL
+                GROUP BY \(unsafeRaw: expression) ORDER BY n DESC, term LIMIT \(bind: facetsSize)
+                """)
+            facets.append((name, .array(try rows.map { row in
+                let term = try row.decode(column: "term", as: String.self)
+                let value: JSONValue = f.type == .integer ? (Int64(term).map { .int($0) } ?? .string(term)) : .string(term)
+                return .object([("term", value), ("count", .int(try row.decode(column: "n", as: Int64.self)))])
+            })))
+        }
+        return .object([("hits", .array(hits)), ("total", .int(total)), ("facets", .object(facets)), ("errors", .array([]))])
+    }
+
+    /// The SQL condition for one field's values: OR-ed, except ranges (AND-ed); `!` negates.
+    func condition(_ f: Field, _ values: [String], _ kind: DatabaseKind) throws -> SQLQueryString {
+        let column = sql(f, kind)
+        var any: [SQLQueryString] = [], all: [SQLQueryString] = []
+        for raw in values {
+            var text = raw
+            let negated = text.hasPrefix("!")
+            if negated { text.removeFirst() }
+            var clause: SQLQueryString
+            var isRange = false
+            if text == "__null__" {
+                clause = "\(unsafeRaw: column) IS NULL"
+            } else {
+                let (op, value) = Self.splitOperator(text)
+                switch (f.type, op) {
+                case (.integer, ">"), (.integer, ">="), (.integer, "<"), (.integer, "<="):
+                    guard let n = Int64(value) else { throw BadRequest(message: "'\(value)' is not an integer for \(f.name).") }
+                    clause = "\(unsafeRaw: column) \(unsafeRaw: op) \(bind: n)"
+                    isRange = true
+                case (.integer, ""):
+                    guard let n = Int64(value) else { throw BadRequest(message: "'\(value)' is not an integer for \(f.name).") }
+                    clause = "\(unsafeRaw: column) = \(bind: n)"
+                case (.integer, _):
+                    throw BadRequest(message: "Operator '\(op)' is not valid for \(f.name).")
+                case (.string, "="):
+                    clause = "\(unsafeRaw: column) = \(bind: value)"
+                case (.string, "~"):
+                    clause = kind == .sqlite ? "instr(\(unsafeRaw: column), \(bind: value)) > 0" : "strpos(\(unsafeRaw: column), \(bind: value)) > 0"
+                case (.string, "^"):
+                    clause = kind == .sqlite ? "substr(\(unsafeRaw: column), 1, \(bind: value.unicodeScalars.count)) = \(bind: value)"
+                        : "left(\(unsafeRaw: column), CAST(\(bind: value.unicodeScalars.count) AS INTEGER)) = \(bind: value)"
+                case (.string, "$"):
+                    clause = kind == .sqlite ? "substr(\(unsafeRaw: column), -\(bind: value.unicodeScalars.count)) = \(bind: value)"
+                        : "right(\(unsafeRaw: column), CAST(\(bind: value.unicodeScalars.count) AS INTEGER)) = \(bind: value)"
+                case (.string, ""):
+                    if f.name == "version", value.hasSuffix("b") {
+                        // `68.0b` means every 68.0 beta.
+                        clause = kind == .sqlite ? "substr(\(unsafeRaw: column), 1, \(bind: value.unicodeScalars.count)) = \(bind: value)"
+                            : "left(\(unsafeRaw: column), CAST(\(bind: value.unicodeScalars.count) AS INTEGER)) = \(bind: value)"
+                    } else {
+                        // "Has terms": every word of the value occurs in the field (case-insensitive).
+                        let words = value.split(whereSeparator: \.isWhitespace).map { $0.lowercased() }
+                        guard !words.isEmpty else { throw BadRequest(message: "An empty value for \(f.name).") }
+                        clause = "1 = 1"
+                        for w in words {
+                            clause += kind == .sqlite ? " AND instr(lower(\(unsafeRaw: column)), \(bind: w)) > 0"
+                                : " AND strpos(lower(\(unsafeRaw: column)), \(bind: w)) > 0"
+                        }
+                    }
+                case (.string, _):
+                    throw BadRequest(message: "Operator '\(op)' is not supported for \(f.name).")
+                case (.date, _):
+                    throw BadRequest(message: "Dates need a range operator.")
+                }
+            }
+            if negated { clause = "NOT (COALESCE((\(clause)), \(unsafeRaw: kind == .sqlite ? "0" : "FALSE")))" }
+            if isRange { all.append(clause) } else { any.append(clause) }
+        }
+        var out: SQLQueryString = "("
+        var first = true
+        for c in all {
+            if !first { out += " AND " }
+            out += "(\(c))"
+            first = false
+        }
+        if !any.isEmpty {
+            if !first { out += " AND " }
+            out += "("
+            for (i, c) in any.enumerated() {
+                if i > 0 { out += " OR " }
+                out += "(\(c))"
+            }
+            out += ")"
+        }
+        out += ")"
+        return out
+    }
+
+    /// The operator prefix of a filter value and the rest.
+    static func splitOperator(_ v: String) -> (String, String) {
+        for op in [">=", "<=", ">", "<", "=", "~", "^", "$", "@"] where v.hasPrefix(op) { return (op, String(v.dropFirst(op.count))) }
+        return ("", v)
+    }
+
+    /// `2024-01-01`, `2024-01-01 00:00:00`, `2024-01-01T00:00:00` (UTC) or an RFC 3339 time.
+    static func parseDate(_ text: String) -> Double? {
+        if let t = ISOTime.parse(text) { return t }
+        var s = text.replacingOccurrences(of: " ", with: "T")
+        if s.count == 10 { s += "T00:00:00" }
+        return ISOTime.parse(s + "Z")
+    }
+
+    static func integer(_ text: String?, name: String, default value: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text, !text.isEmpty else { return value }
+        guard let n = Int(text), range.contains(n) else { throw BadRequest(message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound).") }
+        return n
+    }
+}
