@@ -161,31 +161,204 @@ struct SuperSearch: Sendable {
             }
         }
 
-        var facets: [(String, JSONValue)] = []
-        let requested = r.values("_facets").isEmpty && !r.query.contains(where: { $0.0 == "_facets" }) ? Self.metaDefaults.facets : r.values("_facets")
-        for name in requested where !name.isEmpty {
+        let facets = try await aggregations(r, caller: caller, whereSQL: whereSQL, size: facetsSize, kind: kind)
+        return .object([("hits", .array(hits)), ("total", .int(total)), ("facets", .object(facets)), ("errors", .array([]))])
+    }
+
+    // MARK: - facets, aggregations, histograms, cardinalities
+
+    /// One level of bucketing: the terms of a field, or a histogram over it.
+    struct Dimension {
+        let field: Field
+        /// A histogram's bucket width (microseconds for dates), nil for terms.
+        let interval: Int64?
+        var key: String { interval == nil ? field.name : "histogram_\(field.name)" }
+    }
+
+    /// What is computed inside each bucket of the deepest level.
+    enum Sub {
+        case dimension(Dimension)
+        case cardinality(Field)
+    }
+
+    func expression(_ d: Dimension, _ kind: DatabaseKind) -> String {
+        let column = d.field.type == .date ? "date_processed" : sql(d.field, kind)
+        guard let width = d.interval else { return column }
+        // Floor division (values may be negative); the width is a number computed here.
+        let w = String(width)
+        return "(CASE WHEN \(column) >= 0 THEN \(column) / \(w) ELSE -((-\(column) - 1) / \(w)) - 1 END) * \(w)"
+    }
+
+    func dimension(_ spec: String, _ r: APIRequest, _ caller: Caller) throws -> Dimension? {
+        if spec.hasPrefix("_histogram.") {
+            let name = String(spec.dropFirst("_histogram.".count))
+            guard let f = Self.byName[name], allowed(name, caller) else { return nil }
+            return Dimension(field: f, interval: try Self.interval(r.value("_histogram_interval.\(name)"), type: f.type))
+        }
+        guard let f = Self.byName[spec], allowed(spec, caller) else { return nil }
+        return Dimension(field: f, interval: nil)
+    }
+
+    func aggregations(_ r: APIRequest, caller: Caller, whereSQL: SQLQueryString, size: Int, kind: DatabaseKind) async throws -> [(String, JSONValue)] {
+        var out: [(String, JSONValue)] = []
+        func put(_ key: String, _ value: JSONValue) {
+            if let i = out.firstIndex(where: { $0.0 == key }) { out[i].1 = value } else { out.append((key, value)) }
+        }
+        func subs(_ specs: [String]) throws -> [Sub] {
+            try specs.compactMap { spec in
+                if spec.hasPrefix("_cardinality.") {
+                    let name = String(spec.dropFirst("_cardinality.".count))
+                    guard let f = Self.byName[name], allowed(name, caller) else { return nil }
+                    return .cardinality(f)
+                }
+                return try dimension(spec, r, caller).map { .dimension($0) }
+            }
+        }
+        let facetNames = r.values("_facets").isEmpty && !r.query.contains(where: { $0.0 == "_facets" }) ? Self.metaDefaults.facets : r.values("_facets")
+        for name in facetNames where !name.isEmpty {
             if name.hasPrefix("_cardinality.") {
-                let target = String(name.dropFirst("_cardinality.".count))
-                guard let f = Self.byName[target], allowed(target, caller) else { continue }
+                guard case .cardinality(let f)? = try subs([name]).first else { continue }
                 let n = try await metadata.search("SELECT COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)")
                     .first?.decode(column: "n", as: Int64.self) ?? 0
-                facets.append(("cardinality_\(target)", .object([("value", .int(n))])))
-                continue
+                put("cardinality_\(f.name)", .object([("value", .int(n))]))
+            } else if let d = try dimension(name, r, caller), size > 0 {
+                put(d.key, try await buckets([d], subs: [], whereSQL: whereSQL, size: size, kind: kind))
             }
-            guard let f = Self.byName[name], allowed(name, caller), facetsSize > 0 else { continue }
-            let expression = f.name == "date" ? "date_processed" : sql(f, kind)
-            let rows = try await metadata.search("""
-                SELECT CAST(\(unsafeRaw: expression) AS TEXT) AS term, COUNT(*) AS n FROM crashes
-                WHERE \(whereSQL) AND \(unsafeRaw: expression) IS NOT NULL
-                GROUP BY \(unsafeRaw: expression) ORDER BY n DESC, term LIMIT \(bind: facetsSize)
-                """)
-            facets.append((name, .array(try rows.map { row in
-                let term = try row.decode(column: "term", as: String.self)
-                let value: JSONValue = f.type == .integer ? (Int64(term).map { .int($0) } ?? .string(term)) : .string(term)
-                return .object([("term", value), ("count", .int(try row.decode(column: "n", as: Int64.self)))])
-            })))
         }
-        return .object([("hits", .array(hits)), ("total", .int(total)), ("facets", .object(facets)), ("errors", .array([]))])
+        // `_aggs.a=b`, `_aggs.a.b=c`, `_aggs.a.b.c=d`: sub-facets per term, nested.
+        var seen = Set<String>()
+        let params = r.query.map(\.0).filter { seen.insert($0).inserted }
+        for param in params where param.hasPrefix("_aggs.") {
+            let names = param.dropFirst("_aggs.".count).split(separator: ".").map(String.init)
+            guard (1...3).contains(names.count), size > 0 else { continue }
+            let path = try names.compactMap { try dimension($0, r, caller) }
+            guard path.count == names.count else { continue }
+            let inner = try subs(r.values(param))
+            put(names[0], try await buckets(path, subs: inner, whereSQL: whereSQL, size: size, kind: kind))
+        }
+        // `_histogram.f=sub`: buckets over f with sub-facets.
+        for param in params where param.hasPrefix("_histogram.") {
+            guard let d = try dimension(param, r, caller) else { continue }
+            put(d.key, try await buckets([d], subs: try subs(r.values(param).filter { !$0.isEmpty }), whereSQL: whereSQL, size: size, kind: kind))
+        }
+        return out
+    }
+
+    /// Nested buckets for `path` (1–3 levels) with `subs` in each deepest bucket. Each level is
+    /// one grouped query; levels below the first are limited to the kept terms above them.
+    func buckets(_ path: [Dimension], subs: [Sub], whereSQL: SQLQueryString, size: Int, kind: DatabaseKind) async throws -> JSONValue {
+        let subDims = subs.compactMap { if case .dimension(let d) = $0 { return d } else { return nil } }
+        // Groups per chain of dimensions: prefix (the keys above) -> [(key, count)], ordered.
+        func groups(_ chain: [Dimension], topTerms: [String]?) async throws -> [[String]: [(String, Int64)]] {
+            var select: SQLQueryString = "SELECT "
+            var notNull: SQLQueryString = ""
+            for (i, c) in chain.enumerated() {
+                let e = expression(c, kind)
+                if i > 0 { select += ", " }
+                select += "CAST(\(unsafeRaw: e) AS TEXT) AS k\(unsafeRaw: String(i))"
+                notNull += " AND \(unsafeRaw: e) IS NOT NULL"
+            }
+            var restrict: SQLQueryString = ""
+            if let topTerms {
+                guard !topTerms.isEmpty else { return [:] }
+                restrict = " AND CAST(\(unsafeRaw: expression(chain[0], kind)) AS TEXT) IN ("
+                for (i, t) in topTerms.enumerated() { restrict += i == 0 ? "\(bind: t)" : ", \(bind: t)" }
+                restrict += ")"
+            }
+            var query: SQLQueryString = select
+            query += ", COUNT(*) AS n FROM crashes WHERE \(whereSQL)\(notNull)\(restrict) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
+            var out: [[String]: [(String, Int64)]] = [:]
+            for row in try await metadata.search(query) {
+                let keys = try (0..<chain.count).map { try row.decode(column: "k\($0)", as: String.self) }
+                out[Array(keys.dropLast()), default: []].append((keys.last!, try row.decode(column: "n", as: Int64.self)))
+            }
+            // Histograms in bucket order; terms by count, keeping `size` per parent.
+            for (prefix, list) in out {
+                out[prefix] = chain.last!.interval != nil
+                    ? list.sorted { (Int64($0.0) ?? 0) < (Int64($1.0) ?? 0) }
+                    : Array(list.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(size))
+            }
+            return out
+        }
+        var levels: [[[String]: [(String, Int64)]]] = []
+        var top: [String]?
+        for depth in 0..<path.count {
+            let g = try await groups(Array(path[0...depth]), topTerms: top)
+            if depth == 0 { top = (g[[]] ?? []).map(\.0) }
+            levels.append(g)
+        }
+        var subLevels: [[[String]: [(String, Int64)]]] = []
+        for d in subDims { subLevels.append(try await groups(path + [d], topTerms: top)) }
+        // Cardinalities per deepest path bucket.
+        var cardinalities: [(Field, [[String]: Int64])] = []
+        for case .cardinality(let f) in subs {
+            var select: SQLQueryString = "SELECT "
+            var nn: SQLQueryString = ""
+            for (i, c) in path.enumerated() {
+                let e = expression(c, kind)
+                if i > 0 { select += ", " }
+                select += "CAST(\(unsafeRaw: e) AS TEXT) AS k\(unsafeRaw: String(i))"
+                nn += " AND \(unsafeRaw: e) IS NOT NULL"
+            }
+            select += ", COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)\(nn) GROUP BY \(unsafeRaw: (1...path.count).map(String.init).joined(separator: ", "))"
+            var values: [[String]: Int64] = [:]
+            for row in try await metadata.search(select) {
+                values[try (0..<path.count).map { try row.decode(column: "k\($0)", as: String.self) }] = try row.decode(column: "n", as: Int64.self)
+            }
+            cardinalities.append((f, values))
+        }
+        func render(_ d: Dimension, _ key: String) -> JSONValue {
+            if d.interval != nil, d.field.type == .date, let micros = Int64(key) { return .string(Self.bucketTime(micros)) }
+            if d.field.type == .integer || d.interval != nil { return Int64(key).map { .int($0) } ?? .string(key) }
+            return .string(key)
+        }
+        func level(_ depth: Int, _ prefix: [String]) -> JSONValue {
+            let d = path[depth]
+            let list = levels[depth][prefix] ?? []
+            return .array(list.map { key, count in
+                var bucket: [(String, JSONValue)] = [("term", render(d, key)), ("count", .int(count))]
+                let keys = prefix + [key]
+                var inner: [(String, JSONValue)] = []
+                if depth + 1 < path.count {
+                    inner.append((path[depth + 1].key, level(depth + 1, keys)))
+                } else {
+                    for (sd, groups) in zip(subDims, subLevels) {
+                        inner.append((sd.key, .array((groups[keys] ?? []).map { k, n in .object([("term", render(sd, k)), ("count", .int(n))]) })))
+                    }
+                    for (f, values) in cardinalities { inner.append(("cardinality_\(f.name)", .object([("value", .int(values[keys] ?? 0))]))) }
+                }
+                if !inner.isEmpty { bucket.append(("facets", .object(inner))) }
+                return .object(bucket)
+            })
+        }
+        return level(0, [])
+    }
+
+    /// `2024-01-01T00:00:00+00:00` for a bucket start.
+    static func bucketTime(_ micros: Int64) -> String {
+        var t = time_t(micros / 1_000_000)
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d+00:00", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                      parts.tm_hour, parts.tm_min, parts.tm_sec)
+    }
+
+    /// A histogram interval: for dates `day` (default), `week`, `hour`, `minute` or a number with
+    /// `s`/`m`/`h`/`d`/`w` (`1h`, `1.5h`), in microseconds; for numbers a positive integer.
+    static func interval(_ text: String?, type: FieldType) throws -> Int64 {
+        guard type == .date else {
+            guard let text, !text.isEmpty else { return 1 }
+            guard let n = Int64(text), n > 0 else { throw BadRequest(message: "Histogram interval '\(text)' is not a positive integer.") }
+            return n
+        }
+        let named: [String: Double] = ["day": 86_400, "week": 604_800, "hour": 3_600, "minute": 60, "month": 2_592_000]
+        let t = text ?? "day"
+        if let s = named[t] { return Int64(s * 1_000_000) }
+        let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
+        guard let unit = t.last, let factor = units[unit], let n = Double(t.dropLast()), n > 0, n * factor >= 1 else {
+            throw BadRequest(message: "Histogram interval '\(t)' is not valid.")
+        }
+        return Int64(n * factor * 1_000_000)
     }
 
     /// The SQL condition for one field's values: OR-ed, except ranges (AND-ed); `!` negates.

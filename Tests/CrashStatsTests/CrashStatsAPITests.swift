@@ -201,6 +201,37 @@ import TestSupport
         #expect(await Self.get(w, "SuperSearchUnredacted", []).0 == 403)
     }
 
+    @Test(arguments: Backend.allCases)
+    func aggregationsHistogramsAndCardinalities(_ backend: Backend) async throws {
+        let w = try await Self.world(backend)
+        defer { Task { await w.f.close() } }
+        let q: [(String, String)] = [("_results_number", "0"), ("_facets", "product"), ("_aggs.product", "platform"), ("_aggs.product", "_cardinality.version"),
+                                     ("_aggs.product.platform", "version"), ("_histogram.date", "platform"), ("_histogram.uptime", ""),
+                                     ("_histogram_interval.uptime", "100"), ("_aggs.signature", "_histogram.uptime")]
+        let facets = try #require(await Self.get(w, "SuperSearch", q).1?["facets"])
+        let product = try #require(facets["product"]?.arrayValue?.first)
+        #expect(product["term"] == .string("Firefox") && product["count"] == .int(3))
+        // `_aggs.product.platform=version` nests three levels and wins over `_aggs.product=platform`.
+        let linux = try #require(product["facets"]?["platform"]?.arrayValue?.first)
+        #expect(linux["term"] == .string("Linux") && linux["count"] == .int(2))
+        #expect(linux["facets"]?["version"] == .array([.object([("term", .string("121.0b3")), ("count", .int(1))]),
+                                                      .object([("term", .string("121.0b4")), ("count", .int(1))])]))
+        let days = try #require(facets["histogram_date"]?.arrayValue)
+        #expect(days.count == 3 && days.allSatisfy { ($0["term"]?.stringValue ?? "").hasSuffix("T00:00:00+00:00") })
+        #expect(days.map { $0["count"]?.intValue ?? 0 } == [1, 1, 1])
+        #expect(days.last?["facets"]?["platform"] == .array([.object([("term", .string("Windows NT")), ("count", .int(1))])]))
+        #expect(facets["histogram_uptime"] == .array([.object([("term", .int(0)), ("count", .int(1))]), .object([("term", .int(300)), ("count", .int(1))]),
+                                                       .object([("term", .int(3000)), ("count", .int(1))])]))
+        let bySignature = try #require(facets["signature"]?.arrayValue)
+        #expect(bySignature.count == 3 && bySignature.allSatisfy { $0["facets"]?["histogram_uptime"]?.arrayValue?.count == 1 })
+
+        let cardinality = try #require(await Self.get(w, "SuperSearch", [("_results_number", "0"), ("_aggs.platform", "_cardinality.version"),
+                                                                         ("_aggs.platform", "product")]).1?["facets"])
+        #expect(cardinality["platform"]?.arrayValue?.first?["facets"]?["product"] == .array([.object([("term", .string("Firefox")), ("count", .int(2))])]))
+        #expect(cardinality["platform"]?.arrayValue?.first?["facets"]?["cardinality_version"] == .object([("value", .int(2))]))
+        #expect(await Self.get(w, "SuperSearch", [("_histogram.date", ""), ("_histogram_interval.date", "fortnight")]).0 == 400)
+    }
+
     @Test func otherModels() async throws {
         let w = try await Self.world(.embedded)
         defer { Task { await w.f.close() } }
