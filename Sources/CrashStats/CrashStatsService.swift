@@ -4,14 +4,15 @@ import Hummingbird
 import NIOCore
 import ServiceSupport
 
-/// Mounts the API at `/api/<Model>/` (with or without the trailing slash).
+/// Mounts the API at `/api/<Model>/`.
 public enum CrashStatsService {
     public static func mount(_ api: CrashStatsAPI, on router: ServiceRouter) {
         let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
             let endpoint = context.parameters.get("model") ?? ""
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
-            let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+            // Query strings are form-encoded (`+` is a space), which the URI parser leaves as is.
+            let query = Self.parseForm(request.uri.query ?? "")
             var body = Data()
             var form: [(String, String)] = []
             if request.method == .post {
@@ -31,12 +32,8 @@ public enum CrashStatsService {
             for (name, value) in answer.headers { if let n = HTTPField.Name(name) { fields[n] = value } }
             return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: answer.body)))
         }
-        for path in ["/api/:model", "/api/:model/"] {
-            router.on(RouterPath(path), method: .get, use: handler)
-            router.on(RouterPath(path), method: .post, use: handler)
-            router.on(RouterPath(path), method: .put, use: handler)
-            router.on(RouterPath(path), method: .delete, use: handler)
-        }
+        // One route serves `/api/<Model>` and `/api/<Model>/` (the router ignores a trailing slash).
+        for method in [HTTPRequest.Method.get, .post, .put, .delete] { router.on("/api/:model", method: method, use: handler) }
     }
 
     /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte; keys may repeat.
