@@ -224,3 +224,71 @@ struct VersionsCommand: AsyncParsableCommand {
         }
     }
 }
+
+/// `postmortem groups`: permissions given through groups (Hackers and Hackers Plus exist from the
+/// start, as in Socorro). Every change goes to the audit log.
+struct GroupsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "groups", abstract: "Permission groups and their members.",
+        subcommands: [List.self, Set.self, Add.self, Remove.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List groups with their permissions and members.")
+        @OptionGroup var storage: StorageOptions
+
+        func run() async throws {
+            let context = try await storage.open()
+            let groups = try await context.metadata.groups()
+            await context.close()
+            FileHandleOutput.stdout(groups.map { "\($0.name)\t\($0.permissions.sorted().joined(separator: ","))\t\($0.members.joined(separator: ","))\n" }.joined())
+        }
+    }
+
+    struct Set: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a group, or replace its permissions.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var name: String
+        @Option(name: .customLong("permission"), help: "A permission of the group. Repeatable.") var permissions: [String] = []
+
+        func validate() throws {
+            guard !name.isEmpty, name.count <= 100 else { throw ValidationError("a group name is 1 to 100 characters") }
+            for p in permissions { try checkPermission(p) }
+        }
+
+        func run() async throws {
+            let context = try await storage.open()
+            do { try await context.metadata.setGroup(name, permissions: Swift.Set(permissions), actor: commandActor) } catch {
+                await context.close()
+                throw error
+            }
+            await context.close()
+            FileHandleOutput.stdout("\(name): \(permissions.sorted().joined(separator: ","))\n")
+        }
+    }
+
+    struct Membership: ParsableArguments {
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Argument var group: String
+
+        func apply(member: Bool) async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            let found = try await context.metadata.setMembership(accountID: a.id, group: group, member: member, actor: commandActor)
+            await context.close()
+            guard found else { throw fail("there is no group \(group)") }
+        }
+    }
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add an account to a group.")
+        @OptionGroup var membership: Membership
+        func run() async throws { try await membership.apply(member: true) }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an account from a group (its tokens lose the group's permissions).")
+        @OptionGroup var membership: Membership
+        func run() async throws { try await membership.apply(member: false) }
+    }
+}

@@ -214,8 +214,11 @@ public struct MetadataStore: Sendable {
     public func account(id: Int64) async throws -> Account? {
         try await database.withConnection { db -> Account? in
             guard let row = try await db.raw("SELECT id, email, name, is_superuser, is_active FROM accounts WHERE id = \(bind: id)").first() else { return nil }
-            let permissions = try await db.raw("SELECT permission FROM account_permissions WHERE account_id = \(bind: id)").all()
-                .map { try $0.decode(column: "permission", as: String.self) }
+            let permissions = try await db.raw("""
+                SELECT permission FROM account_permissions WHERE account_id = \(bind: id)
+                UNION SELECT gp.permission FROM account_groups ag JOIN group_permissions gp ON gp.group_id = ag.group_id
+                WHERE ag.account_id = \(bind: id)
+                """).all().map { try $0.decode(column: "permission", as: String.self) }
             return Account(id: id, email: try row.decode(column: "email", as: String.self), name: try row.decode(column: "name", as: String.self),
                            isSuperuser: try row.decode(column: "is_superuser", as: Int.self) != 0,
                            isActive: try row.decode(column: "is_active", as: Int.self) != 0, permissions: Set(permissions))
@@ -239,6 +242,65 @@ public struct MetadataStore: Sendable {
         try await database.withTransaction { db in
             try await db.raw("DELETE FROM account_permissions WHERE account_id = \(bind: accountID) AND permission = \(bind: permission)").run()
             try await Self.audit(db, at: now, actor: actor, action: "revoke", target: "account:\(accountID)", details: permission)
+        }
+    }
+
+    // MARK: - groups
+
+    public struct PermissionGroup: Sendable, Equatable {
+        public let id: Int64
+        public let name: String
+        public let permissions: Set<String>
+        public let members: [String]
+    }
+
+    /// Every group with its permissions and member emails.
+    public func groups() async throws -> [PermissionGroup] {
+        try await database.withConnection { db in
+            var out: [PermissionGroup] = []
+            for row in try await db.raw("SELECT id, name FROM permission_groups ORDER BY name").all() {
+                let id = try row.decode(column: "id", as: Int64.self)
+                let permissions = try await db.raw("SELECT permission FROM group_permissions WHERE group_id = \(bind: id)").all()
+                    .map { try $0.decode(column: "permission", as: String.self) }
+                let members = try await db.raw("""
+                    SELECT a.email FROM account_groups ag JOIN accounts a ON a.id = ag.account_id WHERE ag.group_id = \(bind: id) ORDER BY a.email
+                    """).all().map { try $0.decode(column: "email", as: String.self) }
+                out.append(PermissionGroup(id: id, name: try row.decode(column: "name", as: String.self), permissions: Set(permissions), members: members))
+            }
+            return out
+        }
+    }
+
+    /// Creates a group with `permissions` (or sets the permissions of an existing one).
+    public func setGroup(_ name: String, permissions: Set<String>, actor: String = "system") async throws {
+        let now = clock()
+        try await database.write { db in
+            try await db.raw("INSERT INTO permission_groups (name) VALUES (\(bind: name)) ON CONFLICT DO NOTHING").run()
+            guard let row = try await db.raw("SELECT id FROM permission_groups WHERE name = \(bind: name)").first() else { return }
+            let id = try row.decode(column: "id", as: Int64.self)
+            try await db.raw("DELETE FROM group_permissions WHERE group_id = \(bind: id)").run()
+            for p in permissions.sorted() {
+                try await db.raw("INSERT INTO group_permissions (group_id, permission) VALUES (\(bind: id), \(bind: p))").run()
+            }
+            try await Self.audit(db, at: now, actor: actor, action: "group-set", target: "group:\(name)", details: permissions.sorted().joined(separator: ","))
+        }
+    }
+
+    /// Adds an account to a group or removes it; false when the group does not exist. Removal
+    /// takes the group's permissions away from the account's tokens too.
+    @discardableResult
+    public func setMembership(accountID: Int64, group: String, member: Bool, actor: String = "system") async throws -> Bool {
+        let now = clock()
+        return try await database.write { db -> Bool in
+            guard let row = try await db.raw("SELECT id FROM permission_groups WHERE name = \(bind: group)").first() else { return false }
+            let id = try row.decode(column: "id", as: Int64.self)
+            if member {
+                try await db.raw("INSERT INTO account_groups (account_id, group_id) VALUES (\(bind: accountID), \(bind: id)) ON CONFLICT DO NOTHING").run()
+            } else {
+                try await db.raw("DELETE FROM account_groups WHERE account_id = \(bind: accountID) AND group_id = \(bind: id)").run()
+            }
+            try await Self.audit(db, at: now, actor: actor, action: member ? "group-add" : "group-remove", target: "account:\(accountID)", details: group)
+            return true
         }
     }
 

@@ -196,6 +196,22 @@ enum Migrations {
             )
             """,
         ]),
+        Migration(version: 6, name: "groups", statements: [
+            // Permissions given through groups (Socorro's Hackers and Hackers Plus are created
+            // here); an account holds its own permissions and those of its groups.
+            "CREATE TABLE permission_groups (id {id}, name TEXT NOT NULL UNIQUE)",
+            "CREATE TABLE group_permissions (group_id BIGINT NOT NULL, permission TEXT NOT NULL, PRIMARY KEY (group_id, permission))",
+            "CREATE TABLE account_groups (account_id BIGINT NOT NULL, group_id BIGINT NOT NULL, PRIMARY KEY (account_id, group_id))",
+            "INSERT INTO permission_groups (name) VALUES ('Hackers')",
+            "INSERT INTO permission_groups (name) VALUES ('Hackers Plus')",
+            """
+            INSERT INTO group_permissions (group_id, permission)
+            SELECT g.id, p.permission FROM permission_groups g,
+              (SELECT 'reprocess_crashes' AS permission UNION ALL SELECT 'run_long_queries' UNION ALL SELECT 'view_pii' UNION ALL SELECT 'view_rawdump') p
+            WHERE g.name IN ('Hackers', 'Hackers Plus')
+            """,
+            "INSERT INTO group_permissions (group_id, permission) SELECT id, 'run_custom_queries' FROM permission_groups WHERE name = 'Hackers Plus'",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

@@ -42,4 +42,29 @@ import TestSupport
         #expect(audit.map { $0[2] } == ["token-revoke", "revoke", "token-create", "grant"])
         #expect(audit.allSatisfy { $0[1].hasPrefix("cli:") })
     }
+    @Test func groupsGivePermissionsAndTakeThemBack() async throws {
+        let data = TestData.temporaryDirectory("groups")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let groups = try run(["groups", "list", "--data", data]).1
+        #expect(groups.contains("Hackers\treprocess_crashes,run_long_queries,view_pii,view_rawdump\t"))
+        #expect(groups.contains("Hackers Plus\treprocess_crashes,run_custom_queries,run_long_queries,view_pii,view_rawdump\t"))
+        #expect(try run(["users", "create", "dev@example.com", "--data", data]).0 == 0)
+        #expect(try run(["groups", "add", "dev@example.com", "Hackers", "--data", data]).0 == 0)
+        #expect(try run(["groups", "add", "dev@example.com", "Nobody", "--data", data]).0 == 1)
+        #expect(try run(["users", "list", "--data", data]).1.contains("reprocess_crashes,run_long_queries,view_pii,view_rawdump"))
+        let token = try run(["tokens", "create", "dev@example.com", "--permission", "view_pii", "--data", data]).1.trimmingCharacters(in: .newlines)
+        #expect(token.count == 32)
+
+        let database = try await Database.open(url: "sqlite://\(data)/postmortem.sqlite", poolSize: 1)
+        let store = try await MetadataStore.open(database)
+        #expect(try await store.authenticate(token: token)?.1.permissions == ["view_pii"])
+        #expect(try run(["groups", "remove", "dev@example.com", "Hackers", "--data", data]).0 == 0)
+        #expect(try await store.authenticate(token: token)?.1.permissions == [])
+        #expect(try run(["groups", "set", "Triage", "--permission", "reprocess_crashes", "--data", data]).0 == 0)
+        #expect(try run(["groups", "set", "Bad", "--permission", "no_such_permission", "--data", data]).0 == 2)
+        #expect(try await store.groups().first { $0.name == "Triage" }?.permissions == ["reprocess_crashes"])
+        let actions = try await store.auditLog().map(\.action)
+        #expect(actions.contains("group-add") && actions.contains("group-remove") && actions.contains("group-set"))
+        await database.shutdown()
+    }
 }
