@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
         .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "CrashStats", targets: ["CrashStats"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

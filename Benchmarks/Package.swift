@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "stackwalk-bench", targets: ["StackwalkBench"]),
         .executable(name: "signature-bench", targets: ["SignatureBench"]),
         .executable(name: "storage-bench", targets: ["StorageBench"]),
+        .executable(name: "search-bench", targets: ["SearchBench"]),
     ],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
@@ -43,6 +44,17 @@ let package = Package(
             name: "StorageBench",
             dependencies: ["BenchSupport", .product(name: "Storage", package: "Postmortem")],
             path: "Sources/StorageBench",
+            swiftSettings: [.swiftLanguageMode(.v6)]),
+        .executableTarget(
+            name: "SearchBench",
+            dependencies: [
+                "BenchSupport",
+                .product(name: "Storage", package: "Postmortem"),
+                .product(name: "CrashStats", package: "Postmortem"),
+                .product(name: "Signatures", package: "Postmortem"),
+                .product(name: "JSONSupport", package: "Postmortem"),
+            ],
+            path: "Sources/SearchBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

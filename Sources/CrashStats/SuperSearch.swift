@@ -133,6 +133,12 @@ struct SuperSearch: Sendable {
         }
         order += "date_processed DESC, crash_id"
 
+        if let flag = r.value("_return_query"), ["1", "true", "True", "yes"].contains(flag) {
+            // The backend query instead of results: the filter as the database receives it.
+            let (text, binds) = try await metadata.describe("SELECT crash_id FROM crashes WHERE \(whereSQL) ORDER BY \(order)")
+            return .object([("query", .object([("sql", .string(text)), ("binds", .array(binds.map { .string($0) }))])),
+                            ("indices", .array([.string("crashes")]))])
+        }
         let total = try await metadata.search("SELECT COUNT(*) AS n FROM crashes WHERE \(whereSQL)").first?.decode(column: "n", as: Int64.self) ?? 0
         var hits: [JSONValue] = []
         if number > 0 {

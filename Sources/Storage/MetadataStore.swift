@@ -88,24 +88,40 @@ public struct MetadataStore: Sendable {
 
     /// Inserts or replaces the row of `row.crashID` (reprocessing replaces).
     public func index(_ row: CrashIndexRow) async throws {
-        let json = row.document.serialized()
-        let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
-        try await database.write { db in
-            try await db.raw("""
+        try await index([row])
+    }
+
+    /// Inserts or replaces rows, in one transaction per 500 rows (bulk loads and imports).
+    public func index(_ rows: [CrashIndexRow]) async throws {
+        for start in stride(from: 0, to: rows.count, by: 500) {
+            let chunk = rows[start..<min(rows.count, start + 500)]
+            var query: SQLQueryString = """
                 INSERT INTO crashes (crash_id, date_processed, client_crash_date, product, version, release_channel, platform,
                     platform_version, cpu_arch, process_type, signature, build_id, reason, uptime, install_age, document)
-                VALUES (\(bind: row.crashID), \(bind: row.dateProcessed), \(bind: row.clientCrashDate), \(bind: row.product),
+                VALUES 
+                """
+            for (i, row) in chunk.enumerated() {
+                let json = row.document.serialized()
+                let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
+                if i > 0 { query += ", " }
+                query += """
+                    (\(bind: row.crashID), \(bind: row.dateProcessed), \(bind: row.clientCrashDate), \(bind: row.product),
                     \(bind: row.version), \(bind: row.releaseChannel), \(bind: row.platform), \(bind: row.platformVersion),
                     \(bind: row.cpuArch), \(bind: row.processType), \(bind: row.signature), \(bind: row.buildID), \(bind: row.reason),
                     \(bind: row.uptime), \(bind: row.installAge), \(jsonValue))
-                ON CONFLICT (crash_id) DO UPDATE SET date_processed = excluded.date_processed,
+                    """
+            }
+            query += """
+                 ON CONFLICT (crash_id) DO UPDATE SET date_processed = excluded.date_processed,
                     client_crash_date = excluded.client_crash_date, product = excluded.product, version = excluded.version,
                     release_channel = excluded.release_channel, platform = excluded.platform,
                     platform_version = excluded.platform_version, cpu_arch = excluded.cpu_arch,
                     process_type = excluded.process_type, signature = excluded.signature, build_id = excluded.build_id,
                     reason = excluded.reason, uptime = excluded.uptime, install_age = excluded.install_age,
                     document = excluded.document
-                """).run()
+                """
+            let q = query
+            try await database.write { db in try await db.raw(q).run() }
         }
     }
 
@@ -483,6 +499,16 @@ public struct MetadataStore: Sendable {
     /// Rows of a read-only query built by the search layer (binds only, no user text as SQL).
     public func search(_ query: SQLQueryString) async throws -> [any SQLRow] {
         try await database.withConnection { db in try await db.raw(query).all() }
+    }
+
+    /// The SQL text and bound values of a query, as the database would receive it (Super
+    /// Search's `_return_query`).
+    public func describe(_ query: SQLQueryString) async throws -> (sql: String, binds: [String]) {
+        try await database.withConnection { db in
+            var serializer = SQLSerializer(database: db)
+            query.serialize(to: &serializer)
+            return (serializer.sql, serializer.binds.map { String(describing: $0) })
+        }
     }
 
     /// The first time each signature was seen in the index, with the build of that crash.

@@ -199,6 +199,9 @@ import TestSupport
         let stripped = try #require(await Self.get(w, "SuperSearch", [("_columns", "url"), ("_columns", "uuid"), ("_facets", "url")]).1)
         #expect(stripped["hits"]?.arrayValue?.allSatisfy { $0.objectKeys == ["uuid"] } == true && stripped["facets"] == .object([]))
         #expect(await Self.get(w, "SuperSearchUnredacted", []).0 == 403)
+        let query = try #require(await Self.get(w, "SuperSearch", [("signature", "~Foo"), ("_return_query", "1")]).1)
+        #expect(query["query"]?["sql"]?.stringValue?.contains("FROM crashes WHERE") == true && query["hits"] == nil)
+        #expect(query["query"]?["binds"]?.arrayValue?.contains(.string("Foo")) == true)
     }
 
     @Test(arguments: Backend.allCases)
