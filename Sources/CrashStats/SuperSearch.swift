@@ -254,47 +254,41 @@ struct SuperSearch: Sendable {
     /// one grouped query; levels below the first are limited to the kept terms above them.
     func buckets(_ path: [Dimension], subs: [Sub], whereSQL: SQLQueryString, size: Int, kind: DatabaseKind) async throws -> JSONValue {
         let subDims = subs.compactMap { if case .dimension(let d) = $0 { return d } else { return nil } }
-        // Groups per chain of dimensions: prefix (the keys above) -> [(key, count)], ordered.
-        func groups(_ chain: [Dimension], topTerms: [String]?) async throws -> [[String]: [(String, Int64)]] {
+        // One grouped query per chain (the path, or the path plus one sub-dimension), NULL keys
+        // included, so every level above the deepest is summed from the same rows instead of
+        // scanning the window again.
+        func grouped(_ chain: [Dimension]) async throws -> [([String?], Int64)] {
             var select: SQLQueryString = "SELECT "
-            var notNull: SQLQueryString = ""
             for (i, c) in chain.enumerated() {
-                let e = expression(c, kind)
                 if i > 0 { select += ", " }
-                select += "CAST(\(unsafeRaw: e) AS TEXT) AS k\(unsafeRaw: String(i))"
-                notNull += " AND \(unsafeRaw: e) IS NOT NULL"
+                select += "CAST(\(unsafeRaw: expression(c, kind)) AS TEXT) AS k\(unsafeRaw: String(i))"
             }
-            var restrict: SQLQueryString = ""
-            if let topTerms {
-                guard !topTerms.isEmpty else { return [:] }
-                restrict = " AND CAST(\(unsafeRaw: expression(chain[0], kind)) AS TEXT) IN ("
-                for (i, t) in topTerms.enumerated() { restrict += i == 0 ? "\(bind: t)" : ", \(bind: t)" }
-                restrict += ")"
+            select += ", COUNT(*) AS n FROM crashes WHERE \(whereSQL) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
+            return try await metadata.search(select).map { row in
+                (try (0..<chain.count).map { try row.decode(column: "k\($0)", as: String?.self) }, try row.decode(column: "n", as: Int64.self))
             }
-            var query: SQLQueryString = select
-            query += ", COUNT(*) AS n FROM crashes WHERE \(whereSQL)\(notNull)\(restrict) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
-            var out: [[String]: [(String, Int64)]] = [:]
-            for row in try await metadata.search(query) {
-                let keys = try (0..<chain.count).map { try row.decode(column: "k\($0)", as: String.self) }
-                out[Array(keys.dropLast()), default: []].append((keys.last!, try row.decode(column: "n", as: Int64.self)))
-            }
-            // Histograms in bucket order; terms by count, keeping `size` per parent.
-            for (prefix, list) in out {
-                out[prefix] = chain.last!.interval != nil
-                    ? list.sorted { (Int64($0.0) ?? 0) < (Int64($1.0) ?? 0) }
-                    : Array(list.sorted { $0.1 != $1.1 ? $0.1 > $1.1 : $0.0 < $1.0 }.prefix(size))
-            }
-            return out
         }
-        var levels: [[[String]: [(String, Int64)]]] = []
-        var top: [String]?
-        for depth in 0..<path.count {
-            let g = try await groups(Array(path[0...depth]), topTerms: top)
-            if depth == 0 { top = (g[[]] ?? []).map(\.0) }
-            levels.append(g)
+        /// Buckets at `depth` per parent prefix: rows whose keys down to `depth` are all present.
+        /// Histograms in bucket order; terms by count, keeping `size` per parent.
+        func rollup(_ rows: [([String?], Int64)], depth: Int, histogram: Bool) -> [[String]: [(String, Int64)]] {
+            var sums: [[String]: [String: Int64]] = [:]
+            for (keys, n) in rows {
+                let head = keys[0...depth].compactMap { $0 }
+                guard head.count == depth + 1 else { continue }
+                sums[Array(head.dropLast()), default: [:]][head.last!, default: 0] += n
+            }
+            return sums.mapValues { counts in
+                histogram ? counts.sorted { (Int64($0.key) ?? 0) < (Int64($1.key) ?? 0) }.map { ($0.key, $0.value) }
+                    : Array(counts.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }.prefix(size)).map { ($0.key, $0.value) }
+            }
         }
+        let base = try await grouped(subDims.isEmpty ? path : path + [subDims[0]])
+        let levels = (0..<path.count).map { rollup(base, depth: $0, histogram: path[$0].interval != nil) }
         var subLevels: [[[String]: [(String, Int64)]]] = []
-        for d in subDims { subLevels.append(try await groups(path + [d], topTerms: top)) }
+        for (i, d) in subDims.enumerated() {
+            let rows = i == 0 ? base : try await grouped(path + [d])
+            subLevels.append(rollup(rows, depth: path.count, histogram: d.interval != nil))
+        }
         // Cardinalities per deepest path bucket.
         var cardinalities: [(Field, [[String]: Int64])] = []
         for case .cardinality(let f) in subs {

@@ -67,7 +67,7 @@ func measure(_ name: String, _ database: Database, metadata: MetadataStore, blob
         FileHandle.standardError.write(Data("\r\(name): loaded \(min(all.count, start + 50_000)) of \(all.count)".utf8))
     }
     FileHandle.standardError.write(Data("\n".utf8))
-    if database.kind == .postgres { try await database.withConnection { try await $0.raw("ANALYZE crashes").run() } }
+    if database.kind == .postgres { try await database.withConnection { try await $0.raw("VACUUM ANALYZE crashes").run() } }
     else { try await database.withConnection { try await $0.raw("ANALYZE").run() } }
     let loadSeconds = seconds(benchClock.now - loadStart)
     let api = try CrashStatsAPI(blobs: blobs, metadata: metadata, queue: WorkQueue(database: database),
