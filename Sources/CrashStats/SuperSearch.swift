@@ -410,6 +410,11 @@ struct SuperSearch: Sendable {
                                 : " AND strpos(lower(\(unsafeRaw: column)), \(bind: w)) > 0"
                         }
                     }
+                case (.string, "@"):
+                    // A regular expression matching the whole value (as on Socorro's keyword fields).
+                    guard (try? NSRegularExpression(pattern: value)) != nil else { throw BadRequest(message: "'\(value)' is not a valid regular expression.") }
+                    clause = kind == .sqlite ? "pm_regexp(\(bind: value), \(unsafeRaw: column)) = 1"
+                        : "\(unsafeRaw: column) ~ ('^(?:' || \(bind: value) || ')$')"
                 case (.string, _):
                     throw BadRequest(message: "Operator '\(op)' is not supported for \(f.name).")
                 case (.date, _):

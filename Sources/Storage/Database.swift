@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 import NIOCore
 import NIOPosix
@@ -165,6 +166,7 @@ actor SQLitePool {
             try await db.raw("PRAGMA busy_timeout=10000").run()
             try await db.raw("PRAGMA synchronous=NORMAL").run()
             try await db.raw("PRAGMA foreign_keys=ON").run()
+            try await c.install(customFunction: RegexMatch.sqliteFunction)
             all.append(c)
             idle.append(c)
         }
@@ -227,5 +229,30 @@ public actor AsyncGate {
             await release()
             throw error
         }
+    }
+}
+
+/// `pm_regexp(pattern, text)`: whether the whole text matches the pattern (ICU syntax), for Super
+/// Search's `@` operator on SQLite, which has no regular expressions of its own. PostgreSQL uses
+/// `~` with the pattern anchored the same way. Compiled patterns are cached (bounded); an invalid
+/// pattern matches nothing.
+enum RegexMatch {
+    private static let cache = Mutex<[String: NSRegularExpression?]>([:])
+
+    static func matches(_ pattern: String, _ text: String) -> Bool {
+        let regex: NSRegularExpression? = cache.withLock { c in
+            if let hit = c[pattern] { return hit }
+            if c.count >= 1_000 { c.removeAll() }
+            let compiled = try? NSRegularExpression(pattern: "^(?:" + pattern + ")$")
+            c[pattern] = compiled
+            return compiled
+        }
+        guard let regex else { return false }
+        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+    }
+
+    static let sqliteFunction = SQLiteCustomFunction("pm_regexp", argumentCount: 2, pure: true) { args in
+        guard let pattern = args[0].string, let text = args[1].string else { return nil as Int? }
+        return matches(pattern, text) ? 1 : 0
     }
 }

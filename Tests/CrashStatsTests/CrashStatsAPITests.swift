@@ -162,6 +162,10 @@ import TestSupport
         #expect(await total([("signature", "~foo")]) == 0) // contains is case-sensitive
         #expect(await total([("signature", "^mozilla::")]) == 2)
         #expect(await total([("signature", "$Baz")]) == 1)
+        #expect(await total([("signature", "@mozilla::dom::Foo::Ba[rz]")]) == 2) // a regular expression matching the whole value
+        #expect(await total([("signature", "@Foo")]) == 0)                      // anchored at both ends
+        #expect(await total([("signature", "!@.*Foo.*")]) == 1)
+        #expect(await Self.get(w, "SuperSearch", [("signature", "@(unclosed")]).0 == 400)
         #expect(await total([("signature", "!~Foo")]) == 1)
         #expect(await total([("signature", "=OOM | small"), ("signature", "$Baz")]) == 2) // OR
         #expect(await total([("signature", "foo bar")]) == 1) // has terms, any case
