@@ -11,9 +11,13 @@ struct SuperSearch: Sendable {
     let schema: CrashSchema
 
     enum FieldType: String, Sendable {
-        case string, integer, date
-        var validationType: String { self == .string ? "str" : self == .integer ? "int" : "datetime" }
-        var storageType: String { self == .string ? "keyword" : self == .integer ? "long" : "date" }
+        case string, integer, date, boolean
+        var validationType: String {
+            switch self { case .string: "str"; case .integer: "int"; case .date: "datetime"; case .boolean: "bool" }
+        }
+        var storageType: String {
+            switch self { case .string: "keyword"; case .integer: "long"; case .date: "date"; case .boolean: "boolean" }
+        }
     }
 
     struct Field: Sendable {
@@ -51,6 +55,7 @@ struct SuperSearch: Sendable {
         Field(name: "uptime", type: .integer, column: "uptime", description: "Seconds the process ran before it crashed."),
         Field(name: "install_age", type: .integer, column: "install_age", description: "Seconds since the version was installed."),
         Field(name: "address", type: .string, column: nil, description: "The crash address."),
+        Field(name: "startup_crash", type: .boolean, column: nil, description: "Whether the crash happened during startup."),
         Field(name: "url", type: .string, column: nil, description: "The URL loaded when the crash happened (protected)."),
         Field(name: "user_comments", type: .string, column: nil, description: "The user's comments (protected)."),
     ]
@@ -62,6 +67,11 @@ struct SuperSearch: Sendable {
     func sql(_ field: Field, _ kind: DatabaseKind) -> String {
         if let c = field.column { return c }
         // Document members; the name is one of the fixed field names above, never user text.
+        // Booleans read as 1/0 on both backends.
+        if field.type == .boolean {
+            return kind == .sqlite ? "json_extract(document, '$.\(field.name)')"
+                : "(CASE (document->>'\(field.name)') WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+        }
         return kind == .sqlite ? "json_extract(document, '$.\(field.name)')" : "(document->>'\(field.name)')"
     }
 
@@ -145,7 +155,7 @@ struct SuperSearch: Sendable {
             var select: SQLQueryString = "SELECT crash_id, date_processed"
             for (i, c) in columns.enumerated() {
                 guard let f = Self.byName[c], f.name != "uuid", f.name != "date" else { continue }
-                select += ", CAST(\(unsafeRaw: sql(f, kind)) AS \(unsafeRaw: f.type == .integer ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
+                select += ", CAST(\(unsafeRaw: sql(f, kind)) AS \(unsafeRaw: f.type == .integer || f.type == .boolean ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
             }
             let rows = try await metadata.search(select + " FROM crashes WHERE \(whereSQL) ORDER BY \(order) LIMIT \(bind: number) OFFSET \(bind: offset)")
             for row in rows {
@@ -156,7 +166,9 @@ struct SuperSearch: Sendable {
                     case "uuid": members.append(("uuid", .string(try row.decode(column: "crash_id", as: String.self))))
                     case "date": members.append(("date", .string(ISOTime.string(Double(try row.decode(column: "date_processed", as: Int64.self)) / 1_000_000))))
                     default:
-                        if f.type == .integer {
+                        if f.type == .boolean {
+                            members.append((c, (try row.decode(column: "c\(i)", as: Int64?.self)).map { .bool($0 != 0) } ?? .null))
+                        } else if f.type == .integer {
                             members.append((c, (try row.decode(column: "c\(i)", as: Int64?.self)).map { .int($0) } ?? .null))
                         } else {
                             members.append((c, (try row.decode(column: "c\(i)", as: String?.self)).map { .string($0) } ?? .null))
@@ -308,6 +320,7 @@ struct SuperSearch: Sendable {
             cardinalities.append((f, values))
         }
         func render(_ d: Dimension, _ key: String) -> JSONValue {
+            if d.field.type == .boolean { return .string(key == "1" ? "T" : "F") }
             if d.interval != nil, d.field.type == .date, let micros = Int64(key) { return .string(Self.bucketTime(micros)) }
             if d.field.type == .integer || d.interval != nil { return Int64(key).map { .int($0) } ?? .string(key) }
             return .string(key)
@@ -419,6 +432,16 @@ struct SuperSearch: Sendable {
                     throw BadRequest(message: "Operator '\(op)' is not supported for \(f.name).")
                 case (.date, _):
                     throw BadRequest(message: "Dates need a range operator.")
+                case (.boolean, _):
+                    // `__true__`; a bare value is read as a boolean too.
+                    let truth: Bool
+                    switch value.lowercased() {
+                    case "__true__", "true", "t", "1", "yes": truth = true
+                    case "false", "f", "0", "no": truth = false
+                    default: throw BadRequest(message: "'\(value)' is not a boolean for \(f.name).")
+                    }
+                    guard op.isEmpty else { throw BadRequest(message: "Operator '\(op)' is not valid for \(f.name).") }
+                    clause = "\(unsafeRaw: column) = \(bind: truth ? 1 : 0)"
                 }
             }
             if negated { clause = "NOT (COALESCE((\(clause)), \(unsafeRaw: kind == .sqlite ? "0" : "FALSE")))" }

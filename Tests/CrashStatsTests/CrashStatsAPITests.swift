@@ -61,6 +61,7 @@ import TestSupport
             try await f.blobs.put(BlobKeys.dump(id, name: "upload_file_minidump"), Data("MDMP-\(id)".utf8))
             var searchable = processed.filter { !["json_dump"].contains($0.0) }
             searchable.append(("address", .string("0x\(n)")))
+            if n < 2 { searchable.append(("startup_crash", .bool(n == 0))) }
             try await f.metadata.index(CrashIndexRow(crashID: id, dateProcessed: date, product: "Firefox", version: version, platform: os,
                                                      signature: signature, buildID: "2024010100000\(n)", uptime: uptime, document: .object(searchable)))
         }
@@ -166,6 +167,14 @@ import TestSupport
         #expect(await total([("signature", "@Foo")]) == 0)                      // anchored at both ends
         #expect(await total([("signature", "!@.*Foo.*")]) == 1)
         #expect(await Self.get(w, "SuperSearch", [("signature", "@(unclosed")]).0 == 400)
+        #expect(await total([("startup_crash", "__true__")]) == 1)
+        #expect(await total([("startup_crash", "!__true__")]) == 2)
+        #expect(await total([("startup_crash", "__null__")]) == 1)
+        let booleans = try #require(await Self.get(w, "SuperSearch", [("_columns", "uuid"), ("_columns", "startup_crash"), ("_facets", "startup_crash"),
+                                                                      ("_sort", "uuid")]).1)
+        #expect(booleans["facets"]?["startup_crash"] == .array([.object([("term", .string("F")), ("count", .int(1))]),
+                                                                .object([("term", .string("T")), ("count", .int(1))])]))
+        #expect(booleans["hits"]?.arrayValue?.map { $0["startup_crash"] } == [.bool(true), .bool(false), .null])
         #expect(await total([("signature", "!~Foo")]) == 1)
         #expect(await total([("signature", "=OOM | small"), ("signature", "$Baz")]) == 2) // OR
         #expect(await total([("signature", "foo bar")]) == 1) // has terms, any case
