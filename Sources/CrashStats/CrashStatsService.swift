@@ -7,7 +7,7 @@ import ServiceSupport
 /// Mounts the API at `/api/<Model>/`.
 public enum CrashStatsService {
     public static func mount(_ api: CrashStatsAPI, on router: ServiceRouter) {
-        let handler: @Sendable (Request, BasicRequestContext) async throws -> Response = { request, context in
+        let handler: @Sendable (Request, ServiceRequestContext) async throws -> Response = { request, context in
             let endpoint = context.parameters.get("model") ?? ""
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
@@ -22,9 +22,10 @@ public enum CrashStatsService {
                     form = Self.parseForm(String(decoding: body, as: UTF8.self))
                 }
             }
-            // The shared router's context does not carry the peer address: anonymous clients are
-            // told apart by the proxy's X-Forwarded-For (direct connections share one bucket).
-            let client = headers["x-forwarded-for"]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) } ?? "direct"
+            // Anonymous clients are told apart by their address: the first X-Forwarded-For entry
+            // behind a proxy, else the peer.
+            let client = headers["x-forwarded-for"]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
+                ?? context.remoteAddress?.ipAddress ?? "unknown"
             let answer = await api.handle(APIRequest(method: request.method.rawValue, endpoint: endpoint, query: query, form: form,
                                                      headers: headers, body: body, client: client))
             var fields = HTTPFields()

@@ -5,7 +5,19 @@ import Logging
 import NIOCore
 import ServiceLifecycle
 
-public typealias ServiceRouter = Router<BasicRequestContext>
+public typealias ServiceRouter = Router<ServiceRequestContext>
+
+/// The request context of every Postmortem service: Hummingbird's basics plus the peer address
+/// (per-client rate limits need it).
+public struct ServiceRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
 
 public enum PostmortemVersion {
     public static let current = "0.5.0"
@@ -40,7 +52,7 @@ public struct HTTPService: Sendable {
 
     public func makeRouter() -> ServiceRouter {
         Observability.bootstrapMetrics()
-        let router = ServiceRouter()
+        let router = ServiceRouter(context: ServiceRequestContext.self)
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: MetricsMiddleware())

@@ -99,6 +99,24 @@ import TestSupport
         #expect(await Self.get(w, "NoOp", [("product", "x")]).1 == .object([("hits", .array([])), ("total", .int(0))]))
     }
 
+    @Test func rateLimitsPerClient() async throws {
+        let w = try await Self.world(.embedded)
+        defer { Task { await w.f.close() } }
+        let api = try CrashStatsAPI(blobs: w.f.blobs, metadata: w.f.metadata, queue: WorkQueue(database: w.f.database),
+                                    signatures: SignatureGenerator(lists: try SignatureLists.bundled()), anonymousPerMinute: 2, authenticatedPerMinute: 3)
+        func status(_ client: String, token: String? = nil) async -> (Int, String) {
+            let r = await api.handle(APIRequest(method: "GET", endpoint: "NoOp", query: [("product", "x")], headers: token.map { ["auth-token": $0] } ?? [:],
+                                                client: client))
+            return (r.status, String(decoding: r.body, as: UTF8.self))
+        }
+        let first = await status("10.0.0.1"), second = await status("10.0.0.1"), third = await status("10.0.0.1")
+        #expect(first.0 == 200 && second.0 == 200)
+        #expect(third.0 == 429 && third.1 == "Too Many Requests")
+        #expect(await status("10.0.0.2").0 == 200) // another client has its own budget
+        for _ in 0..<3 { #expect(await status("10.0.0.1", token: w.plainToken).0 == 200) } // tokens count per account
+        #expect(await status("10.0.0.3", token: w.plainToken).0 == 429)
+    }
+
     @Test(arguments: Backend.allCases)
     func documentsAreRedactedWithoutViewPII(_ backend: Backend) async throws {
         let w = try await Self.world(backend)
