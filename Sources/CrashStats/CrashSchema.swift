@@ -9,15 +9,18 @@ public struct CrashSchema: Sendable {
     public final class Node: @unchecked Sendable {
         public let permissions: [String]?
         public let description: String
+        /// The JSON types the field may have (`string`, `integer`, …; empty when not declared).
+        public let types: [String]
         let properties: [String: Node]
         let patternProperties: [(NSRegularExpression, Node)]
         let items: Node?
         let reference: String?
 
-        init(permissions: [String]?, description: String, properties: [String: Node], patternProperties: [(NSRegularExpression, Node)],
+        init(permissions: [String]?, description: String, types: [String], properties: [String: Node], patternProperties: [(NSRegularExpression, Node)],
              items: Node?, reference: String?) {
             self.permissions = permissions
             self.description = description
+            self.types = types
             self.properties = properties
             self.patternProperties = patternProperties
             self.items = items
@@ -87,12 +90,17 @@ public struct CrashSchema: Sendable {
         if let p = value["permissions"]?.arrayValue, p.contains(where: { $0.stringValue.map { !["public", "protected"].contains($0) } ?? true }) {
             throw SchemaError(description: "\(path): permissions must be public or protected")
         }
+        let types: [String] = value["type"]?.stringValue.map { [$0] } ?? value["type"]?.arrayValue?.compactMap(\.stringValue) ?? []
         return Node(permissions: value["permissions"]?.arrayValue?.compactMap(\.stringValue), description: value["description"]?.stringValue ?? "",
+                    types: types,
                     properties: properties, patternProperties: patterns, items: try value["items"].map { try node($0, path: path + "[]") },
                     reference: reference)
     }
 
     func resolve(_ node: Node) -> Node { node.reference.flatMap { definitions[$0] } ?? node }
+
+    /// The names of the top-level fields.
+    public var fieldNames: [String] { Array(root.properties.keys) }
 
     /// The node of a top-level field, nil when the schema does not know it.
     public func field(_ name: String) -> Node? { member(name, of: root) }
@@ -140,4 +148,9 @@ public struct CrashSchema: Sendable {
             return value
         }
     }
+}
+
+extension String {
+    /// nil for an empty string.
+    var nonEmpty: String? { isEmpty ? nil : self }
 }

@@ -74,6 +74,7 @@ public struct CrashStatsAPI: Sendable {
     let rawSchema: CrashSchema
     let processedSchema: CrashSchema
     let limiter: RateLimiter
+    let search: SuperSearch
 
     public static let permissionNames = [
         "view_pii": "View Personal Identifiable Information", "view_rawdump": "View Raw Dumps", "reprocess_crashes": "Reprocess Crashes",
@@ -89,6 +90,7 @@ public struct CrashStatsAPI: Sendable {
         rawSchema = try CrashSchema.bundled("raw_crash")
         processedSchema = try CrashSchema.bundled("processed_crash")
         limiter = RateLimiter(anonymousPerMinute: anonymousPerMinute, authenticatedPerMinute: authenticatedPerMinute)
+        search = SuperSearch(metadata: metadata, schema: processedSchema)
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
@@ -144,8 +146,7 @@ public struct CrashStatsAPI: Sendable {
         case "NoOp": response = try noOp(r)
         case "SuperSearchFields": response = superSearchFields(pretty)
         case "SuperSearch", "SuperSearchUnredacted":
-            response = try await SuperSearch(metadata: metadata, schema: processedSchema)
-                .run(r, caller: caller, unredacted: r.endpoint == "SuperSearchUnredacted", pretty: pretty)
+            response = try await search.run(r, caller: caller, unredacted: r.endpoint == "SuperSearchUnredacted", pretty: pretty)
         default: response = .error(404, "No service called '\(r.endpoint)'")
         }
         if response.status == 200, !response.headers.contains(where: { $0.0.lowercased() == "cache-control" }) {
@@ -281,7 +282,7 @@ public struct CrashStatsAPI: Sendable {
     }
 
     func superSearchFields(_ pretty: Bool) -> APIResponse {
-        .json(200, .object(SuperSearch.fields.map { f in
+        .json(200, .object(search.fields.map { f in
             (f.name, .object([
                 ("name", .string(f.name)), ("namespace", .string("processed_crash")), ("in_database_name", .string(f.name)),
                 ("query_type", .string(f.type.rawValue)), ("data_validation_type", .string(f.type.validationType)),

@@ -38,8 +38,8 @@ struct SuperSearch: Sendable {
         }
     }
 
-    /// Searchable fields: the index's typed columns, and a few document members.
-    static let fields: [Field] = [
+    /// The index's typed columns, under their Super Search names.
+    static let columnFields: [Field] = [
         Field(name: "uuid", type: .string, column: "crash_id", description: "The crash id."),
         Field(name: "date", type: .date, column: "date_processed", description: "When the crash was received (date_processed)."),
         Field(name: "signature", type: .string, column: "signature", description: "The crash signature."),
@@ -54,12 +54,36 @@ struct SuperSearch: Sendable {
         Field(name: "reason", type: .string, column: "reason", description: "The crash reason."),
         Field(name: "uptime", type: .integer, column: "uptime", description: "Seconds the process ran before it crashed."),
         Field(name: "install_age", type: .integer, column: "install_age", description: "Seconds since the version was installed."),
-        Field(name: "address", type: .string, column: nil, description: "The crash address."),
-        Field(name: "startup_crash", type: .boolean, column: nil, description: "Whether the crash happened during startup."),
-        Field(name: "url", type: .string, column: nil, description: "The URL loaded when the crash happened (protected)."),
-        Field(name: "user_comments", type: .string, column: nil, description: "The user's comments (protected)."),
     ]
-    static let byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
+
+    /// Searchable fields, generated from the processed crash schema: the typed columns, and every
+    /// other top-level field with a scalar type as a member of the index document. Descriptions
+    /// and permissions come from the schema.
+    let fields: [Field]
+    let byName: [String: Field]
+
+    init(metadata: MetadataStore, schema: CrashSchema) {
+        self.metadata = metadata
+        self.schema = schema
+        var fields = Self.columnFields.map { f in
+            Field(name: f.name, type: f.type, column: f.column, description: schema.field(f.source)?.description.nonEmpty ?? f.description)
+        }
+        let covered = Set(fields.map(\.source)).union(["crash_id"])
+        for name in schema.fieldNames.sorted() where !covered.contains(name) {
+            guard let node = schema.field(name) else { continue }
+            let type: FieldType
+            switch node.types.first(where: { $0 != "null" }) {
+            case "string": type = .string
+            case "integer", "number": type = .integer
+            case "boolean": type = .boolean
+            default: continue
+            }
+            fields.append(Field(name: name, type: type, column: nil, description: node.description))
+        }
+        self.fields = fields
+        byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
+    }
+
     static let metaDefaults = (columns: ["uuid", "date", "signature", "product", "version"], facets: ["signature"])
 
     struct BadRequest: Error { let message: String }
@@ -72,11 +96,15 @@ struct SuperSearch: Sendable {
             return kind == .sqlite ? "json_extract(document, '$.\(field.name)')"
                 : "(CASE (document->>'\(field.name)') WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
         }
+        if field.type == .integer, kind == .postgres {
+            // Text on PostgreSQL: numbers only (a value that is not one is no match, not an error).
+            return "(CASE WHEN (document->>'\(field.name)') ~ '^-?[0-9]{1,18}$' THEN CAST(document->>'\(field.name)' AS BIGINT) END)"
+        }
         return kind == .sqlite ? "json_extract(document, '$.\(field.name)')" : "(document->>'\(field.name)')"
     }
 
     func allowed(_ name: String, _ caller: Caller) -> Bool {
-        guard let f = Self.byName[name] else { return false }
+        guard let f = byName[name] else { return false }
         return schema.permissionsNeeded(f.source).allSatisfy(caller.dataPermissions.contains)
     }
 
@@ -97,7 +125,7 @@ struct SuperSearch: Sendable {
         // Filters: every known field present as a parameter; fields the caller may not use are
         // dropped silently, as Socorro does.
         var from: Int64?, to: Int64?
-        for field in Self.fields {
+        for field in fields {
             let values = r.query.filter { $0.0 == field.name }.map(\.1)
             guard !values.isEmpty, allowed(field.name, caller) else { continue }
             if field.type == .date {
@@ -132,13 +160,13 @@ struct SuperSearch: Sendable {
         let offset = try Self.integer(r.value("_results_offset"), name: "_results_offset", default: 0, range: 0...10_000)
         guard offset + number <= 10_000 else { throw BadRequest(message: "_results_offset + _results_number must be at most 10000.") }
         let facetsSize = try Self.integer(r.value("_facets_size"), name: "_facets_size", default: 50, range: 0...10_000)
-        var columns = r.values("_columns").filter { Self.byName[$0] != nil && allowed($0, caller) }
+        var columns = r.values("_columns").filter { byName[$0] != nil && allowed($0, caller) }
         if r.values("_columns").isEmpty { columns = Self.metaDefaults.columns }
         var order: SQLQueryString = ""
         for s in r.values("_sort") {
             let descending = s.hasPrefix("-")
             let name = descending ? String(s.dropFirst()) : s
-            guard let f = Self.byName[name], allowed(name, caller) else { continue }
+            guard let f = byName[name], allowed(name, caller) else { continue }
             order += "\(unsafeRaw: sql(f, kind)) \(unsafeRaw: descending ? "DESC" : "ASC"), "
         }
         order += "date_processed DESC, crash_id"
@@ -154,14 +182,14 @@ struct SuperSearch: Sendable {
         if number > 0 {
             var select: SQLQueryString = "SELECT crash_id, date_processed"
             for (i, c) in columns.enumerated() {
-                guard let f = Self.byName[c], f.name != "uuid", f.name != "date" else { continue }
+                guard let f = byName[c], f.name != "uuid", f.name != "date" else { continue }
                 select += ", CAST(\(unsafeRaw: sql(f, kind)) AS \(unsafeRaw: f.type == .integer || f.type == .boolean ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
             }
             let rows = try await metadata.search(select + " FROM crashes WHERE \(whereSQL) ORDER BY \(order) LIMIT \(bind: number) OFFSET \(bind: offset)")
             for row in rows {
                 var members: [(String, JSONValue)] = []
                 for (i, c) in columns.enumerated() {
-                    guard let f = Self.byName[c] else { continue }
+                    guard let f = byName[c] else { continue }
                     switch f.name {
                     case "uuid": members.append(("uuid", .string(try row.decode(column: "crash_id", as: String.self))))
                     case "date": members.append(("date", .string(ISOTime.string(Double(try row.decode(column: "date_processed", as: Int64.self)) / 1_000_000))))
@@ -210,10 +238,10 @@ struct SuperSearch: Sendable {
     func dimension(_ spec: String, _ r: APIRequest, _ caller: Caller) throws -> Dimension? {
         if spec.hasPrefix("_histogram.") {
             let name = String(spec.dropFirst("_histogram.".count))
-            guard let f = Self.byName[name], allowed(name, caller) else { return nil }
+            guard let f = byName[name], allowed(name, caller) else { return nil }
             return Dimension(field: f, interval: try Self.interval(r.value("_histogram_interval.\(name)"), type: f.type))
         }
-        guard let f = Self.byName[spec], allowed(spec, caller) else { return nil }
+        guard let f = byName[spec], allowed(spec, caller) else { return nil }
         return Dimension(field: f, interval: nil)
     }
 
@@ -226,7 +254,7 @@ struct SuperSearch: Sendable {
             try specs.compactMap { spec in
                 if spec.hasPrefix("_cardinality.") {
                     let name = String(spec.dropFirst("_cardinality.".count))
-                    guard let f = Self.byName[name], allowed(name, caller) else { return nil }
+                    guard let f = byName[name], allowed(name, caller) else { return nil }
                     return .cardinality(f)
                 }
                 return try dimension(spec, r, caller).map { .dimension($0) }

@@ -62,6 +62,7 @@ import TestSupport
             var searchable = processed.filter { !["json_dump"].contains($0.0) }
             searchable.append(("address", .string("0x\(n)")))
             if n < 2 { searchable.append(("startup_crash", .bool(n == 0))) }
+            searchable.append(("crashing_thread", .int(Int64(n))))
             try await f.metadata.index(CrashIndexRow(crashID: id, dateProcessed: date, product: "Firefox", version: version, platform: os,
                                                      signature: signature, buildID: "2024010100000\(n)", uptime: uptime, document: .object(searchable)))
         }
@@ -186,6 +187,8 @@ import TestSupport
         #expect(await total([("signature", "!@.*Foo.*")]) == 1)
         #expect(await Self.get(w, "SuperSearch", [("signature", "@(unclosed")]).0 == 400)
         #expect(await total([("startup_crash", "__true__")]) == 1)
+        #expect(await total([("crashing_thread", ">=1")]) == 2) // an integer member of the document, from the schema
+        #expect(await total([("address", "=0x1")]) == 1)
         #expect(await total([("startup_crash", "!__true__")]) == 2)
         #expect(await total([("startup_crash", "__null__")]) == 1)
         let booleans = try #require(await Self.get(w, "SuperSearch", [("_columns", "uuid"), ("_columns", "startup_crash"), ("_facets", "startup_crash"),
@@ -289,6 +292,9 @@ import TestSupport
         #expect(none.status == 400 && JSONValue.parse(none.body)?["error"] == .string("no jobs specified"))
 
         let fields = try #require(await Self.get(w, "SuperSearchFields").1)
+        #expect(fields.objectKeys.count > 60) // generated from the processed crash schema
+        #expect(fields["crashing_thread"]?["query_type"] == .string("integer") && fields["startup_crash"]?["query_type"] == .string("boolean"))
+        #expect(fields["url"]?["description"] == .string("The URL loaded when the crash happened."))
         #expect(fields["signature"]?["permissions_needed"] == .array([]) && fields["url"]?["permissions_needed"] == .array([.string("crashstats.view_pii")]))
         let pretty = await Self.get(w, "SuperSearchFields", [("pretty", "print")])
         #expect(String(decoding: pretty.2.body, as: UTF8.self).contains("\n  "))
