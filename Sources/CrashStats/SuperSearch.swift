@@ -15,6 +15,15 @@ struct SuperSearch: Sendable {
         var validationType: String {
             switch self { case .string: "str"; case .integer: "int"; case .date: "datetime"; case .boolean: "bool" }
         }
+        /// The value prefixes allowed (`""` is the bare value); `!` may precede any of them.
+        var operators: [String] {
+            switch self {
+            case .string: ["", "=", "~", "^", "$", "@", "__null__"]
+            case .integer: ["", ">", ">=", "<", "<=", "__null__"]
+            case .date: [">", ">=", "<", "<=", "__null__"]
+            case .boolean: ["__true__", "__null__"]
+            }
+        }
         var storageType: String {
             switch self { case .string: "keyword"; case .integer: "long"; case .date: "date"; case .boolean: "boolean" }
         }

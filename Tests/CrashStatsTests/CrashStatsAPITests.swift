@@ -295,6 +295,7 @@ import TestSupport
         #expect(fields.objectKeys.count > 60) // generated from the processed crash schema
         #expect(fields["crashing_thread"]?["query_type"] == .string("integer") && fields["startup_crash"]?["query_type"] == .string("boolean"))
         #expect(fields["url"]?["description"] == .string("The URL loaded when the crash happened."))
+        #expect(fields["date"]?["operators"] == .array([">", ">=", "<", "<=", "__null__"].map { .string($0) }))
         #expect(fields["signature"]?["permissions_needed"] == .array([]) && fields["url"]?["permissions_needed"] == .array([.string("crashstats.view_pii")]))
         let pretty = await Self.get(w, "SuperSearchFields", [("pretty", "print")])
         #expect(String(decoding: pretty.2.body, as: UTF8.self).contains("\n  "))
@@ -316,6 +317,13 @@ import TestSupport
             bodies.append(await Self.get(w, "SuperSearch", everything + columns.map { ("_columns", $0) } + columns.map { ("_facets", $0) }, token: token).2.body)
             bodies.append(await Self.get(w, "SuperSearch", everything + [("url", "~SECRET"), ("user_comments", "SECRET")], token: token).2.body)
             bodies.append(await Self.get(w, "SuperSearchFields", token: token).2.body)
+            // Protected fields inside aggregations and histograms, and the other models.
+            bodies.append(await Self.get(w, "SuperSearch", everything + [("_aggs.product", "url"), ("_aggs.product.url", "user_comments"),
+                                                                          ("_histogram.date", "url"), ("_facets", "_cardinality.url"),
+                                                                          ("_sort", "url"), ("_return_query", "0")], token: token).2.body)
+            bodies.append(await Self.get(w, "SuperSearch", everything + [("url", "~SECRET"), ("_return_query", "1")], token: token).2.body)
+            bodies.append(await Self.get(w, "SignatureFirstDate", [("signatures", "OOM | small")], token: token).2.body)
+            bodies.append(await Self.get(w, "SuperSearchUnredacted", everything + [("_columns", "url")], token: token).2.body)
         }
         let leaks = bodies.filter { String(decoding: $0, as: UTF8.self).contains(Self.secret) }
         #expect(leaks.isEmpty, "\(leaks.first.map { String(decoding: $0, as: UTF8.self).prefix(300) } ?? "")")
