@@ -40,7 +40,7 @@ public struct CrashSchema: Sendable {
 
     /// Parses a schema document (JSON).
     public init(json data: Data) throws {
-        guard case .object? = JSONValue.parse(data), let document = JSONValue.parse(data) else { throw SchemaError(description: "the schema is not a JSON object") }
+        guard let document = JSONValue.parse(data), case .object = document else { throw SchemaError(description: "the schema is not a JSON object") }
         defaultPermissions = document["default_permissions"]?.arrayValue?.compactMap(\.stringValue) ?? ["public", "protected"]
         var definitions: [String: Node] = [:]
         if case .object(let defs)? = document["definitions"] {

@@ -220,8 +220,7 @@ public struct CrashStatsAPI: Sendable {
 
     func crashSignature(_ r: APIRequest, _ pretty: Bool) -> APIResponse {
         let cors = [("Access-Control-Allow-Origin", "*")]
-        guard r.body.count <= 10 << 20, case .object? = JSONValue.parse(r.body), let body = JSONValue.parse(r.body),
-              case .array(let jobs)? = body["jobs"], !jobs.isEmpty else {
+        guard r.body.count <= 10 << 20, let body = JSONValue.parse(r.body), case .array(let jobs)? = body["jobs"], !jobs.isEmpty else {
             var e = APIResponse.error(400, "no jobs specified")
             e.headers = cors
             return e
