@@ -130,6 +130,10 @@ struct SuperSearch: Sendable {
 
     func search(_ r: APIRequest, caller: Caller) async throws -> JSONValue {
         let kind = metadata.database.kind
+        // Bounds: every filter value becomes SQL and every facet a query.
+        guard r.query.count <= 2_000 else { throw BadRequest(message: "Too many parameters (at most 2000).") }
+        let facetCount = r.values("_facets").count + r.query.filter { $0.0.hasPrefix("_aggs.") || $0.0.hasPrefix("_histogram.") }.count
+        guard facetCount <= 50 else { throw BadRequest(message: "Too many facets and aggregations (at most 50).") }
         var whereSQL: SQLQueryString = "1 = 1"
         // Filters: every known field present as a parameter; fields the caller may not use are
         // dropped silently, as Socorro does.

@@ -213,6 +213,9 @@ import TestSupport
         let wide = await Self.get(w, "SuperSearch", [("date", ">=2020-01-01"), ("date", "<2022-01-01")])
         #expect(wide.0 == 400)
         #expect(await Self.get(w, "SuperSearch", [("_results_number", "1001")]).0 == 400)
+        #expect(await Self.get(w, "SuperSearch", (0..<51).map { _ in ("_facets", "signature") }).1?["error"]
+                == .string("Bad request: BadArgumentError: Too many facets and aggregations (at most 50)."))
+        #expect(await Self.get(w, "SuperSearch", (0..<2001).map { ("signature", "=s\($0)") }).0 == 400)
         #expect(await Self.get(w, "SuperSearch", [("_results_offset", "9999"), ("_results_number", "2")]).0 == 400)
 
         let page = try #require(await Self.get(w, "SuperSearch", week + [("_columns", "uuid"), ("_columns", "uptime"), ("_sort", "-uptime"),
