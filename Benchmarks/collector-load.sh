@@ -14,8 +14,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RATE="${1:-500}"; SECONDS_="${2:-60}"; CONCURRENCY="${3:-32}"
 if [ -n "${4:-}" ]; then export POSTMORTEM_PROCESSOR_WORKERS="$4"; fi
-swift build -c release --product postmortem >/dev/null
-BIN="$(swift build -c release --show-bin-path)/postmortem"
+# POSTMORTEM_BIN runs a given binary instead of building (to compare two builds).
+if [ -n "${POSTMORTEM_BIN:-}" ]; then BIN="$POSTMORTEM_BIN"; else
+    swift build -c release --product postmortem >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/postmortem"
+fi
 DATA="$(mktemp -d /tmp/pm-load.XXXXXX)"
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
 "$BIN" serve --data "$DATA" --port 0 >"$DATA.out" 2>/dev/null &

@@ -251,17 +251,13 @@ public struct Collector: Sendable {
         var saved = false
         for attempt in 1...configuration.saveAttempts {
             do {
-                // Dumps and dump names in parallel (their syncs overlap), the raw crash after them.
+                // Dumps and dump names, then the raw crash once they are durable.
                 var writes: [(String, Data)] = dumps.map { name, data in
                     (BlobKeys.dump(id, name: name), data.getData(at: data.readerIndex, length: data.readableBytes, byteTransferStrategy: .noCopy)!)
                 }
                 writes.append((BlobKeys.dumpNames(id), Data(dumpNames.utf8)))
-                let store = blobs
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for (key, data) in writes { group.addTask { try await store.put(key, data) } }
-                    try await group.waitForAll()
-                }
-                try await blobs.put(BlobKeys.rawCrash(id, date: CrashID.date(of: id)), Data(rawJSON.utf8))
+                writes.append((BlobKeys.rawCrash(id, date: CrashID.date(of: id)), Data(rawJSON.utf8)))
+                try await blobs.putAll(writes)
                 saved = true
                 break
             } catch {

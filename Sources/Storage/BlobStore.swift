@@ -20,6 +20,23 @@ public protocol BlobStore: Sendable {
     func check() async throws
     /// A short description for logs and the heartbeat ("filesystem /data/blobs", "s3 bucket x").
     var description: String { get }
+    /// Stores several objects; the last becomes visible only after all the others are durable
+    /// (a crash's raw crash, whose presence means the crash is complete). When this returns,
+    /// all are durable.
+    func putAll(_ items: [(String, Data)]) async throws
+}
+
+extension BlobStore {
+    /// Every key checked first, then all but the last in parallel, then the last.
+    public func putAll(_ items: [(String, Data)]) async throws {
+        for (key, _) in items { try BlobKey.validate(key) }
+        guard let last = items.last else { return }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (key, data) in items.dropLast() { group.addTask { try await self.put(key, data) } }
+            try await group.waitForAll()
+        }
+        try await put(last.0, last.1)
+    }
 }
 
 public enum BlobStoreError: Error, Sendable, CustomStringConvertible, Equatable {

@@ -36,6 +36,34 @@ public struct FileBlobStore: BlobStore {
         try await threadPool.runIfActive { try Self.writeAtomically(path: path, key: key, data: data) }
     }
 
+    /// One job on the I/O pool for the whole batch (a crash's files): every file is written and
+    /// synced under a temporary name, then all but the last are renamed and their directories
+    /// synced, then the last. One hand-off per batch instead of one per file.
+    public func putAll(_ items: [(String, Data)]) async throws {
+        guard !items.isEmpty else { return }
+        let targets = try items.map { (key: $0.0, path: try path($0.0), data: $0.1) }
+        try await threadPool.runIfActive {
+            var written: [(temporary: String, path: String, key: String)] = []
+            var done = 0
+            defer { for w in written.dropFirst(done) { unlink(w.temporary) } }
+            for t in targets { written.append((try Self.writeTemporary(path: t.path, key: t.key, data: t.data), t.path, t.key)) }
+            func publish(_ range: Range<Int>) throws {
+                var directories: [(String, String)] = []
+                for i in range {
+                    guard rename(written[i].temporary, written[i].path) == 0 else {
+                        throw BlobStoreError.io(key: written[i].key, operation: "rename", errno: errno)
+                    }
+                    done = i + 1
+                    let directory = (written[i].path as NSString).deletingLastPathComponent
+                    if !directories.contains(where: { $0.0 == directory }) { directories.append((directory, written[i].key)) }
+                }
+                for (directory, key) in directories { try DirectorySync.shared.sync(directory, key: key) }
+            }
+            try publish(0..<(written.count - 1))
+            try publish((written.count - 1)..<written.count)
+        }
+    }
+
     public func get(_ key: String) async throws -> Data? {
         let path = try path(key)
         return try await threadPool.runIfActive { () throws -> Data? in
@@ -128,6 +156,19 @@ public struct FileBlobStore: BlobStore {
     // MARK: - blocking helpers
 
     static func writeAtomically(path: String, key: String, data: Data) throws {
+        let temporary = try writeTemporary(path: path, key: key, data: data)
+        guard rename(temporary, path) == 0 else {
+            let error = errno
+            unlink(temporary)
+            throw BlobStoreError.io(key: key, operation: "rename", errno: error)
+        }
+        // The rename is durable once the directory is synced; concurrent writers to one
+        // directory share a sync.
+        try DirectorySync.shared.sync((path as NSString).deletingLastPathComponent, key: key)
+    }
+
+    /// Writes `data` to a new temporary file beside `path` and syncs it; returns its path.
+    static func writeTemporary(path: String, key: String, data: Data) throws -> String {
         let directory = (path as NSString).deletingLastPathComponent
         if !KnownDirectories.shared.contains(directory) {
             do {
@@ -144,8 +185,8 @@ public struct FileBlobStore: BlobStore {
             if error == ENOENT { KnownDirectories.shared.remove(directory) }
             throw BlobStoreError.io(key: key, operation: "create", errno: error)
         }
-        var renamed = false
-        defer { if !renamed { unlink(temporary) } }
+        var complete = false
+        defer { if !complete { unlink(temporary) } }
         do {
             defer { close(fd) }
             try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
@@ -160,11 +201,8 @@ public struct FileBlobStore: BlobStore {
             // fdatasync: the data and what is needed to read it back (size, blocks), not timestamps.
             guard fdatasync(fd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync", errno: errno) }
         }
-        guard rename(temporary, path) == 0 else { throw BlobStoreError.io(key: key, operation: "rename", errno: errno) }
-        renamed = true
-        // The rename is durable once the directory is synced; concurrent writers to one
-        // directory share a sync.
-        try DirectorySync.shared.sync(directory, key: key)
+        complete = true
+        return temporary
     }
 
     static func walk(root: String, relative: String, prefix: String, into keys: inout [String]) throws {

@@ -25,6 +25,23 @@ import TestSupport
     }
 
     @Test(arguments: Backend.allCases)
+    func putAllStoresABatchWithTheLastItemLast(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let items: [(String, Data)] = [("v1/dump/a", Data(repeating: 7, count: 300_000)), ("v1/dump_names/a", Data("[\"upload_file_minidump\"]".utf8)),
+                                       ("v1/raw_crash/20261129/a", Data("{}".utf8))]
+        try await f.blobs.putAll(items)
+        for (key, data) in items { #expect(try await f.blobs.get(key) == data) }
+        try await f.blobs.putAll([])
+        // A bad key anywhere: nothing of the batch becomes visible.
+        await #expect(throws: BlobStoreError.self) { try await f.blobs.putAll([("v1/dump/b", Data([1])), ("../escape", Data([2]))]) }
+        #expect(try await f.blobs.get("v1/dump/b") == nil)
+        if backend == .embedded {
+            #expect(try await f.blobs.list(prefix: "v1/").count == 3) // no temporary files left behind
+        }
+    }
+
+    @Test(arguments: Backend.allCases)
     func listsByPrefixInByteOrderAcrossPages(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend) { $0.listPageSize = 7 }
         defer { Task { await f.close() } }
