@@ -2,7 +2,7 @@
 /// its first position and its last value, as Python's `json` does), integers that fit 64 bits stay
 /// integers, and nesting is limited so hostile input cannot exhaust the stack. Python's `NaN`,
 /// `Infinity` and `-Infinity` are accepted, since Python clients send them.
-struct JSONParser {
+struct JSONParser: JSONCursor {
     static let maxDepth = 512
 
     let bytes: UnsafeBufferPointer<UInt8>
@@ -20,20 +20,8 @@ struct JSONParser {
         return v
     }
 
-    @inline(__always) mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-    }
 
     @inline(__always) func peek() -> UInt8? { i < bytes.count ? bytes[i] : nil }
-
-    mutating func literal(_ text: StaticString) -> Bool {
-        let n = text.utf8CodeUnitCount
-        guard bytes.count - i >= n else { return false }
-        let p = text.utf8Start
-        for k in 0..<n where bytes[i + k] != p[k] { return false }
-        i += n
-        return true
-    }
 
     mutating func value(depth: Int) throws(Failure) -> JSONValue {
         guard depth < Self.maxDepth, let c = peek() else { throw Failure() }
@@ -214,5 +202,27 @@ struct JSONParser {
             }
             run = i
         }
+    }
+}
+
+/// A position in JSON text, shared by the parser and the tape's scanner.
+protocol JSONCursor {
+    var bytes: UnsafeBufferPointer<UInt8> { get }
+    var i: Int { get set }
+}
+
+extension JSONCursor {
+    @inline(__always) mutating func skipSpace() {
+        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
+    }
+
+    /// Consumes `text` when the input continues with it.
+    @inline(__always) mutating func literal(_ text: StaticString) -> Bool {
+        let n = text.utf8CodeUnitCount
+        guard bytes.count - i >= n else { return false }
+        let p = text.utf8Start
+        for k in 0..<n where bytes[i + k] != p[k] { return false }
+        i += n
+        return true
     }
 }

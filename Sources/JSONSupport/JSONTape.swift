@@ -151,7 +151,7 @@ public struct JSONTape {
     }
 
     /// A validating scanner with `JSONParser`'s grammar that records positions only.
-    struct Scanner {
+    struct Scanner: JSONCursor {
         let bytes: UnsafeBufferPointer<UInt8>
         let out: UnsafeMutablePointer<Entry>
         var i = 0
@@ -167,19 +167,6 @@ public struct JSONTape {
             guard value(depth: 0) else { return false }
             skipSpace()
             return i == bytes.count
-        }
-
-        @inline(__always) mutating func skipSpace() {
-            while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-        }
-
-        mutating func literal(_ text: StaticString) -> Bool {
-            let n = text.utf8CodeUnitCount
-            guard bytes.count - i >= n else { return false }
-            let p = text.utf8Start
-            for k in 0..<n where bytes[i + k] != p[k] { return false }
-            i += n
-            return true
         }
 
         mutating func value(depth: Int) -> Bool {
