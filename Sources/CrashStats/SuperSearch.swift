@@ -362,7 +362,7 @@ struct SuperSearch: Sendable {
         }
         func render(_ d: Dimension, _ key: String) -> JSONValue {
             if d.field.type == .boolean { return .string(key == "1" ? "T" : "F") }
-            if d.interval != nil, d.field.type == .date, let micros = Int64(key) { return .string(Self.bucketTime(micros)) }
+            if d.interval != nil, d.field.type == .date, let micros = Int64(key) { return .string(ISOTime.string(Double(micros) / 1_000_000, fraction: false)) }
             if d.field.type == .integer || d.interval != nil { return Int64(key).map { .int($0) } ?? .string(key) }
             return .string(key)
         }
@@ -386,15 +386,6 @@ struct SuperSearch: Sendable {
             })
         }
         return level(0, [])
-    }
-
-    /// `2024-01-01T00:00:00+00:00` for a bucket start.
-    static func bucketTime(_ micros: Int64) -> String {
-        var t = time_t(micros / 1_000_000)
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d+00:00", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec)
     }
 
     /// A histogram interval: for dates `day` (default), `week`, `hour`, `minute` or a number with

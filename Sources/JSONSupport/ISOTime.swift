@@ -3,13 +3,15 @@ import Foundation
 /// The timestamps crash documents carry: `2026-11-29T05:00:00.123456+00:00` (UTC, microseconds),
 /// as Socorro writes `submitted_timestamp`, `date_processed` and the processing times.
 public enum ISOTime {
-    public static func string(_ seconds: Double) -> String {
+    /// With `fraction: false`, whole seconds (`2024-01-01T00:00:00+00:00`, as histogram buckets are named).
+    public static func string(_ seconds: Double, fraction: Bool = true) -> String {
         let micros = Int64((seconds * 1_000_000).rounded(.down))
         var t = time_t(micros / 1_000_000)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
-                      parts.tm_hour, parts.tm_min, parts.tm_sec, Int(micros % 1_000_000))
+        let date = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
+                          parts.tm_hour, parts.tm_min, parts.tm_sec)
+        return fraction ? date + String(format: ".%06d+00:00", Int(micros % 1_000_000)) : date + "+00:00"
     }
 
     public static func string(_ date: Date) -> String { string(date.timeIntervalSince1970) }
