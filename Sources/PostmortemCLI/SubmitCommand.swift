@@ -47,7 +47,23 @@ struct CrashReport: Sendable {
         return out
     }
 
+    /// The request body under a fresh boundary, gzipped if the report asks for it.
+    func encoded() throws -> EncodedReport {
+        let boundary = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        var body = body(boundary: boundary)
+        if gzip { body = try body.compress(with: .gzip()) }
+        return EncodedReport(boundary: boundary, body: body, gzipped: gzip, dumpBytes: dumps.reduce(0) { $0 + $1.1.readableBytes })
+    }
+
     static func quoted(_ s: String) -> String { s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") }
+}
+
+/// A report ready to send: its multipart body (gzipped or not) and boundary.
+struct EncodedReport: Sendable {
+    let boundary: String
+    let body: ByteBuffer
+    let gzipped: Bool
+    let dumpBytes: Int
 }
 
 /// Sends reports and measures the answers.
@@ -56,6 +72,16 @@ struct Submitter: Sendable {
     let chunked: Bool
     let userAgent: String
     let timeout: TimeAmount
+    let client: HTTPClient
+
+    /// A client with one connection per request in flight: crash reports come from many
+    /// machines, each on its own connection (AsyncHTTPClient's default of 8 connections per
+    /// host would queue the rest inside the submitter and count the wait as the collector's).
+    static func makeClient(connections: Int) -> HTTPClient {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = max(1, connections)
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
 
     struct Outcome: Sendable {
         var status: Int
@@ -64,16 +90,16 @@ struct Submitter: Sendable {
     }
 
     func send(_ report: CrashReport) async throws -> Outcome {
-        let boundary = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        var body = report.body(boundary: boundary)
-        if report.gzip {
-            body = try body.compress(with: .gzip())
-        }
+        try await send(report.encoded())
+    }
+
+    func send(_ report: EncodedReport) async throws -> Outcome {
+        let body = report.body, boundary = report.boundary
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
         request.headers.add(name: "User-Agent", value: userAgent)
-        if report.gzip { request.headers.add(name: "Content-Encoding", value: "gzip") }
+        if report.gzipped { request.headers.add(name: "Content-Encoding", value: "gzip") }
         if chunked {
             // Unknown length: AsyncHTTPClient sends Transfer-Encoding: chunked.
             let chunks = stride(from: 0, to: body.readableBytes, by: 64 << 10).map { body.getSlice(at: body.readerIndex + $0, length: min(64 << 10, body.readableBytes - $0))! }
@@ -82,7 +108,7 @@ struct Submitter: Sendable {
             request.body = .bytes(body)
         }
         let start = ContinuousClock.now
-        let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+        let response = try await client.execute(request, timeout: timeout)
         let text = try await response.body.collect(upTo: 1 << 20)
         return Outcome(status: Int(response.status.code), body: String(buffer: text), latency: ContinuousClock.now - start)
     }
@@ -144,7 +170,17 @@ struct SubmitCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let submitter = Submitter(url: url, chunked: chunked, userAgent: "postmortem-submit/1.0", timeout: .seconds(timeout))
+        let client = Submitter.makeClient(connections: concurrency)
+        do {
+            try await run(Submitter(url: url, chunked: chunked, userAgent: "postmortem-submit/1.0", timeout: .seconds(timeout), client: client))
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
+        try await client.shutdown()
+    }
+
+    func run(_ submitter: Submitter) async throws {
         let ids = try idsFile.map { try IDLog(path: $0) }
         if load {
             try await runLoad(submitter, ids: ids)
@@ -225,7 +261,7 @@ struct SubmitCommand: AsyncParsableCommand {
             guard let d = FileManager.default.contents(atPath: loadDump) else { throw fail("cannot read \(loadDump)") }
             fixedDump = ByteBuffer(data: d)
         }
-        let generator = LoadGenerator(sizeMean: sizeMean, gzipShare: gzipShare, fixedDump: fixedDump)
+        let generator = try LoadGenerator(sizeMean: sizeMean, gzipShare: gzipShare, fixedDump: fixedDump)
         let pacer = Pacer(rate: rate, limit: duration == nil || count > 0 ? count : Int.max,
                           deadline: duration.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) })
         let stats = LoadStatistics()
@@ -243,11 +279,11 @@ struct SubmitCommand: AsyncParsableCommand {
                 group.addTask {
                     var rng = SplitMix(seed: UInt64(worker + 1) &* 0x9E37_79B9_7F4A_7C15)
                     while let _ = await pacer.next() {
-                        let report = generator.report(&rng)
                         do {
+                            let report = try generator.next(&rng)
                             let outcome = try await submitter.send(report)
                             ids?.record(outcome)
-                            await stats.add(status: outcome.status, latency: outcome.latency, bytes: report.dumps.first?.1.readableBytes ?? 0)
+                            await stats.add(status: outcome.status, latency: outcome.latency, bytes: report.dumpBytes)
                         } catch {
                             await stats.add(status: 0, latency: .zero, bytes: 0)
                         }
@@ -299,11 +335,15 @@ actor Pacer {
 
     func next() async -> Int? {
         guard issued < limit else { return nil }
-        if let deadline, ContinuousClock.now >= deadline { return nil }
+        if let deadline, (interval == nil ? ContinuousClock.now : max(nextSlot, ContinuousClock.now - .seconds(1))) >= deadline { return nil }
         issued += 1
         if let interval {
-            let slot = nextSlot
-            nextSlot = max(nextSlot, ContinuousClock.now - interval * 4) + interval
+            // A fixed schedule: a slot missed because this process woke late (a busy machine)
+            // is sent at once, not dropped, so the offered rate is the one asked for. Slots
+            // more than a second behind are dropped: every sender was busy that long, and the
+            // shortfall shows in the achieved rate.
+            let slot = max(nextSlot, ContinuousClock.now - .seconds(1))
+            nextSlot = slot + interval
             if slot > ContinuousClock.now { try? await Task.sleep(until: slot, clock: .continuous) }
         }
         return issued
@@ -343,13 +383,21 @@ actor LoadStatistics {
 
 /// Generated reports: Socorro-style annotations and a dump of log-normal size (mean `sizeMean`)
 /// whose bytes compress about as well as real minidumps (half zeros, half noise).
+///
+/// Gzipped reports come from a set compressed once at start: real clients compress on their own
+/// machines, and compressing every report here took a third of the generator's CPU — on a shared
+/// 2-core machine that is CPU the collector under test did not get. The collector still inflates
+/// every one of them.
 struct LoadGenerator: Sendable {
     let sizeMean: Int
     let gzipShare: Double
     let pool: ByteBuffer
     let fixedDump: ByteBuffer?
+    private(set) var gzipped: [EncodedReport] = []
 
-    init(sizeMean: Int, gzipShare: Double, fixedDump: ByteBuffer? = nil) {
+    static let gzippedVariants = 64
+
+    init(sizeMean: Int, gzipShare: Double, fixedDump: ByteBuffer? = nil) throws {
         self.sizeMean = max(1, sizeMean)
         self.gzipShare = gzipShare
         self.fixedDump = fixedDump
@@ -359,6 +407,25 @@ struct LoadGenerator: Sendable {
             withUnsafeBytes(of: rng.next()) { w in for k in 0..<8 { bytes[i + k] = w[k] } }
         }
         pool = ByteBuffer(bytes: bytes)
+        if gzipShare > 0 {
+            var variants = SplitMix(seed: 7)
+            gzipped = try (0..<Self.gzippedVariants).map { _ in
+                var report = report(&variants)
+                report.gzip = true
+                return try report.encoded()
+            }
+        }
+    }
+
+    /// The next report to send: a gzipped one from the precompressed set with probability
+    /// `gzipShare`, otherwise a fresh uncompressed one.
+    func next(_ rng: inout SplitMix) throws -> EncodedReport {
+        if !gzipped.isEmpty, rng.unit() < gzipShare {
+            return gzipped[Int(rng.next() % UInt64(gzipped.count))]
+        }
+        var report = report(&rng)
+        report.gzip = false
+        return try report.encoded()
     }
 
     func report(_ rng: inout SplitMix) -> CrashReport {

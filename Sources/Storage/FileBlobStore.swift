@@ -11,9 +11,12 @@ public struct FileBlobStore: BlobStore {
     /// Blocking file I/O runs here, off the concurrency pool.
     let threadPool: NIOThreadPool
 
-    /// fsync waits on the disk, not the CPU: more threads than cores keep writes overlapping.
+    /// fsync waits on the disk, not the CPU: a crash's job spends most of its time waiting for
+    /// its syncs, so the pool needs about as many threads as requests in flight. With 16, jobs
+    /// queued behind waiting threads and the collector topped out near 480 crashes/s on 2 cores;
+    /// with 64 it takes 850/s (docs/benchmarks.md). Idle threads cost only their stacks.
     public static let ioThreads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 16)
+        let pool = NIOThreadPool(numberOfThreads: 64)
         pool.start()
         return pool
     }()
