@@ -41,6 +41,7 @@ let package = Package(
         // formats
         .target(name: "BreakpadSymbols", dependencies: ["CSystemShims"], swiftSettings: strict),
         .target(name: "CSystemShims"),
+        .target(name: "X86Decoder", swiftSettings: strict),
         .target(name: "MinidumpFormat", swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
         // domain
@@ -117,7 +118,7 @@ let package = Package(
             ],
             resources: [.copy("Resources/annotation_fields.json")],
             swiftSettings: strict),
-        .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport"], swiftSettings: strict),
+        .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport", "X86Decoder"], swiftSettings: strict),
         .target(
             name: "CrashStats",
             dependencies: [

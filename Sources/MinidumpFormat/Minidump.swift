@@ -30,6 +30,8 @@ public final class Minidump: @unchecked Sendable {
     public private(set) var handles: [HandleDescriptor]?
     public private(set) var linuxLsbRelease: [String: String]?
     public private(set) var linuxMapsLineCount: Int?
+    /// The mappings of `/proc/<pid>/maps`, sorted by start (lines that do not parse are skipped).
+    public private(set) var linuxMaps: [LinuxMapping]?
     public private(set) var linuxProcStatusPid: UInt32?
     public private(set) var linuxCpuInfo: String?
     /// The crashed process's argv, environment and auxiliary vector (Breakpad's Linux streams).
@@ -113,7 +115,10 @@ public final class Minidump: @unchecked Sendable {
             case StreamType.memoryInfoList: memoryInfo = try readMemoryInfo(view)
             case StreamType.handleData: handles = try readHandles(view)
             case StreamType.linuxLsbRelease: linuxLsbRelease = parseKeyValues(text(view))
-            case StreamType.linuxMaps: linuxMapsLineCount = text(view).split(separator: "\n", omittingEmptySubsequences: true).count
+            case StreamType.linuxMaps:
+                let lines = text(view).split(separator: "\n", omittingEmptySubsequences: true)
+                linuxMapsLineCount = lines.count
+                linuxMaps = lines.compactMap(LinuxMapping.init(line:)).sorted { $0.start < $1.start }
             case StreamType.linuxProcStatus: linuxProcStatusPid = procStatusPid(text(view))
             case StreamType.linuxCpuInfo: linuxCpuInfo = text(view)
             case StreamType.linuxCmdLine: linuxCommandLine = nulSeparated(view)

@@ -242,6 +242,31 @@ public struct MemoryInfo: Sendable, Equatable {
     public var type: UInt32
 }
 
+/// One line of Linux's `/proc/<pid>/maps`: `start-end perms offset dev inode [path]`.
+public struct LinuxMapping: Sendable, Equatable {
+    public var start: UInt64
+    public var end: UInt64
+    public var readable: Bool
+    public var writable: Bool
+    public var executable: Bool
+
+    public init(start: UInt64, end: UInt64, readable: Bool, writable: Bool, executable: Bool) {
+        (self.start, self.end, self.readable, self.writable, self.executable) = (start, end, readable, writable, executable)
+    }
+
+    /// Nil for a line that is not a mapping (no range, end before start, short permissions).
+    public init?(line: Substring) {
+        let fields = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)
+        guard fields.count >= 2 else { return nil }
+        let range = fields[0].split(separator: "-")
+        let perms = Array(fields[1].utf8)
+        guard range.count == 2, let start = UInt64(range[0], radix: 16), let end = UInt64(range[1], radix: 16), start < end,
+              perms.count >= 3 else { return nil }
+        self.init(start: start, end: end, readable: perms[0] == UInt8(ascii: "r"), writable: perms[1] == UInt8(ascii: "w"),
+                  executable: perms[2] == UInt8(ascii: "x"))
+    }
+}
+
 /// Bytes of the process's memory captured at `start`.
 public struct MemoryRegion: Sendable {
     public var start: UInt64
@@ -250,6 +275,14 @@ public struct MemoryRegion: Sendable {
 
     public func contains(_ address: UInt64, size: Int = 1) -> Bool {
         address >= start && address &- start <= UInt64(bytes.count) && UInt64(size) <= UInt64(bytes.count) - (address &- start)
+    }
+
+    /// Up to `maxCount` bytes from `address` to the end of the region (empty outside it).
+    public func bytes(at address: UInt64, maxCount: Int) -> [UInt8] {
+        guard contains(address) else { return [] }
+        let offset = address - start
+        let n = min(UInt64(max(0, maxCount)), UInt64(bytes.count) - offset)
+        return (try? bytes.slice(offset, n, "memory").bytes) ?? []
     }
 
     /// A little-endian word of 4 or 8 bytes at `address`, or nil outside the region.

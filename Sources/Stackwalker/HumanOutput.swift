@@ -29,7 +29,18 @@ extension ProcessState {
         line()
         if hasException {
             line("Crash reason:  \(crash.reason ?? "")")
-            line("Crash address: \(crash.address.map(hexString) ?? "")")
+            let a = crash.analysis
+            switch a?.adjustedAddress {
+            case .nonCanonical(let address)?:
+                line("Crash address: \(crash.address.map(hexString) ?? "") **")
+                line("    ** Non-canonical address detected: \(hexString(address))")
+            case .nullPointer(let offset)?:
+                line("Crash address: \(crash.address.map(hexString) ?? "") **")
+                line("    ** Null pointer detected with offset: \(hexString(offset))")
+            case nil:
+                line("Crash address: \(crash.address.map(hexString) ?? "")")
+            }
+            if let a { analysisLines(a).forEach { line($0) } }
         } else {
             line("No crash")
         }
@@ -112,6 +123,49 @@ extension ProcessState {
         case 0: return "Official"
         default: return "Unknown"
         }
+    }
+
+    /// The crashing-instruction block under the crash address.
+    private func analysisLines(_ a: CrashAnalysis) -> [String] {
+        var out: [String] = []
+        if let i = a.instruction { out.append("Crashing instruction: `\(i)`") }
+        if let accesses = a.memoryAccesses {
+            if accesses.isEmpty {
+                out.append("No memory accessed by instruction")
+            } else {
+                out.append("Memory accessed by instruction:")
+                for (n, m) in accesses.enumerated() {
+                    out.append("  \(n). Address: \(hexString(m.address))")
+                    out.append(m.size.map { "     Size: \($0)" } ?? "     Size: Unknown")
+                    if m.isLikelyGuardPage { out.append("     This address falls in a likely guard page.") }
+                    if let access = m.access {
+                        out.append("     Access type: " + ["read": "Read", "write": "Write", "readwrite": "ReadWrite"][access.rawValue, default: access.rawValue])
+                    }
+                }
+            }
+        }
+        if a.analysedInstruction {
+            if let u = a.instructionPointerUpdate {
+                out.append("Instruction pointer update done by instruction:")
+                out.append("  Address: \(hexString(u.address))")
+                if u.isLikelyGuardPage { out.append("  This address falls in a likely guard page.") }
+            } else {
+                out.append("No instruction pointer update by instruction")
+            }
+        }
+        if !a.possibleBitFlips.isEmpty {
+            out.append("Crashing address may be the result of a flipped bit:")
+            let sorted = a.possibleBitFlips.sorted { ($0.confidence, $1.address) > ($1.confidence, $0.address) }
+            for (n, f) in sorted.enumerated() {
+                let register = f.sourceRegister.map { "\($0)=" } ?? ""
+                out.append("  \(n). Valid address: \(register)\(hexString(f.address)) (\(String(format: "%.3f", Double(f.confidence))))")
+            }
+        }
+        if !a.inconsistencies.isEmpty {
+            out.append("Crash is inconsistent:")
+            for i in a.inconsistencies { out.append("  \(i.rawValue)") }
+        }
+        return out
     }
 
     private func hex8(_ v: UInt64) -> String { String(format: "0x%08llx", v) }

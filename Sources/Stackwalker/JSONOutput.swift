@@ -67,21 +67,57 @@ extension ProcessState {
     }
 
     private func crashInfoJSON() -> JSONValue {
-        // The crash-instruction analysis (instruction, memory accesses, bit flips, …) is the
-        // crash-analysis issue's; until then those fields are null, as for a walker without a
-        // disassembler.
-        .object([
+        let a = crash.analysis
+        let adjusted: JSONValue = a?.adjustedAddress.map(adjustedJSON) ?? .null
+        let accesses: JSONValue = a?.memoryAccesses.map { .array($0.map(accessJSON)) } ?? .null
+        var ipUpdate: JSONValue = .null
+        if let u = a?.instructionPointerUpdate {
+            var fields: [(String, JSONValue)] = [("address", hex(u.address))]
+            if u.isLikelyGuardPage { fields.append(("is_likely_guard_page", .bool(true))) }
+            ipUpdate = .object(fields)
+        }
+        let flips: JSONValue = (a?.possibleBitFlips).flatMap { $0.isEmpty ? nil : JSONValue.array($0.map(bitFlipJSON)) } ?? .null
+        let inconsistencies: JSONValue = hasException ? .array((a?.inconsistencies ?? []).map { .string($0.rawValue) }) : .null
+        return .object([
             ("type", crash.reason.map { .string($0) } ?? .null),
             ("address", crash.address.map(hex) ?? .null),
-            ("adjusted_address", .null),
-            ("instruction", .null),
-            ("memory_accesses", .null),
-            ("instruction_pointer_update", .null),
-            ("possible_bit_flips", .null),
-            ("crash_inconsistencies", hasException ? .array([]) : .null),
+            ("adjusted_address", adjusted),
+            ("instruction", a?.instruction.map { .string($0) } ?? .null),
+            ("memory_accesses", accesses),
+            ("instruction_pointer_update", ipUpdate),
+            ("possible_bit_flips", flips),
+            ("crash_inconsistencies", inconsistencies),
             ("crashing_thread", crash.crashingThread.map { .int(Int64($0)) } ?? .null),
             ("assertion", crash.assertion.map { .string($0) } ?? .null),
         ])
+    }
+
+    private func adjustedJSON(_ adjusted: CrashAnalysis.AdjustedAddress) -> JSONValue {
+        switch adjusted {
+        case .nonCanonical(let address): return .object([("kind", .string("non-canonical")), ("address", hex(address))])
+        case .nullPointer(let offset): return .object([("kind", .string("null-pointer")), ("offset", hex(offset))])
+        }
+    }
+
+    private func accessJSON(_ m: CrashAnalysis.MemoryAccess) -> JSONValue {
+        var fields: [(String, JSONValue)] = []
+        if let access = m.access { fields.append(("access_type", .string(access.rawValue))) }
+        fields.append(("address", hex(m.address)))
+        if m.isLikelyGuardPage { fields.append(("is_likely_guard_page", .bool(true))) }
+        fields.append(("size", m.size.map { .int(Int64($0)) } ?? .null))
+        return .object(fields)
+    }
+
+    private func bitFlipJSON(_ f: CrashAnalysis.BitFlip) -> JSONValue {
+        let details: JSONValue = .object([
+            ("is_null", .bool(f.isNull)), ("nearby_registers", .int(Int64(f.nearbyRegisters))),
+            ("poison_registers", .bool(f.poisonRegisters)), ("was_low", .bool(f.wasLow)),
+            ("was_non_canonical", .bool(f.wasNonCanonical)),
+        ])
+        // Single precision printed at its shortest, as the reference does (0.55, not 0.550000011920929).
+        let confidence = Double(f.confidence.description) ?? Double(f.confidence)
+        return .object([("address", hex(f.address)), ("confidence", .double(confidence)), ("details", details),
+                        ("source_register", f.sourceRegister.map { .string($0) } ?? .null)])
     }
 
     private func lsbReleaseJSON() -> JSONValue {

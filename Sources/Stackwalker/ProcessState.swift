@@ -63,6 +63,8 @@ public struct CrashInfo: Sendable {
     public var address: UInt64?
     public var crashingThread: Int?
     public var assertion: String?
+    /// The crashing instruction's analysis (nil without an exception).
+    public var analysis: CrashAnalysis?
 }
 
 public struct SystemInfoState: Sendable {

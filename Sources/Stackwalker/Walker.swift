@@ -121,6 +121,10 @@ public struct Stackwalker: Sendable {
         if let e = dump.exception {
             crash.reason = CrashReason.describe(e, platform: sys.platformId)
             crash.address = CrashReason.address(e, windows: sys.isWindows, pointerSize: pointerSize)
+            let exceptionContext = (e.contextBytes ?? requestingIndex.flatMap { dump.threads[$0].contextBytes })
+                .flatMap { try? CPUContext.decode($0, architecture: arch) }
+            crash.analysis = CrashAnalyzer.analyze(dump: dump, context: exceptionContext, reason: crash.reason ?? "",
+                                                   address: crash.address ?? 0, platformId: sys.platformId)
         }
         if let a = dump.assertion {
             crash.assertion = Self.describe(a)
