@@ -152,9 +152,10 @@ let package = Package(
             dependencies: ["Symbolication", "SymbolSources", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
         .testTarget(name: "MinidumpFormatTests", dependencies: ["MinidumpFormat", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "X86DecoderTests", dependencies: ["X86Decoder"], swiftSettings: strict),
         .testTarget(
             name: "StackwalkerTests",
-            dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport"],
+            dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport", "X86Decoder"],
             swiftSettings: strict),
         .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(

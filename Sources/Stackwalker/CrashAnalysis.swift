@@ -137,7 +137,7 @@ enum MemoryOperation {
 
     func allowed(in r: MemoryMap.Region) -> Bool {
         switch self {
-        case .unknown: return true
+        case .unknown: return r.accessible // not an address in a reservation or guard page
         case .read: return r.readable
         case .write: return r.writable
         case .execute: return r.executable
@@ -154,19 +154,29 @@ enum CrashAnalyzer {
 
     /// The analysis of the crashing thread. `context` is the exception context.
     static func analyze(dump: Minidump, context: CPUContext?, reason: String, address: UInt64, platformId: UInt32) -> CrashAnalysis {
+        let instructionBytes = context.flatMap { c in dump.memoryRegion(containing: c.instructionPointer)?.bytes(at: c.instructionPointer, maxCount: 15) }
+        let dumpCPU = dump.systemInfo.map { ContextCPU(architecture: $0.processorArchitecture) }
+        return analyze(context: context, cpu: context?.cpu ?? dumpCPU, instructionBytes: instructionBytes, map: MemoryMap(dump),
+                       readWord: { a, size in dump.memoryRegion(containing: a)?.word(at: a, size: size) },
+                       reason: reason, address: address, platformId: platformId)
+    }
+
+    /// The analysis from its inputs: the exception context, the bytes at its instruction
+    /// pointer (nil when the dump has none), the memory map and a reader of captured memory.
+    static func analyze(context: CPUContext?, cpu: ContextCPU?, instructionBytes: [UInt8]?, map: MemoryMap,
+                        readWord: (UInt64, Int) -> UInt64?, reason: String, address: UInt64, platformId: UInt32) -> CrashAnalysis {
         var result = CrashAnalysis()
-        let map = MemoryMap(dump)
         var instructionRegisters: [String] = []
         var decoded: X86Instruction?
-        if let context, context.cpu == .amd64 || context.cpu == .x86, let region = dump.memoryRegion(containing: context.instructionPointer) {
+        if let context, context.cpu == .amd64 || context.cpu == .x86, let bytes = instructionBytes, !bytes.isEmpty {
             let ip = context.instructionPointer
-            let bytes = region.bytes(at: ip, maxCount: 15)
             let decoder = X86Decoder(mode: context.cpu == .amd64 ? .bits64 : .bits32)
             if let instruction = try? decoder.decode(bytes, address: ip) {
                 decoded = instruction
                 result.instruction = instruction.text
                 result.memoryAccesses = memoryAccesses(instruction, context: context, ip: ip)
-                result.instructionPointerUpdate = instructionPointerUpdate(instruction, context: context, ip: ip, dump: dump).map { ($0, map.isLikelyGuardPage($0)) }
+                result.instructionPointerUpdate = instructionPointerUpdate(instruction, context: context, ip: ip, readWord: readWord)
+                    .map { ($0, map.isLikelyGuardPage($0)) }
                 var names = Set<String>()
                 for case .memory(let m) in instruction.operands where instruction.mnemonic != "nop" {
                     if let b = m.base { names.insert(b.name) }
@@ -175,7 +185,7 @@ enum CrashAnalyzer {
                 instructionRegisters = names.sorted()
             }
         }
-        let isAmd64 = context?.cpu == .amd64 || (context == nil && dump.systemInfo.map { ContextCPU(architecture: $0.processorArchitecture) } == .amd64)
+        let isAmd64 = cpu == .amd64
         let nonCanonicalFault = isAmd64 && isNonCanonicalFault(reason: reason, address: address, platformId: platformId)
 
         // A better address: a null base pointer's offset, or the non-canonical address of a GP fault.
@@ -250,9 +260,10 @@ enum CrashAnalyzer {
     }
 
     /// Where a call, jump or return sends the instruction pointer, when the dump says.
-    static func instructionPointerUpdate(_ instruction: X86Instruction, context: CPUContext, ip: UInt64, dump: Minidump) -> UInt64? {
+    static func instructionPointerUpdate(_ instruction: X86Instruction, context: CPUContext, ip: UInt64,
+                                         readWord: (UInt64, Int) -> UInt64?) -> UInt64? {
         let width = context.cpu.pointerSize
-        func read(_ a: UInt64) -> UInt64? { dump.memoryRegion(containing: a)?.word(at: a, size: width) }
+        func read(_ a: UInt64) -> UInt64? { readWord(a, width) }
         switch instruction.flow {
         case .call, .jump, .farCall, .farJump:
             switch instruction.operands.first {
