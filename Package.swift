@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "BreakpadSymbols", targets: ["BreakpadSymbols"]),
         .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
         .library(name: "Stackwalker", targets: ["Stackwalker"]),
+        .library(name: "X86Decoder", targets: ["X86Decoder"]),
         .library(name: "Signatures", targets: ["Signatures"]),
         .library(name: "JSONSupport", targets: ["JSONSupport"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),

@@ -1,5 +1,5 @@
 // swift-tools-version: 6.0
-// libFuzzer harness for the minidump reader and the stackwalker (see docs/fuzzing.md):
+// libFuzzer harness for the minidump reader, the stackwalker and the x86 decoder (see docs/fuzzing.md):
 //   swift build -c debug --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 import PackageDescription
 
@@ -13,6 +13,7 @@ let package = Package(
             dependencies: [
                 .product(name: "MinidumpFormat", package: "Postmortem"),
                 .product(name: "Stackwalker", package: "Postmortem"),
+                .product(name: "X86Decoder", package: "Postmortem"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
