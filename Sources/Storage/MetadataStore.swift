@@ -513,19 +513,21 @@ public struct MetadataStore: Sendable {
 
     /// The first time each signature was seen in the index, with the build of that crash.
     public func signatureFirstDates(_ signatures: [String]) async throws -> [(signature: String, firstDate: Int64, firstBuild: String?)] {
-        var out: [(String, Int64, String?)] = []
-        for signature in signatures {
-            let row = try await database.withConnection { db in
-                try await db.raw("""
+        // One index seek per signature on (signature, date_processed), on one connection: a single
+        // grouped query would read every row of each signature (millions for a top crasher).
+        try await database.withConnection { db in
+            var out: [(String, Int64, String?)] = []
+            for signature in signatures {
+                let row = try await db.raw("""
                     SELECT date_processed, build_id FROM crashes WHERE signature = \(bind: signature)
                     ORDER BY date_processed, crash_id LIMIT 1
                     """).first()
+                if let row {
+                    out.append((signature, try row.decode(column: "date_processed", as: Int64.self), try row.decode(column: "build_id", as: String?.self)))
+                }
             }
-            if let row {
-                out.append((signature, try row.decode(column: "date_processed", as: Int64.self), try row.decode(column: "build_id", as: String?.self)))
-            }
+            return out
         }
-        return out
     }
 
     // MARK: - product versions
