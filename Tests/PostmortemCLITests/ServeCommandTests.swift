@@ -110,23 +110,35 @@ import TestSupport
         try new.write(to: URL(fileURLWithPath: source))
         let executable = try CommandLineTests.executable()
 
-        // How long one whole `blobs put` takes here; kills are spread over that time.
-        let timing = ContinuousClock.now
-        let (status, _, err) = try runProcess(executable, ["blobs", "put", "--data", data, "v1/dump/timing", source])
-        #expect(status == 0, "\(String(decoding: err, as: UTF8.self))")
-        let whole = ContinuousClock.now - timing
+        let directory = data + "/blobs/v1/dump"
+        func temporaryFiles() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix(".tmp-") }
+        }
+        /// Starts a writer and returns once its temporary file exists (the write has begun) or it
+        /// has exited: process start-up time varies too much on a busy machine to aim kills from it.
+        func startWriter(_ key: String) throws -> BackgroundProcess {
+            let writer = try BackgroundProcess(executable, ["blobs", "put", "--data", data, key, source])
+            let deadline = ContinuousClock.now + .seconds(30)
+            while temporaryFiles().isEmpty && writer.process.isRunning && ContinuousClock.now < deadline { usleep(500) }
+            return writer
+        }
+
+        // How long the write itself (temporary file → renamed) takes here; kills are spread over it.
+        let timingWriter = try startWriter("v1/dump/timing")
+        let writeStarted = ContinuousClock.now
+        #expect(timingWriter.waitForExit(timeout: .seconds(60)) == 0, "\(timingWriter.stderr)")
+        let whole = ContinuousClock.now - writeStarted
         try await store.delete("v1/dump/timing")
 
         var interruptedMidWrite = 0
         var completed = 0
-        for tenth in 1...12 {
+        for tenth in 0..<12 {
             try await store.put("v1/dump/victim", old)
-            let writer = try BackgroundProcess(executable, ["blobs", "put", "--data", data, "v1/dump/victim", source])
+            let writer = try startWriter("v1/dump/victim")
             try await Task.sleep(for: whole * Double(tenth) / 10)
             writer.signal(SIGKILL)
             _ = writer.waitForExit(timeout: .seconds(30))
-            let leftovers = try FileManager.default.contentsOfDirectory(atPath: data + "/blobs/v1/dump").filter { $0.hasPrefix(".tmp-") }
-            if !leftovers.isEmpty { interruptedMidWrite += 1 }
+            if !temporaryFiles().isEmpty { interruptedMidWrite += 1 }
             let now = try #require(try await store.get("v1/dump/victim"))
             #expect(now == old || now == new, "partial object of \(now.count) bytes after a kill at \(tenth)/10 of a write")
             if now == new { completed += 1 }
@@ -134,7 +146,7 @@ import TestSupport
             _ = try await store.removeStaleTemporaryFiles(olderThan: 0)
         }
         #expect(interruptedMidWrite > 0, "no kill landed during a write; the test did not exercise anything")
-        print("durability: a whole put takes \(whole); \(interruptedMidWrite) kills landed during a write, \(completed) writes completed before the kill")
+        print("durability: a write takes \(whole); \(interruptedMidWrite) kills landed during a write, \(completed) writes completed before the kill")
     }
 }
 
