@@ -55,12 +55,26 @@ struct DumpBuilder {
         #expect(dump.streamErrors.isEmpty)
         let linux = try Minidump.open(path: try TestData.path("minidumps/linux-mini.dmp"))
         #expect(linux.linuxMapsLineCount == 35)
+        let maps = try #require(linux.linuxMaps)
+        #expect(maps.count == 35 && zip(maps, maps.dropFirst()).allSatisfy { $0.start <= $1.start })
+        #expect(maps.contains { $0.start <= 0x40_0045 && 0x40_0045 < $0.end && $0.readable && $0.executable })
         #expect(linux.linuxLsbRelease?["DISTRIB_CODENAME"] == "xenial")
         #expect(linux.modules.first?.debugId == "C0BCC3F19827FE653058404B2831D9E60")
         let crashpad = try Minidump.open(path: try TestData.path("minidumps/simple-crashpad.dmp"))
         #expect(crashpad.crashpadAnnotations?["hello"] == "world")
         let names = try Minidump.open(path: try TestData.path("minidumps/thread_name_list.dmp"))
         #expect(!names.threadNames.isEmpty)
+    }
+
+    @Test func linuxMapLinesParseAndBadOnesAreSkipped() {
+        let line = LinuxMapping(line: "7f5140efc000-7f5140efd000 rw-p 00000000 00:00 0                          [stack]")
+        #expect(line == LinuxMapping(start: 0x7f51_40ef_c000, end: 0x7f51_40ef_d000, readable: true, writable: true, executable: false))
+        #expect(LinuxMapping(line: "00400000-00401000 r-xp 00000000 08:01 123 /usr/bin/crash")?.executable == true)
+        #expect(LinuxMapping(line: "7f5140efd000-7f5140efe000 ---p 00000000 00:00 0") == LinuxMapping(
+            start: 0x7f51_40ef_d000, end: 0x7f51_40ef_e000, readable: false, writable: false, executable: false))
+        for bad in ["", "garbage", "1000-0800 r-xp", "zz-1000 r-xp", "1000-2000 r", "1000 r-xp", "1000-2000"] {
+            #expect(LinuxMapping(line: Substring(bad)) == nil, "\(bad)")
+        }
     }
 
     @Test func listPaddingAfterTheCountIsSkipped() throws {
