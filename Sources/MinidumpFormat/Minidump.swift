@@ -549,31 +549,23 @@ public final class Minidump: @unchecked Sendable {
 
     /// The memory region containing `address`.
     public func memoryRegion(containing address: UInt64) -> MemoryRegion? {
-        var lo = 0, hi = memory.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if memory[mid].start <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0, memory[lo - 1].contains(address) else { return nil }
-        return memory[lo - 1]
+        guard let i = lastIndex(startingAtOrBelow: address, count: memory.count, start: { memory[$0].start }),
+              memory[i].contains(address) else { return nil }
+        return memory[i]
     }
-
-    /// Module indexes sorted by base address, for O(log n) address lookups.
 
     /// The module whose [base, end) contains `address` (the lowest-based one if ranges overlap).
     public func module(containing address: UInt64) -> (index: Int, module: MinidumpModule)? {
         let order = sortedModules
-        var lo = 0, hi = order.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if modules[order[mid]].baseAddress <= address { lo = mid + 1 } else { hi = mid }
+        guard let last = lastIndex(startingAtOrBelow: address, count: order.count, start: { modules[order[$0]].baseAddress }) else {
+            return nil
         }
-        var i = lo - 1
+        var i = last
         while i >= 0 {
             let m = modules[order[i]]
             if address < m.endAddress { return (order[i], m) }
             // Ranges normally do not overlap; look a little further back in case they do.
-            if lo - i > 4 { break }
+            if last - i > 3 { break }
             i -= 1
         }
         return nil

@@ -242,6 +242,17 @@ public struct MemoryInfo: Sendable, Equatable {
     public var type: UInt32
 }
 
+/// Of `count` items sorted by start address, the index of the last one that starts at or below
+/// `address` (binary search), or nil when every item starts above it.
+public func lastIndex(startingAtOrBelow address: UInt64, count: Int, start: (Int) -> UInt64) -> Int? {
+    var lo = 0, hi = count
+    while lo < hi {
+        let mid = (lo + hi) / 2
+        if start(mid) <= address { lo = mid + 1 } else { hi = mid }
+    }
+    return lo > 0 ? lo - 1 : nil
+}
+
 /// One line of Linux's `/proc/<pid>/maps`: `start-end perms offset dev inode [path]`.
 public struct LinuxMapping: Sendable, Equatable {
     public var start: UInt64

@@ -99,16 +99,15 @@ struct MemoryMap {
     }
 
     func index(containing address: UInt64) -> Int? {
-        var lo = 0, hi = regions.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if regions[mid].start <= address { lo = mid + 1 } else { hi = mid }
-        }
-        guard lo > 0, address < regions[lo - 1].end else { return nil }
-        return lo - 1
+        guard let i = lastIndex(startingAtOrBelow: address, count: regions.count, start: { regions[$0].start }),
+              address < regions[i].end else { return nil }
+        return i
     }
 
-    func region(containing address: UInt64) -> Region? { index(containing: address).map { regions[$0] } }
+    /// Whether `address` is in a region that allows `operation`.
+    func allows(_ operation: MemoryOperation, at address: UInt64) -> Bool {
+        index(containing: address).map { operation.allowed(in: regions[$0]) } ?? false
+    }
 
     /// A small (< 32 KiB) region without permissions right next to one with permissions: the
     /// guard pages put below stacks and around allocations.
@@ -290,14 +289,12 @@ enum CrashAnalyzer {
     static func bitFlips(of address: UInt64, register: String?, bits: Range<Int>, nonCanonical: Bool, context: CPUContext,
                          map: MemoryMap, operation: MemoryOperation) -> [CrashAnalysis.BitFlip] {
         // An address that is valid for the operation needs no explanation.
-        if let r = map.region(containing: address), operation.allowed(in: r) { return [] }
+        if map.allows(operation, at: address) { return [] }
         var out: [CrashAnalysis.BitFlip] = []
         for bit in bits {
             let candidate = address ^ (1 << UInt64(bit))
             // A flip to null: a null check that went the wrong way.
-            var valid = candidate == 0
-            if let r = map.region(containing: candidate), operation.allowed(in: r) { valid = true }
-            guard valid else { continue }
+            guard candidate == 0 || map.allows(operation, at: candidate) else { continue }
             var flip = CrashAnalysis.BitFlip(address: candidate, sourceRegister: register)
             flip.isNull = candidate == 0
             flip.wasLow = flip.isNull && address <= nearbyDistance * 2
@@ -334,7 +331,7 @@ enum CrashAnalyzer {
         if nonCanonicalFault, let accesses = r.memoryAccesses, !accesses.contains(where: { nonCanonicalRange.contains($0.address) }) {
             out.append(.nonCanonicalAddressFalselyReported)
         }
-        if operation != .unknown, let region = map.region(containing: address), operation.allowed(in: region) {
+        if operation != .unknown, map.allows(operation, at: address) {
             out.append(.accessViolationWhenAccessAllowed)
         }
         // A fault on data the instruction did not touch (not a fault on the instruction fetch itself).

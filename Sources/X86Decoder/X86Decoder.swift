@@ -70,8 +70,7 @@ private struct DecodeState {
     var rexR: Int { rex & 4 != 0 ? 8 : 0 }
     var rexX: Int { rex & 2 != 0 ? 8 : 0 }
     var rexB: Int { rex & 1 != 0 ? 8 : 0 }
-    // VEX.
-    var vexL = false
+    // VEX.vvvv: the extra source register.
     var vexRegister = 0
 
     init(bytes: [UInt8], mode: X86Mode) {
@@ -294,7 +293,7 @@ private struct DecodeState {
             let dst = regOperand(m, size: operandSize), src = try rmOperand(m, size: operandSize, access: .read)
             return make("imul", [dst, src, try immediate(op == 0x69 ? izSize : 1, operandSize: operandSize)])
         case 0x6C...0x6F:
-            var i = stringInstruction(op < 0x6E ? "ins" : "outs", size: op & 1 == 0 ? 1 : min(operandSize, 4), reads: op >= 0x6E, writes: op < 0x6E)
+            var i = stringInstruction(op < 0x6E ? "ins" : "outs", size: op & 1 == 0 ? 1 : min(operandSize, 4), source: op >= 0x6E, destination: op < 0x6E ? .write : nil)
             i.isPrivileged = true
             return i
         case 0x70...0x7F:
@@ -357,14 +356,14 @@ private struct DecodeState {
             mem.access = op < 0xA2 ? .read : .write
             let acc = X86Operand.register(Registers.general(0, size: size, rex: false))
             return make("mov", op < 0xA2 ? [acc, .memory(mem)] : [.memory(mem), acc])
-        case 0xA4, 0xA5: return stringInstruction("movs", size: op == 0xA4 ? 1 : operandSize, reads: true, writes: true)
-        case 0xA6, 0xA7: return stringInstruction("cmps", size: op == 0xA6 ? 1 : operandSize, reads: true, writes: false, both: true)
+        case 0xA4, 0xA5: return stringInstruction("movs", size: op == 0xA4 ? 1 : operandSize, source: true, destination: .write)
+        case 0xA6, 0xA7: return stringInstruction("cmps", size: op == 0xA6 ? 1 : operandSize, source: true, destination: .read)
         case 0xA8, 0xA9:
             let size = op == 0xA8 ? 1 : operandSize
             return make("test", [.register(Registers.general(0, size: size, rex: false)), try immediate(op == 0xA8 ? 1 : izSize, operandSize: size)])
-        case 0xAA, 0xAB: return stringInstruction("stos", size: op == 0xAA ? 1 : operandSize, reads: false, writes: true)
-        case 0xAC, 0xAD: return stringInstruction("lods", size: op == 0xAC ? 1 : operandSize, reads: true, writes: false)
-        case 0xAE, 0xAF: return stringInstruction("scas", size: op == 0xAE ? 1 : operandSize, reads: false, writes: false, scans: true)
+        case 0xAA, 0xAB: return stringInstruction("stos", size: op == 0xAA ? 1 : operandSize, source: false, destination: .write)
+        case 0xAC, 0xAD: return stringInstruction("lods", size: op == 0xAC ? 1 : operandSize, source: true, destination: nil)
+        case 0xAE, 0xAF: return stringInstruction("scas", size: op == 0xAE ? 1 : operandSize, source: false, destination: .read)
         case 0xB0...0xB7:
             return make("mov", [.register(Registers.general(Int(op & 7) + rexB, size: 1, rex: hasREX)), try immediate(1, operandSize: 1)])
         case 0xB8...0xBF:
@@ -401,10 +400,7 @@ private struct DecodeState {
             i.implicitMemory = [stackSlot(offset: 0, access: .read, size: stackOperandSize)]
             return i
         case 0xCC: return make("int3", [])
-        case 0xCD:
-            var i = make("int", [try immediate(1, operandSize: 1)])
-            i.isPrivileged = false
-            return i
+        case 0xCD: return make("int", [try immediate(1, operandSize: 1)])
         case 0xCF:
             var i = make(operandSize == 8 ? "iretq" : operandSize == 2 ? "iret" : "iretd", [])
             i.flow = .interruptReturn
@@ -491,17 +487,15 @@ private struct DecodeState {
         X86Memory(base: stackPointer, displacement: offset, size: size ?? stackOperandSize, access: access)
     }
 
-    /// movs/cmps/stos/lods/scas/ins/outs: `[rsi]` is read, `[rdi]` written (or read by cmps/scas).
-    func stringInstruction(_ base: String, size: Int, reads: Bool, writes: Bool, both: Bool = false, scans: Bool = false) -> X86Instruction {
+    /// movs/cmps/stos/lods/scas/ins/outs: `source` when `[rsi]` is read, `destination` how
+    /// `es:[rdi]` is used (nil when it is not).
+    func stringInstruction(_ base: String, size: Int, source: Bool, destination: X86Access?) -> X86Instruction {
         let suffix = ["", "b", "w", "", "d", "", "", "", "q"][size]
         var i = X86Instruction(length: 0, prefix: rep == 0xF3 ? (base == "cmps" || base == "scas" ? "repe " : "rep ") : rep == 0xF2 ? "repne " : "",
                                mnemonic: base + suffix, operands: [])
         let a = addressSize
-        let si = X86Memory(segment: segment, base: Registers.general(6, size: a, rex: true), size: size, access: .read)
-        let di = X86Memory(segment: "es", base: Registers.general(7, size: a, rex: true), size: size, access: writes ? .write : .read)
-        if (reads && base != "ins") || both { i.implicitMemory.append(si) }
-        if writes || both || scans { i.implicitMemory.append(di) }
-        if base == "outs" { i.implicitMemory = [si] }
+        if source { i.implicitMemory.append(X86Memory(segment: segment, base: Registers.general(6, size: a, rex: true), size: size, access: .read)) }
+        if let destination { i.implicitMemory.append(X86Memory(segment: "es", base: Registers.general(7, size: a, rex: true), size: size, access: destination)) }
         return i
     }
 
@@ -640,7 +634,7 @@ private struct DecodeState {
     }
 
     /// A vector move between a register and a register or memory (`load`: register ← r/m).
-    mutating func vectorMove(_ name: String, load: Bool, size: Int, registerSize: Int = 16, vexSource: Bool = false) throws(X86DecodeError) -> X86Instruction {
+    mutating func vectorMove(_ name: String, load: Bool, size: Int, registerSize: Int = 16) throws(X86DecodeError) -> X86Instruction {
         let m = try modRM()
         let reg = X86Operand.register(Registers.vector(m.reg + rexR, size: registerSize))
         let rm = try rmOperand(m, size: m.mod == 3 ? registerSize : size, vector: true, access: load ? .read : .write)
@@ -673,7 +667,6 @@ private struct DecodeState {
         if mode == .bits64 {
             rex = 0x40 | (w ? 8 : 0) | (r ? 4 : 0) | (x ? 2 : 0) | (b ? 1 : 0)
         }
-        vexL = l
         vexRegister = Int(vvvv)
         guard map == 1 else { throw .unknown }
         let op = try byte()

@@ -5,8 +5,6 @@ public enum X86Mode: Sendable, Equatable {
     case bits32
     /// Long mode, 64-bit code (amd64).
     case bits64
-
-    var addressSize: Int { self == .bits64 ? 8 : 4 }
 }
 
 /// How an instruction uses a memory operand.
