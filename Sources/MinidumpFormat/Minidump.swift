@@ -220,7 +220,12 @@ public final class Minidump: @unchecked Sendable {
         for i in 0..<count {
             let at = first + i * 48
             let stackStart = try v.u64(at + 24, "ThreadList")
-            let stackBytes = try location(v, at + 32, "thread stack")
+            // Writers such as MiniDumpWriteDump leave the RVA 0 when the stack lives in the
+            // MemoryList or Memory64List; such a descriptor (or an empty or wrapping one) is no
+            // stack, and the walker looks the start address up in the memory lists instead.
+            let stackSize = try v.u32(at + 32, "ThreadList"), stackRVA = try v.u32(at + 36, "ThreadList")
+            let usable = stackRVA != 0 && stackSize != 0 && stackStart <= UInt64.max - UInt64(stackSize)
+            let stackBytes = usable ? try location(v, at + 32, "thread stack") : nil
             out.append(MinidumpThread(
                 threadId: try v.u32(at, "ThreadList"), suspendCount: try v.u32(at + 4, "ThreadList"),
                 priorityClass: try v.u32(at + 8, "ThreadList"), priority: try v.u32(at + 12, "ThreadList"),

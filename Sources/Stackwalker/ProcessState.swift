@@ -4,6 +4,8 @@ import MinidumpFormat
 /// How a frame was found (rust-minidump's `FrameTrust`).
 public enum FrameTrust: String, Sendable {
     case context, cfi, cfiScan = "cfi_scan", framePointer = "frame_pointer", scan, prewalked, none = "non"
+    /// Breakpad's FRAME_TRUST_LEAF: a Windows x64 leaf function unwound by simulating a return.
+    case leaf
 
     public var humanDescription: String {
         switch self {
@@ -13,6 +15,7 @@ public enum FrameTrust: String, Sendable {
         case .framePointer: return "previous frame's frame pointer"
         case .scan: return "stack scanning"
         case .prewalked: return "recovered by external stack walker"
+        case .leaf: return "simulating a return from leaf function"
         case .none: return "unknown"
         }
     }
@@ -35,6 +38,15 @@ public struct StackFrame: Sendable {
     public var inlines: [InlineFrameInfo] = []
     /// Unloaded modules overlapping the address, when no loaded module contains it.
     public var unloadedModules: [(name: String, offsets: [UInt64])] = []
+    /// Registers not recovered for this frame but still in Breakpad's register record, which
+    /// copies the callee's record for every strategy but CFI. Its frame-pointer rules read them.
+    var stale: [String: UInt64] = [:]
+
+    /// A register as Breakpad's frame-pointer rules read it: recovered, else stale, else 0.
+    func register(_ name: String) -> UInt64 { context[name] ?? stale[name] ?? 0 }
+
+    /// Every register of the record, recovered ones winning.
+    var fullRecord: [String: UInt64] { stale.merging(context.values) { _, recovered in recovered } }
 }
 
 public struct ThreadState: Sendable {

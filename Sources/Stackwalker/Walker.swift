@@ -3,70 +3,24 @@ import Foundation
 import MinidumpFormat
 import SymbolSources
 
-/// Symbols of the dump's modules, fetched on first use and shared by all threads of one walk;
-/// records each module's symbol status for the output.
-actor ModuleSymbols {
-    private let modules: [MinidumpModule]
-    private let supplier: SymbolSupplier?
-    private var tables: [Int: SymbolTable?] = [:]
-    private(set) var status: [Int: (SymbolStatus, String?, String?)] = [:]
-
-    init(modules: [MinidumpModule], supplier: SymbolSupplier?) {
-        self.modules = modules
-        self.supplier = supplier
-    }
-
-    func table(_ index: Int) async -> SymbolTable? {
-        if let known = tables[index] { return known }
-        guard let supplier else { tables[index] = .some(nil); return nil }
-        let m = modules[index]
-        let identity = ModuleIdentity(debugFile: m.debugFile.isEmpty ? m.codeFile : m.debugFile, debugId: m.debugId,
-                                      codeFile: m.codeFile, codeId: m.codeId.uppercased())
-        let fetch = await supplier.symbols(for: identity)
-        if let cached = tables[index] { return cached }  // another thread finished first
-        tables[index] = .some(fetch.table)
-        switch (fetch.table, fetch.notFound) {
-        case (let t?, _): status[index] = (.loaded, fetch.report.source.flatMap { $0.hasPrefix("http") ? $0 : nil }, t.module.debugId)
-        case (nil, .malformed?), (nil, .debugIdMismatch?): status[index] = (.corrupt, nil, nil)
-        default: status[index] = (.missing, nil, nil)
-        }
-        return fetch.table
-    }
-}
-
-/// The symbol tables one thread's walk has already asked for, so that each frame does not hop to
-/// the shared `ModuleSymbols` actor again. Used by one task only.
-final class ThreadTables {
-    private let symbols: ModuleSymbols
-    private var known: [Int: SymbolTable?] = [:]
-
-    init(symbols: ModuleSymbols) { self.symbols = symbols }
-
-    func table(_ index: Int) async -> SymbolTable? {
-        if let t = known[index] { return t }
-        let t = await symbols.table(index)
-        known[index] = .some(t)
-        return t
-    }
-}
-
-/// Reads words of a thread's stack memory for unwinding.
-struct ThreadMemory: StackMemory {
-    let region: MemoryRegion?
-    func readWord(at address: UInt64, size: Int) -> UInt64? { region?.word(at: address, size: size) }
-}
-
 /// Walks every thread of a dump (`minidump.md` §5–§6).
 public struct Stackwalker: Sendable {
-    public let supplier: SymbolSupplier?
+    public let symbols: (any SymbolProvider)?
     /// Module file name → certificate subject (from `--evil-json`).
     public let certSubjects: [String: String]
     /// Frames per thread at most; a corrupt stack cannot make a walk run away.
     public var maxFrames = 1 << 16
+    /// Scanned frames per thread at most (Breakpad's `max_frames_scanned_`); past it only CFI
+    /// and frame pointers may find callers.
+    public var maxScannedFrames = 1 << 14
+
+    public init(symbols: (any SymbolProvider)?, certSubjects: [String: String] = [:]) {
+        self.symbols = symbols
+        self.certSubjects = certSubjects
+    }
 
     public init(supplier: SymbolSupplier?, certSubjects: [String: String] = [:]) {
-        self.supplier = supplier
-        self.certSubjects = certSubjects
+        self.init(symbols: supplier, certSubjects: certSubjects)
     }
 
     public func process(_ dump: Minidump) async throws(MinidumpError) -> ProcessState {
@@ -77,14 +31,15 @@ public struct Stackwalker: Sendable {
         }
         let arch = sys.processorArchitecture
         let pointerSize = ContextCPU(architecture: arch).pointerSize
-        let symbols = ModuleSymbols(modules: dump.modules, supplier: supplier)
+        let symbols = ModuleSymbols(modules: dump.modules, provider: self.symbols)
 
         // The crashing/requesting thread and the dump-writer thread.
         let requestingId = dump.exception?.threadId ?? dump.breakpadInfo?.requestingThreadId
         let dumpThreadId = dump.breakpadInfo?.dumpThreadId
         let requestingIndex = requestingId.flatMap { id in dump.threads.firstIndex { $0.threadId == id } }
 
-        let context = WalkContext(dump: dump, arch: arch, pointerSize: pointerSize, symbols: symbols, maxFrames: maxFrames)
+        let context = WalkContext(dump: dump, cpu: ContextCPU(architecture: arch), symbols: symbols, maxFrames: maxFrames,
+                                  maxScannedFrames: maxScannedFrames)
         var threads = [ThreadState?](repeating: nil, count: dump.threads.count)
         await withTaskGroup(of: (Int, ThreadState).self) { group in
             for (i, t) in dump.threads.enumerated() {
@@ -198,8 +153,10 @@ public struct Stackwalker: Sendable {
         var info: String?
         if [0, 9, 10].contains(s.processorArchitecture) {
             let body = "family \(s.processorLevel) model \(s.processorRevision >> 8) stepping \(s.processorRevision & 0xFF)"
-            // Only Windows writers fill the CPUID vendor; other writers leave garbage there.
-            info = s.isWindows ? s.cpuVendor.map { "\($0) \(body)" } ?? body : body
+            // The CPUID vendor exists only in the x86 member of the CPU_INFORMATION union; amd64
+            // dumps hold processor feature bits there. Only Windows writers fill it.
+            let x86 = s.processorArchitecture == 0 || s.processorArchitecture == 10
+            info = s.isWindows && x86 ? s.cpuVendor.map { "\($0) \(body)" } ?? body : body
         }
         // Breakpad's Linux writer puts `uname` (sysname release version machine) in the CSD
         // string and leaves the version numbers 0: the OS version is the release and version.
@@ -214,26 +171,46 @@ public struct Stackwalker: Sendable {
 /// What one walk needs, shared by the threads.
 struct WalkContext: Sendable {
     let dump: Minidump
-    let arch: UInt16
-    let pointerSize: Int
+    let cpu: ContextCPU
     let symbols: ModuleSymbols
     let maxFrames: Int
+    let maxScannedFrames: Int
+
+    /// The thread's stack: its own memory descriptor when that is usable, else the memory-list
+    /// region holding the stack's start address (Windows writers often leave the descriptor's
+    /// RVA 0 and store stacks in the MemoryList or Memory64List).
+    func stackRegion(_ thread: MinidumpThread) -> MemoryRegion? {
+        if let stack = thread.stack { return stack }
+        guard thread.stackStart != 0 else { return nil }
+        return dump.memoryRegion(containing: thread.stackStart)
+    }
 
     func walk(thread: MinidumpThread, context: CPUContext) async -> [StackFrame] {
-        let sp = context.stackPointer
-        var region = thread.stack
-        if region.map({ !$0.contains(sp) }) ?? true, let other = dump.memoryRegion(containing: sp) { region = other }
-        let memory = ThreadMemory(region: region)
+        var region = stackRegion(thread)
+        // A 32-bit CPU cannot have memory above 4 GiB: such a stack descriptor is corrupt.
+        if cpu.pointerSize == 4, let r = region, r.end > 1 << 32 { region = nil }
         let tables = ThreadTables(symbols: symbols)
-        var frames = [StackFrame(instruction: context.instructionPointer, trust: .context, context: context)]
+        let env = UnwindEnvironment(dump: dump, cpu: cpu, memory: ThreadMemory(region: region), tables: tables)
+        var first = StackFrame(instruction: context.instructionPointer, trust: .context, context: context)
+        if cpu == .arm64, let lr = context["lr"] { first.context["lr"] = env.stripPointerAuth(lr) }
+        var frames = [first]
         await symbolize(&frames[0], tables)
         guard region != nil else { return frames }
+        let unwinder = cpu.unwinder
         var scanned = 0
-        while frames.count < maxFrames, scanned < 1 << 14 {
+        while frames.count < maxFrames {
             // A caller with a time limit cancels the walk; a hostile stack cannot hold a worker.
             if Task.isCancelled { break }
-            guard var caller = await callerFrame(frames, memory, tables) else { break }
-            if caller.trust == .scan { scanned += 1 }
+            let callee = frames[frames.count - 1]
+            guard var caller = await unwinder.caller(of: frames, scanAllowed: scanned < maxScannedFrames, in: env) else { break }
+            let ip = caller.context.instructionPointer
+            if terminatesWalk(callerIP: ip, callerSP: caller.context.stackPointer, calleeSP: callee.context.stackPointer,
+                              firstUnwind: callee.trust == .context) {
+                break
+            }
+            if caller.trust != .cfi { caller.stale = callee.fullRecord.filter { caller.context[$0.key] == nil } }
+            caller.instruction = ip &- cpu.returnAddressAdjustment
+            if caller.trust == .scan || caller.trust == .cfiScan || caller.trust == .none { scanned += 1 }
             await symbolize(&caller, tables)
             frames.append(caller)
         }
@@ -264,181 +241,5 @@ struct WalkContext: Sendable {
         frame.line = hit.file == nil && hit.line == 0 ? nil : hit.line
         frame.lineBase = (hit.callSiteRangeAddress ?? hit.lineRecordAddress).map { module.baseAddress + $0 }
         frame.inlines = hit.inlines
-    }
-
-    // MARK: unwinding
-
-    var isWindows: Bool { dump.systemInfo?.isWindows ?? false }
-
-    var cpu: ContextCPU { ContextCPU(architecture: arch) }
-
-    /// The return-address adjustment that turns a caller's resume address into its lookup address.
-    var returnAddressAdjustment: UInt64 {
-        switch cpu { case .x86, .amd64: return 1; case .arm: return 2; case .arm64: return 4 }
-    }
-
-    func callerFrame(_ frames: [StackFrame], _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
-        let callee = frames[frames.count - 1]
-        var caller = await byCFI(frames, memory, tables)
-        if caller == nil { caller = byFramePointer(callee, memory) }
-        if caller == nil { caller = await byScan(callee, memory, tables) }
-        guard var found = caller else { return nil }
-        let ip = found.context.instructionPointer, sp = found.context.stackPointer
-        // Termination rules.
-        if ip < 4096 { return nil }
-        switch cpu {
-        case .x86, .amd64:
-            if sp <= callee.context.stackPointer { return nil }
-        case .arm:
-            if sp < callee.context.stackPointer || (sp == callee.context.stackPointer && callee.trust != .context) { return nil }
-        case .arm64:
-            if sp < callee.context.stackPointer { return nil }
-            if sp == callee.context.stackPointer, !(callee.trust == .context || found.trust == .cfi) || ip == callee.context.instructionPointer {
-                return nil
-            }
-        }
-        found.instruction = ip &- returnAddressAdjustment
-        return found
-    }
-
-    private func registerVariables(_ c: CPUContext) -> [String: UInt64] {
-        var vars: [String: UInt64] = [:]
-        for (k, v) in c.values {
-            vars[k] = v
-            vars["$" + k] = v
-        }
-        if cpu == .arm64 { vars["x29"] = c["fp"]; vars["x30"] = c["lr"] }
-        if cpu == .arm { vars["r11"] = c["fp"]; vars["r13"] = c["sp"]; vars["r14"] = c["lr"]; vars["r15"] = c["pc"] }
-        return vars
-    }
-
-    private func canonicalName(_ register: String) -> String {
-        let name = register.hasPrefix("$") ? String(register.dropFirst()) : register
-        switch (cpu, name) {
-        case (.arm64, "x29"): return "fp"
-        case (.arm64, "x30"): return "lr"
-        case (.arm, "r11"): return "fp"
-        case (.arm, "r13"): return "sp"
-        case (.arm, "r14"): return "lr"
-        case (.arm, "r15"): return "pc"
-        default: return name
-        }
-    }
-
-    func byCFI(_ frames: [StackFrame], _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
-        let callee = frames[frames.count - 1]
-        guard let moduleIndex = callee.moduleIndex, let table = await tables.table(moduleIndex) else { return nil }
-        let rel = callee.instruction - dump.modules[moduleIndex].baseAddress
-        var recovered: [String: UInt64]?
-        if cpu == .x86, let win = table.stackWin(at: rel) {
-            // The parameter size of the function the callee called (0 for the youngest frame).
-            let grandCallee = frames.count >= 2 ? frames[frames.count - 2].parameterSize ?? 0 : 0
-            var regs: [String: UInt64] = [:]
-            for r in ["esp", "ebp", "ebx"] { if let v = callee.context[r] { regs["$" + r] = v } }
-            if let result = try? win.unwind(registers: regs, grandCalleeParameterSize: grandCallee, memory: memory),
-               result["$eip"] != nil, result["$esp"] != nil {
-                recovered = Dictionary(uniqueKeysWithValues: result.map { (canonicalName($0.key), $0.value & 0xFFFF_FFFF) })
-            }
-        }
-        if recovered == nil, let rules = table.cfiRules(at: rel),
-           let result = try? rules.evaluate(callee: registerVariables(callee.context), wordSize: pointerSize, memory: memory) {
-            var regs: [String: UInt64] = [:]
-            for (k, v) in result where k != ".cfa" && k != ".ra" { regs[canonicalName(k)] = v }
-            regs[cpu.stackPointer] = regs[cpu.stackPointer] ?? result[".cfa"]
-            regs[cpu.instructionPointer] = result[".ra"]
-            recovered = regs
-        }
-        guard var regs = recovered else { return nil }
-        for r in cpu.calleeSaved where regs[r] == nil { regs[r] = callee.context[r] }
-        if cpu == .arm64, let pc = regs["pc"] { regs["pc"] = stripPointerAuth(pc) }
-        return StackFrame(instruction: 0, trust: .cfi, context: CPUContext(cpu: cpu, values: regs.filter { cpu.registerOrder.contains($0.key) }))
-    }
-
-    func byFramePointer(_ callee: StackFrame, _ memory: ThreadMemory) -> StackFrame? {
-        let w = UInt64(pointerSize)
-        switch cpu {
-        case .x86, .amd64:
-            guard let fp = callee.context[cpu.framePointer], fp != 0 else { return nil }
-            // Windows x64 code may point the frame register into the middle of the locals (an
-            // UNWIND_INFO frame offset of 0–15 × 16 bytes), so the saved frame pointer and return
-            // address can sit up to 240 bytes above it; other systems keep them at the frame pointer.
-            let probes: [UInt64] = cpu == .amd64 && isWindows ? (0..<16).map { $0 * 16 } : [0]
-            for delta in probes {
-                let base = fp &+ delta
-                guard base < UInt64.max - 2 * w, let callerFP = memory.readWord(at: base, size: pointerSize),
-                      let ip = memory.readWord(at: base &+ w, size: pointerSize) else { continue }
-                let sp = base &+ 2 * w
-                // The frame pointers must be well ordered. On x86 a zero frame pointer (the end of
-                // the chain) is still accepted: the walk then ends on the caller's IP, as
-                // rust-minidump's x86 goldens show; on amd64 it rejects the strategy and scanning
-                // takes over. The new SP and frame pointer must lie in the stack.
-                let ordered = callerFP >= sp || (cpu == .x86 && callerFP == 0)
-                guard sp > callee.context.stackPointer, ordered, isCanonical(ip) else { continue }
-                if cpu == .amd64 {
-                    guard memory.readWord(at: sp, size: 8) != nil, memory.readWord(at: callerFP, size: 8) != nil else { continue }
-                    // A probed slot must hold a return address into a loaded module.
-                    if delta > 0, dump.module(containing: ip &- 1) == nil { continue }
-                }
-                return StackFrame(instruction: 0, trust: .framePointer,
-                                  context: CPUContext(cpu: cpu, values: [cpu.instructionPointer: ip, cpu.stackPointer: sp, cpu.framePointer: callerFP]))
-            }
-            return nil
-        case .arm64:
-            guard let fp = callee.context["fp"], fp != 0,
-                  let callerFP = memory.readWord(at: fp, size: 8), let lr = memory.readWord(at: fp &+ 8, size: 8) else { return nil }
-            let pc = stripPointerAuth(lr)
-            return StackFrame(instruction: 0, trust: .framePointer,
-                              context: CPUContext(cpu: cpu, values: ["pc": pc, "sp": fp &+ 16, "fp": stripPointerAuth(callerFP), "lr": pc]))
-        case .arm:
-            return nil
-        }
-    }
-
-    func byScan(_ callee: StackFrame, _ memory: ThreadMemory, _ tables: ThreadTables) async -> StackFrame? {
-        let w = UInt64(pointerSize)
-        let words: UInt64 = callee.trust == .context || callee.trust == .cfi ? 160 : 40
-        let start = callee.context.stackPointer
-        for i in 0..<words {
-            let slot = start &+ i * w
-            guard let candidate = memory.readWord(at: slot, size: pointerSize) else { return nil }
-            guard await isPlausibleReturnAddress(candidate, tables) else { continue }
-            let sp = slot &+ w
-            var values: [String: UInt64] = [cpu.instructionPointer: candidate, cpu.stackPointer: sp]
-            // The caller's frame pointer: saved just below the return address by a standard
-            // prologue (and then pointing a plausible distance up the stack), or left unchanged
-            // by a function that does not use it. The first slot leaves no room for a saved one.
-            if i > 0, let fp = callee.context[cpu.framePointer] {
-                let savedAt = slot &- w
-                if fp == savedAt, let next = memory.readWord(at: savedAt, size: pointerSize), next > slot,
-                   next - savedAt <= 128 * 1024, memory.readWord(at: next, size: pointerSize) != nil {
-                    values[cpu.framePointer] = next
-                } else if fp >= sp {
-                    values[cpu.framePointer] = fp
-                }
-            }
-            return StackFrame(instruction: 0, trust: .scan, context: CPUContext(cpu: cpu, values: values))
-        }
-        return nil
-    }
-
-    private func isPlausibleReturnAddress(_ address: UInt64, _ tables: ThreadTables) async -> Bool {
-        guard address != 0, isCanonical(address) else { return false }
-        let lookup = address &- returnAddressAdjustment
-        guard let (index, module) = dump.module(containing: lookup) else { return false }
-        guard let table = await tables.table(index) else { return true }
-        return !(table.function(at: lookup - module.baseAddress)?.name.isEmpty ?? true)
-    }
-
-    private func isCanonical(_ address: UInt64) -> Bool {
-        if pointerSize == 4 { return address <= 0xFFFF_FFFF }
-        return !(address >= 0x0000_8000_0000_0000 && address <= 0xFFFF_7FFF_FFFF_FFFF)
-    }
-
-    /// Clears ARM64 pointer-authentication bits above the highest address a module occupies.
-    private func stripPointerAuth(_ value: UInt64) -> UInt64 {
-        let highest = max((1 << 47) - 1, dump.modules.map(\.endAddress).max() ?? 0)
-        var mask: UInt64 = 1
-        while mask <= highest, mask != 0 { mask <<= 1 }
-        return mask == 0 ? value : value & (mask - 1)
     }
 }
