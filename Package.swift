@@ -11,6 +11,8 @@ let package = Package(
         .library(name: "BreakpadSymbols", targets: ["BreakpadSymbols"]),
         .library(name: "MinidumpFormat", targets: ["MinidumpFormat"]),
         .library(name: "Stackwalker", targets: ["Stackwalker"]),
+        // Synthetic minidumps for tests, benchmarks and the fuzzer's seed corpus.
+        .library(name: "MinidumpSynth", targets: ["MinidumpSynth"]),
         .library(name: "X86Decoder", targets: ["X86Decoder"]),
         .library(name: "Signatures", targets: ["Signatures"]),
         .library(name: "JSONSupport", targets: ["JSONSupport"]),
@@ -156,7 +158,8 @@ let package = Package(
         .testTarget(name: "X86DecoderTests", dependencies: ["X86Decoder"], swiftSettings: strict),
         .testTarget(
             name: "StackwalkerTests",
-            dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport", "X86Decoder"],
+            dependencies: ["Stackwalker", "MinidumpFormat", "SymbolSources", "JSONSupport", "TestSupport", "X86Decoder", "MinidumpSynth",
+                           "BreakpadSymbols"],
             swiftSettings: strict),
         .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
@@ -186,6 +189,8 @@ let package = Package(
             name: "PostmortemCLITests",
             dependencies: ["PostmortemCLI", "TestSupport", "Storage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
+        // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
+        .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(
             name: "TestSupport",
