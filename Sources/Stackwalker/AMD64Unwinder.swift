@@ -50,17 +50,22 @@ struct AMD64Unwinder: Unwinder {
         let words = UnwindEnvironment.scanWords(calleeIsContext: callee.trust == .context)
         guard let (location, rip) = await env.scanForReturnAddress(from: callee.context.stackPointer, words: words) else { return nil }
         var values: [String: UInt64] = ["rip": rip, "rsp": location &+ 8]
+        var hidden: Set<String> = []
         // Pass on a plausible %rbp: saved just below the return address by a standard prologue,
-        // or left unchanged by a callee that did not use it. A return address in the first slot
-        // leaves no room for a saved %rbp, and rust-minidump then reports none (Breakpad's record
-        // keeps the callee's value, which `stale` carries, so unwinding is the same).
-        if let rbp = callee.context["rbp"], location > callee.context.stackPointer {
+        // or left unchanged by a callee that did not use it.
+        if let rbp = callee.context["rbp"] {
             if location &- 8 == rbp {
                 if let saved = env.word(at: rbp), saved > location { values["rbp"] = saved }
             } else if rbp >= location &+ 8 {
                 values["rbp"] = rbp
             }
+            // rust-minidump does not report %rbp when the return address was in the first slot
+            // (no room for a saved one); Breakpad still unwinds with it, so it stays known but
+            // is left out of the output.
+            if location == callee.context.stackPointer, values["rbp"] != nil { hidden.insert("rbp") }
         }
-        return StackFrame(instruction: 0, trust: .scan, context: CPUContext(cpu: .amd64, values: values))
+        var frame = StackFrame(instruction: 0, trust: .scan, context: CPUContext(cpu: .amd64, values: values))
+        frame.unreportedRegisters = hidden
+        return frame
     }
 }

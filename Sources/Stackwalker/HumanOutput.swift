@@ -221,7 +221,7 @@ extension ProcessState {
     /// ` <name right-aligned to 6> = <hex>` entries, wrapped at 80 characters.
     private func registers(_ f: StackFrame) -> String {
         var out = "", current = ""
-        for (name, value) in f.context.orderedRegisters {
+        for (name, value) in f.reportedRegisters {
             let entry = " " + String(repeating: " ", count: max(0, 6 - name.count)) + name + " = " + hexString(value)
             if current.count + entry.count > 80 {
                 out += " " + current + "\n"

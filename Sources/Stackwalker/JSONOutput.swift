@@ -173,7 +173,7 @@ extension ProcessState {
                 .object([("module", .string(u.name)), ("offsets", .array(u.offsets.map(hex)))]) })),
         ]
         if withRegisters {
-            o.append(("registers", .object(f.context.orderedRegisters.map { ($0.0, hex($0.1)) })))
+            o.append(("registers", .object(f.reportedRegisters.map { ($0.0, hex($0.1)) })))
         }
         return .object(o)
     }

@@ -41,6 +41,13 @@ public struct StackFrame: Sendable {
     /// Registers not recovered for this frame but still in Breakpad's register record, which
     /// copies the callee's record for every strategy but CFI. Its frame-pointer rules read them.
     var stale: [String: UInt64] = [:]
+    /// Known registers the output leaves out, as rust-minidump does.
+    var unreportedRegisters: Set<String> = []
+
+    /// The registers the JSON and human outputs print, in order.
+    public var reportedRegisters: [(String, UInt64)] {
+        unreportedRegisters.isEmpty ? context.orderedRegisters : context.orderedRegisters.filter { !unreportedRegisters.contains($0.0) }
+    }
 
     /// A register as Breakpad's frame-pointer rules read it: recovered, else stale, else 0.
     func register(_ name: String) -> UInt64 { context[name] ?? stale[name] ?? 0 }

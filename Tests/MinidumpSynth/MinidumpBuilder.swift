@@ -153,7 +153,8 @@ public struct MinidumpBuilder {
         if cpu == .x86 {
             sys += Array("GenuineIntel".utf8) + le(UInt32(0x000906EA)) + le(UInt32(0xBFEBFBFF)) + le(UInt32(0))
         } else {
-            sys += [UInt8](repeating: 0, count: 24)
+            // OtherCpuInfo.ProcessorFeatures: bits, not text (readers must not take it for a vendor).
+            sys += le(UInt64(0x0000_0001_2FFF_FFFF)) + le(UInt64(0)) + [UInt8](repeating: 0, count: 8)
         }
         streams.append((7, sys))
 

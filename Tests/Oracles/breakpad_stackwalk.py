@@ -6,6 +6,7 @@ It is installed apart from the newer `symbolic` the other oracles use:
 and found through BREAKPAD_SYMBOLIC_PATH=DIR.
 
 Usage: breakpad_stackwalk.py DUMP [SYMBOLS_DIR]
+   or: breakpad_stackwalk.py --batch < LIST   (lines "DUMP<tab>SYMBOLS_DIR"; one JSON line each)
 Prints one JSON object: {"threads": [{"id": N, "frames": [{"pc", "instruction", "trust",
 "registers"}...]}...]}. Symbol files (a `<debug file>/<debug id>/<name>.sym` tree) give Breakpad
 their STACK CFI and STACK WIN records; Breakpad's symbolizer here has no function names, so a
@@ -35,9 +36,7 @@ def frame_infos(symbols_dir):
     return infos
 
 
-def main():
-    dump = sys.argv[1]
-    symbols_dir = sys.argv[2] if len(sys.argv) > 2 else None
+def walk(dump, symbols_dir):
     state = minidump.ProcessState.from_minidump(dump, frame_infos(symbols_dir))
     threads = []
     for thread in state.threads():
@@ -50,7 +49,16 @@ def main():
                 "registers": {k: int(v, 16) if isinstance(v, str) else v for k, v in f.registers.items()},
             })
         threads.append({"id": thread.thread_id, "frames": frames})
-    print(json.dumps({"requesting_thread": state.requesting_thread, "threads": threads}))
+    return {"requesting_thread": state.requesting_thread, "threads": threads}
+
+
+def main():
+    if sys.argv[1:] == ["--batch"]:
+        for line in sys.stdin:
+            dump, _, symbols_dir = line.rstrip("\n").partition("\t")
+            print(json.dumps(walk(dump, symbols_dir or None)), flush=True)
+        return
+    print(json.dumps(walk(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)))
 
 
 if __name__ == "__main__":
