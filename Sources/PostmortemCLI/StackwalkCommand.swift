@@ -22,8 +22,24 @@ struct StackwalkCommand: AsyncParsableCommand {
     @Flag(help: "With --human: only the header and the crashing thread.")
     var brief = false
 
-    @Option(name: .customLong("evil-json"), help: "A raw crash JSON file; its ModuleSignatureInfo sets modules' cert_subject.")
+    @Option(name: [.customLong("evil-json"), .customLong("raw-json")],
+            help: "A raw crash JSON file; its ModuleSignatureInfo sets modules' cert_subject.")
     var evilJSON: String?
+
+    @Option(help: "Print the human report (to --output-file or standard output) and write the JSON report to this file.")
+    var cyborg: String?
+
+    @Option(help: "Log level: off, error, warn, info, debug, trace.")
+    var verbose: StackwalkLog.Level = .error
+
+    @Option(name: .customLong("log-file"), help: "Write the log here instead of standard error.")
+    var logFile: String?
+
+    @Flag(name: .customLong("no-color"), help: "Accepted for minidump-stackwalk compatibility; the report is never colored.")
+    var noColor = false
+
+    @Option(help: "Output features, as minidump-stackwalk names them: stable-basic, stable-all or unstable-all (all give the same report).")
+    var features: StackwalkFeatures = .stableBasic
 
     @OptionGroup var sources: SymbolSourceOptions
 
@@ -36,9 +52,17 @@ struct StackwalkCommand: AsyncParsableCommand {
     @Argument(help: "More local symbol directories.")
     var symbolDirectories: [String] = []
 
+    func validate() throws {
+        if cyborg != nil, json { throw ValidationError("--cyborg already writes the JSON report; drop --json") }
+    }
+
     func run() async throws {
+        let log = try StackwalkLog(level: verbose, path: logFile)
         let minidump: Minidump
-        do { minidump = try Minidump.open(path: dump) } catch { throw fail("\(dump): \(error)") }
+        do { minidump = try Minidump.open(path: dump) } catch {
+            log.failure("\(dump): \(error)")
+            throw fail("\(dump): \(error)")
+        }
         var certs: [String: String] = [:]
         if let evilJSON {
             do { certs = try EvilJSON.certificateSubjects(path: evilJSON) } catch { throw fail("\(evilJSON): \(error)") }
@@ -52,9 +76,16 @@ struct StackwalkCommand: AsyncParsableCommand {
             state = try await Stackwalker(supplier: supplier, certSubjects: certs).process(minidump)
         } catch {
             await supplier?.shutdown()
+            log.failure("\(dump): \(error)")
             throw fail("\(dump): \(error)")
         }
         await supplier?.shutdown()
+        log.summarize(state, dump: dump)
+        if let cyborg {
+            do { try (state.json(pretty: pretty) + "\n").write(toFile: cyborg, atomically: true, encoding: .utf8) } catch {
+                throw fail("\(cyborg): \(error)")
+            }
+        }
         let text = json ? state.json(pretty: pretty) + "\n" : state.humanReport(brief: brief)
         if let outputFile {
             do { try text.write(toFile: outputFile, atomically: true, encoding: .utf8) } catch { throw fail("\(outputFile): \(error)") }
@@ -62,6 +93,11 @@ struct StackwalkCommand: AsyncParsableCommand {
             FileHandleOutput.stdout(text)
         }
     }
+}
+
+/// minidump-stackwalk's `--features` sets; every report field Postmortem has is stable.
+enum StackwalkFeatures: String, ExpressibleByArgument, CaseIterable {
+    case stableBasic = "stable-basic", stableAll = "stable-all", unstableAll = "unstable-all"
 }
 
 /// Reads `ModuleSignatureInfo` from a raw crash JSON: a JSON string (or object) mapping a signer

@@ -1,7 +1,7 @@
 import ArgumentParser
 import SymbolSources
 
-/// The symbol-source flags shared by `symbolicate` and (later) `stackwalk`.
+/// The symbol-source flags shared by `symbolicate` and `stackwalk`.
 struct SymbolSourceOptions: ParsableArguments {
     @Option(name: .customLong("symbols-path"), help: "A local symbol tree (<debug_file>/<DEBUG_ID>/<name>.sym). Repeatable.")
     var symbolsPaths: [String] = []
@@ -15,8 +15,14 @@ struct SymbolSourceOptions: ParsableArguments {
     @Option(name: .customLong("symbols-cache-size"), help: "Cache size limit in MiB (least recently used entries go first).")
     var symbolsCacheSizeMiB: Int64 = 20 * 1024
 
+    @Option(name: .customLong("symbols-tmp"),
+            help: "Where downloads are assembled before they move into the cache (on the cache's file system; default <cache>/tmp).")
+    var symbolsTmp: String?
+
     func configuration(negativeCacheTTL: Duration) -> SymbolSourcesConfiguration {
-        SymbolSourcesConfiguration(symbolPaths: symbolsPaths, symbolURLs: symbolsURLs, cacheDirectory: symbolsCache,
-                                   cacheSizeLimit: symbolsCacheSizeMiB << 20, negativeCacheTTL: negativeCacheTTL)
+        var c = SymbolSourcesConfiguration(symbolPaths: symbolsPaths, symbolURLs: symbolsURLs, cacheDirectory: symbolsCache,
+                                           cacheSizeLimit: symbolsCacheSizeMiB << 20, negativeCacheTTL: negativeCacheTTL)
+        c.stagingDirectory = symbolsTmp
+        return c
     }
 }

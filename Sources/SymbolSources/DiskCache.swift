@@ -9,6 +9,8 @@ import Glibc
 struct DiskCache: Sendable {
     let root: String
     let sizeLimit: Int64
+    /// Staging directory for downloads; `<root>/tmp` when nil.
+    var staging: String? = nil
 
     /// `<root>/<first>/<SECOND>.<suffix>`, or nil when a component is unsafe.
     func path(_ first: String, _ second: String, suffix: String) -> String? {
@@ -18,7 +20,7 @@ struct DiskCache: Sendable {
 
     /// A fresh file name in the staging directory.
     func stagingPath() -> String {
-        let dir = root + "/tmp"
+        let dir = staging ?? root + "/tmp"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return "\(dir)/\(UUID().uuidString).part"
     }

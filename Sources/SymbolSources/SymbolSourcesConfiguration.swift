@@ -21,6 +21,10 @@ public struct SymbolSourcesConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Opened tables kept in memory (they are memory-mapped, so this mostly bounds open mappings).
     public var memoryCacheEntries: Int
+    /// Where downloads are assembled before they are renamed into the cache (default
+    /// `<cacheDirectory>/tmp`). Must be on the cache's file system; processes sharing one cache
+    /// may each use their own.
+    public var stagingDirectory: String?
 
     public init(symbolPaths: [String] = [], symbolURLs: [String] = [], cacheDirectory: String,
                 cacheSizeLimit: Int64 = 20 << 30, negativeCacheTTL: Duration = .seconds(300),

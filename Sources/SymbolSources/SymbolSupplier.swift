@@ -85,7 +85,8 @@ public actor SymbolSupplier {
             ownsClient = true
         }
         fetcher = Fetcher(configuration: configuration, client: client,
-                          cache: DiskCache(root: configuration.cacheDirectory, sizeLimit: configuration.cacheSizeLimit))
+                          cache: DiskCache(root: configuration.cacheDirectory, sizeLimit: configuration.cacheSizeLimit,
+                                           staging: configuration.stagingDirectory))
     }
 
     public func shutdown() async {

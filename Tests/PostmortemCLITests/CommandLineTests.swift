@@ -105,6 +105,34 @@ import TestSupport
         #expect(json.contains("\"function\":\"BaseProcessStart\""))
     }
 
+    /// The flags Socorro and other pipelines pass to rust-minidump's minidump-stackwalk.
+    @Test func acceptsMinidumpStackwalkFlags() throws {
+        let dump = try TestData.path("minidumps/test.dmp")
+        let dir = TestData.temporaryDirectory("cli")
+        let (status, human, err) = try run([
+            "stackwalk", "--cyborg=\(dir)/report.json", "--verbose=debug", "--log-file", "\(dir)/walk.log", "--no-color",
+            "--features=stable-all", "--symbols-tmp", "\(dir)/tmp", "--symbols-cache", "\(dir)/cache", "--raw-json",
+            try TestData.path("minidumps/evil.json"), dump, try TestData.path("symbols"),
+        ])
+        #expect(status == 0, "\(err)")
+        #expect(err.isEmpty)
+        #expect(human.hasPrefix("Operating system: Windows NT\n"))
+        #expect(human.contains("kernel32.dll!BaseProcessStart"))
+        let json = try String(contentsOfFile: dir + "/report.json", encoding: .utf8)
+        #expect(json.contains("\"function\":\"BaseProcessStart\"") && json.contains("\"cert_subject\":\"rust-minidump\""))
+        let log = try String(contentsOfFile: dir + "/walk.log", encoding: .utf8)
+        #expect(log.contains("[INFO] \(dump): 2 threads, 4 frames, symbols for 2 of 13 modules"))
+        #expect(log.contains("[DEBUG] thread 0 (tid 3060): 4 frames (cfi 3, context 1)"))
+        #expect(!log.contains("[TRACE]"))
+        // The default level is error: nothing is logged for a good dump.
+        let (_, _, quiet) = try run(["stackwalk", "--json", dump])
+        #expect(quiet.isEmpty)
+        let (bad, _, usage) = try run(["stackwalk", "--features=experimental", dump])
+        #expect(bad == 2 && usage.contains("stable-basic"))
+        let (both, _, _) = try run(["stackwalk", "--cyborg=\(dir)/x.json", "--json", dump])
+        #expect(both == 2)
+    }
+
     @Test func badDumpsFailWithOneLineAndExitOne() throws {
         let (s1, _, e1) = try run(["stackwalk", try TestData.path("minidumps/invalid-range.dmp")])
         #expect(s1 == 1)
