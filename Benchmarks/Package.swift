@@ -28,6 +28,7 @@ let package = Package(
                 .product(name: "MinidumpFormat", package: "Postmortem"),
                 .product(name: "Stackwalker", package: "Postmortem"),
                 .product(name: "SymbolSources", package: "Postmortem"),
+                .product(name: "MinidumpSynth", package: "Postmortem"),
             ],
             path: "Sources/StackwalkBench",
             swiftSettings: [.swiftLanguageMode(.v6)]),

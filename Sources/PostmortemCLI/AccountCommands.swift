@@ -28,7 +28,7 @@ struct UsersCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Grant.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create an account.")
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account.")
         @OptionGroup var storage: StorageOptions
         @Argument var email: String
         @Option var name = ""
@@ -45,7 +45,7 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List accounts with their permissions.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List accounts with their permissions.")
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {
@@ -59,13 +59,13 @@ struct UsersCommand: AsyncParsableCommand {
     }
 
     struct Grant: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Give an account a permission.")
+        static let configuration = CommandConfiguration(commandName: "grant", abstract: "Give an account a permission.")
         @OptionGroup var change: PermissionChange
         func run() async throws { try await change.apply(grant: true) }
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Take a permission away (the account's tokens lose it too).")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Take a permission away (the account's tokens lose it too).")
         @OptionGroup var change: PermissionChange
         func run() async throws { try await change.apply(grant: false) }
     }
@@ -96,7 +96,7 @@ struct TokensCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self, Audit.self])
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a token for an account; it is printed once and stored hashed.")
+        static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a token for an account; it is printed once and stored hashed.")
         @OptionGroup var storage: StorageOptions
         @Argument var email: String
         @Option(name: .customLong("permission"), help: "A permission the token carries (the owner must hold it). Repeatable.") var permissions: [String] = []
@@ -124,7 +124,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens (id, owner, prefix, permissions, expiry), never their secret.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens (id, owner, prefix, permissions, expiry), never their secret.")
         @OptionGroup var storage: StorageOptions
         @Argument var email: String?
 
@@ -141,7 +141,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token by id.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token by id.")
         @OptionGroup var storage: StorageOptions
         @Argument var id: Int64
 
@@ -154,7 +154,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct Audit: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The newest grant, revoke and token events.")
+        static let configuration = CommandConfiguration(commandName: "audit", abstract: "The newest grant, revoke and token events.")
         @OptionGroup var storage: StorageOptions
         @Option var limit = 50
 
@@ -186,7 +186,7 @@ struct VersionsCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self])
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Record that a build of a product on a channel is a version.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Record that a build of a product on a channel is a version.")
         @OptionGroup var storage: StorageOptions
         @Option var product: String
         @Option var channel: String
@@ -211,7 +211,7 @@ struct VersionsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List recorded builds, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List recorded builds, newest first.")
         @OptionGroup var storage: StorageOptions
         @Option var product: String?
         @Option var limit = 100
@@ -233,7 +233,7 @@ struct GroupsCommand: AsyncParsableCommand {
         subcommands: [List.self, Set.self, Add.self, Remove.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List groups with their permissions and members.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List groups with their permissions and members.")
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {
@@ -245,7 +245,7 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a group, or replace its permissions.")
+        static let configuration = CommandConfiguration(commandName: "set", abstract: "Create a group, or replace its permissions.")
         @OptionGroup var storage: StorageOptions
         @Argument var name: String
         @Option(name: .customLong("permission"), help: "A permission of the group. Repeatable.") var permissions: [String] = []
@@ -281,13 +281,13 @@ struct GroupsCommand: AsyncParsableCommand {
     }
 
     struct Add: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add an account to a group.")
+        static let configuration = CommandConfiguration(commandName: "add", abstract: "Add an account to a group.")
         @OptionGroup var membership: Membership
         func run() async throws { try await membership.apply(member: true) }
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove an account from a group (its tokens lose the group's permissions).")
+        static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove an account from a group (its tokens lose the group's permissions).")
         @OptionGroup var membership: Membership
         func run() async throws { try await membership.apply(member: false) }
     }

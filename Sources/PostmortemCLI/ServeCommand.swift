@@ -175,7 +175,7 @@ struct CollectorCommand: AsyncParsableCommand {
         subcommands: [Run.self, Stats.self], defaultSubcommand: Run.self)
 
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Run the collector service.")
+        static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the collector service.")
         @OptionGroup var options: ServerOptions
 
         func run() async throws {
@@ -194,7 +194,7 @@ struct CollectorCommand: AsyncParsableCommand {
     }
 
     struct Stats: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Payload sizes received over a window: count, median, mean, 95th percentile, maximum.")
+        static let configuration = CommandConfiguration(commandName: "stats", abstract: "Payload sizes received over a window: count, median, mean, 95th percentile, maximum.")
         @OptionGroup var storage: StorageOptions
         @Option(help: "The window, in hours back from now.") var hours: Double = 24
 

@@ -36,7 +36,7 @@ struct BlobsCommand: AsyncParsableCommand {
         subcommands: [Put.self, Get.self, List.self, Delete.self])
 
     struct Put: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Store FILE (or standard input with -) under KEY, atomically.")
+        static let configuration = CommandConfiguration(commandName: "put", abstract: "Store FILE (or standard input with -) under KEY, atomically.")
         @OptionGroup var storage: StorageOptions
         @Argument var key: String
         @Argument var file: String
@@ -54,7 +54,7 @@ struct BlobsCommand: AsyncParsableCommand {
     }
 
     struct Get: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write the object under KEY to standard output.")
+        static let configuration = CommandConfiguration(commandName: "get", abstract: "Write the object under KEY to standard output.")
         @OptionGroup var storage: StorageOptions
         @Argument var key: String
 
@@ -69,7 +69,7 @@ struct BlobsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the keys starting with PREFIX, one per line.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "Print the keys starting with PREFIX, one per line.")
         @OptionGroup var storage: StorageOptions
         @Argument var prefix: String = ""
 
@@ -83,7 +83,7 @@ struct BlobsCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove the object under KEY.")
+        static let configuration = CommandConfiguration(commandName: "delete", abstract: "Remove the object under KEY.")
         @OptionGroup var storage: StorageOptions
         @Argument var key: String
 
@@ -102,7 +102,7 @@ struct QueueCommand: AsyncParsableCommand {
         subcommands: [Status.self, DeadLetters.self, Requeue.self])
 
     struct Status: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Ready, leased and dead messages per queue.")
+        static let configuration = CommandConfiguration(commandName: "status", abstract: "Ready, leased and dead messages per queue.")
         @OptionGroup var storage: StorageOptions
 
         func run() async throws {
@@ -135,7 +135,7 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Requeue: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Put dead letters back on their queues.")
+        static let configuration = CommandConfiguration(commandName: "requeue", abstract: "Put dead letters back on their queues.")
         @OptionGroup var storage: StorageOptions
         @Argument(help: "Dead-letter ids (from `queue dead-letters`).") var ids: [Int64]
 

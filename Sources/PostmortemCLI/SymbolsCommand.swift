@@ -10,7 +10,7 @@ struct SymbolsCommand: ParsableCommand {
         subcommands: [Info.self, Lookup.self])
 
     struct Info: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print a symbol file's module header, record counts and parse time.")
+        static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a symbol file's module header, record counts and parse time.")
 
         @Argument(help: "A Breakpad .sym file.")
         var file: String
@@ -48,7 +48,7 @@ struct SymbolsCommand: ParsableCommand {
     }
 
     struct Lookup: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Look up module-relative addresses (hex) in a symbol file.")
+        static let configuration = CommandConfiguration(commandName: "lookup", abstract: "Look up module-relative addresses (hex) in a symbol file.")
 
         @Argument(help: "A Breakpad .sym file.")
         var file: String

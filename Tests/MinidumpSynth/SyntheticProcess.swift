@@ -25,6 +25,12 @@ public struct SyntheticProcess {
         public var modulesWithSymbols = 3
         public var modulesWithoutSymbols = 2
         public var functionsPerModule = 64
+        /// The first module's function count, when it should be larger (a libxul among small libraries).
+        public var functionsInFirstModule: Int?
+        /// Probability that a frame is in the first module (most of a Firefox stack is libxul).
+        public var firstModuleShare = 0.0
+        /// Bytes of stack memory captured per thread.
+        public var stackBytes = 0x8000
         /// Line records per function (symbol file size).
         public var linesPerFunction = 4
         /// Fraction of junk stack words that look like code addresses (stale return addresses).
@@ -94,8 +100,9 @@ public struct SyntheticProcess {
     private mutating func makeModules() {
         let count = options.modulesWithSymbols + options.modulesWithoutSymbols
         for m in 0..<count {
+            let functionCount = m == 0 ? options.functionsInFirstModule ?? options.functionsPerModule : options.functionsPerModule
             let base: UInt64 = options.cpu.pointerSize == 4 ? 0x1000_0000 + UInt64(m) * 0x0100_0000 : 0x7F00_0000_0000 + UInt64(m) * 0x1_0000_0000
-            let size = UInt32(0x1000 + UInt64(options.functionsPerModule) * slot + 0x1000)
+            let size = UInt32(0x1000 + UInt64(functionCount) * slot + 0x1000)
             let name: String
             switch options.os {
             case .windows: name = "C:\\Program Files\\App\\lib\(m).dll"
@@ -104,7 +111,7 @@ public struct SyntheticProcess {
             }
             let module = builder.addModule(base: base, size: size, name: name)
             var fs: [Function] = []
-            for i in 0..<options.functionsPerModule {
+            for i in 0..<functionCount {
                 var layouts: [Layout] = [.framed, .frameless]
                 if options.cpu == .x86, options.os == .windows { layouts += [.raSearchPadded, .aligned] }
                 let layout = layouts.randomElement(using: &rng)!
@@ -199,7 +206,8 @@ public struct SyntheticProcess {
     }
 
     private mutating func randomFunction() -> Function {
-        let m = Int.random(in: 0..<functions.count, using: &rng)
+        let first = Double.random(in: 0..<1, using: &rng) < options.firstModuleShare
+        let m = first ? 0 : Int.random(in: 0..<functions.count, using: &rng)
         return functions[m].randomElement(using: &rng)!
     }
 
@@ -229,7 +237,7 @@ public struct SyntheticProcess {
         }
         let stackBase: UInt64 = cpu.pointerSize == 4 ? 0x0800_0000 + UInt64(id - 1000) * 0x10_0000 : 0x7FFE_0000_0000 + UInt64(id - 1000) * 0x100_0000
         var stack = SyntheticStack(base: stackBase, pointerSize: cpu.pointerSize)
-        let stackEnd = stackBase + 0x8000
+        let stackEnd = stackBase + UInt64(options.stackBytes)
         // Frame pointer of each frame (a label where the frame saved its caller's), innermost first.
         let records = chain.map { _ in Label() }
         // The frame pointer value while frame i runs: its own record if framed, else its caller's.
@@ -279,8 +287,6 @@ public struct SyntheticProcess {
             case (.arm, _):
                 junkWords(f.locals / Int(w), &stack, stackEnd: stackEnd)
                 stack.word(UInt64.random(in: 1...0xFFFF, using: &rng))  // r4
-                stack.word(ra)
-            default:
                 stack.word(ra)
             }
             // The caller's outgoing parameters (x86 callee-pops or cdecl: Breakpad skips them).

@@ -9,6 +9,7 @@
 import BenchSupport
 import Foundation
 import MinidumpFormat
+import MinidumpSynth
 import Stackwalker
 import SymbolSources
 
@@ -32,6 +33,38 @@ func walk(_ dump: String, symbols: String?, cache: String, fresh: Bool, runs: In
         await supplier?.shutdown()
     }
     return (best, frames)
+}
+
+/// A crash the size of a real Firefox Linux crash: amd64, 130 threads, ~1,200 frames over
+/// 12 KiB stacks, 40 modules; libxul-sized symbols for the first module (80,000 functions with
+/// line records and STACK CFI, about 22 MB), which holds three quarters of the frames, and two
+/// small symbol files. Writes `dump.dmp` and a
+/// symbol tree `symbols/` into `dir`.
+func writeLargeCrash(to dir: String) throws {
+    var options = SyntheticProcess.Options(cpu: .amd64, os: .linux)
+    options.threads = 130
+    options.frames = 4...14
+    options.modulesWithSymbols = 3
+    options.modulesWithoutSymbols = 37
+    options.functionsPerModule = 400
+    options.functionsInFirstModule = 80_000
+    options.linesPerFunction = 6
+    options.stackBytes = 0x3000
+    options.firstModuleShare = 0.75
+    options.seed = 20261129
+    let process = SyntheticProcess(options)
+    try FileManager.default.createDirectory(atPath: dir + "/symbols", withIntermediateDirectories: true)
+    FileManager.default.createFile(atPath: dir + "/dump.dmp", contents: Data(process.builder.build()))
+    for (module, text) in process.symbolFiles {
+        let folder = dir + "/symbols/\(module.debugFile)/\(module.debugId)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: folder + "/\(module.debugFile).sym", contents: Data(text.utf8))
+    }
+}
+
+if args.count == 3, args[1] == "--write-large" {
+    try writeLargeCrash(to: args[2])
+    exit(0)
 }
 
 // MARK: child mode

@@ -107,6 +107,56 @@ func generate(_ path: String, megabytes: Int) throws {
     try FileManager.default.removeItem(atPath: cfiPath)
 }
 
+/// A CFI-heavy file shaped like dump_syms output for a large Linux x86_64 library: per function a
+/// FUNC with a long C++ name, ~8 line records, and STACK CFI as compilers emit it for prologues
+/// that push up to six registers (one delta per push, the frame allocation, a row saving them,
+/// and the epilogue's pops). About a quarter of a million STACK CFI lines in 25 MB.
+func generateCFIHeavy(_ path: String, megabytes: Int) throws {
+    var out = "MODULE Linux x86_64 FEDCBA9876543210FEDCBA98765432100 libcfiheavy.so\nINFO CODE_ID 1032547698BADCFE1032547698BADCFE\n"
+    for i in 0..<1500 { out += "FILE \(i) /builds/worker/checkouts/gecko/obj-x86_64-pc-linux-gnu/dist/include/mozilla/dom/Header\(i).h\n" }
+    var funcs = "", cfi = ""
+    var rng: UInt64 = 0x2545_F491_4F6C_DD1D
+    func next() -> UInt64 { rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17; return rng }
+    func h(_ v: UInt64) -> String { String(v, radix: 16) }
+    let registers = ["$r15", "$r14", "$r13", "$r12", "$rbp", "$rbx"]
+    var address: UInt64 = 0x2_0000
+    var n = 0
+    while out.utf8.count + funcs.utf8.count + cfi.utf8.count < megabytes << 20 {
+        let size = 0x30 + next() % 0x300
+        funcs += "FUNC \(h(address)) \(h(size)) 0 mozilla::dom::binding_detail::GenericMethod<mozilla::dom::Namespace\(n % 97)::Class\(n % 389)>::Method\(n)(JSContext*, JS::Handle<JSObject*>, void*, JSJitMethodCallArgs const&)\n"
+        var a = address
+        while a < address + size {
+            let len = min(address + size - a, 4 + next() % 0x60)
+            funcs += "\(h(a)) \(h(len)) \(1 + next() % 9000) \(next() % 1500)\n"
+            a += len
+        }
+        cfi += "STACK CFI INIT \(h(address)) \(h(size)) .cfa: $rsp 8 + .ra: .cfa -8 + ^\n"
+        let pushes = Int(next() % 7)
+        var at = address
+        for p in 0..<pushes {
+            at += 1 + next() % 2
+            cfi += "STACK CFI \(h(at)) .cfa: $rsp \(16 + 8 * p) +\n"
+        }
+        if pushes > 0 {
+            at += 4
+            let frame = 8 + 8 * pushes + Int(next() % 8) * 16
+            cfi += "STACK CFI \(h(at)) .cfa: $rsp \(frame) +\n"
+            at += 4
+            var saved = ""
+            for p in 0..<pushes { saved += "\(registers[(6 - pushes + p) % 6]): .cfa -\(16 + 8 * p) + ^ " }
+            cfi += "STACK CFI \(h(at)) \(saved.dropLast())\n"
+            let epilogue = address + size - UInt64(pushes) - 2
+            if epilogue > at {
+                for p in 0..<pushes { cfi += "STACK CFI \(h(epilogue + UInt64(p))) .cfa: $rsp \(8 + 8 * (pushes - p)) +\n" }
+            }
+        }
+        if n % 24 == 0 { funcs += "PUBLIC \(h(address + size + 4)) 0 _ZN7mozilla3dom8Thunk\(n)Ev\n" }
+        address += size + 0x10
+        n += 1
+    }
+    FileManager.default.createFile(atPath: path, contents: Data((out + funcs + cfi).utf8))
+}
+
 /// 1,000 addresses spread over the FUNC ranges (the middle of pseudo-randomly chosen functions).
 func addresses(_ table: SymbolTable) -> [UInt64] {
     var middles: [UInt64] = []
@@ -209,9 +259,13 @@ if !FileManager.default.fileExists(atPath: synthetic) {
     FileHandle.standardError.write(Data("generating a \(sizeMB) MB synthetic symbol file…\n".utf8))
     try generate(synthetic, megabytes: sizeMB)
 }
+let cfiHeavy = workDir + "/cfi-heavy.sym"
+if !FileManager.default.fileExists(atPath: cfiHeavy) { try generateCFIHeavy(cfiHeavy, megabytes: 25) }
 var rows: [Row] = []
 FileHandle.standardError.write(Data("measuring crash-client.sym…\n".utf8))
 rows.append(try measure("crash-client.sym", crashClient, parseRuns: 10))
+FileHandle.standardError.write(Data("measuring cfi-heavy.sym…\n".utf8))
+rows.append(try measure("cfi-heavy-25MB.sym", cfiHeavy, parseRuns: 10))
 FileHandle.standardError.write(Data("measuring synthetic.sym…\n".utf8))
 rows.append(try measure("synthetic-\(sizeMB)MB.sym", synthetic, parseRuns: 3))
 
