@@ -53,6 +53,23 @@ public struct ParseStatistics: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// Adds the counts of a later part of the same file; its error line numbers are shifted by
+    /// `lineOffset`, the lines before that part.
+    mutating func absorb(_ o: ParseStatistics, lineOffset: UInt64) {
+        bytes += o.bytes; lines += o.lines; files += o.files; inlineOrigins += o.inlineOrigins; functions += o.functions
+        lineRecords += o.lineRecords; inlineRecords += o.inlineRecords; publics += o.publics; stackWin += o.stackWin
+        stackCFIInit += o.stackCFIInit; stackCFI += o.stackCFI; info += o.info; malformed += o.malformed; unknown += o.unknown
+        duplicates += o.duplicates; overlaps += o.overlaps; outOfRange += o.outOfRange; ignoredStackWin += o.ignoredStackWin
+        for e in o.firstErrors where firstErrors.count < 10 {
+            // "line N: reason"
+            if e.hasPrefix("line "), let colon = e.firstIndex(of: ":"), let n = UInt64(e[e.index(e.startIndex, offsetBy: 5)..<colon]) {
+                firstErrors.append("line \(n + lineOffset)\(e[colon...])")
+            } else {
+                firstErrors.append(e)
+            }
+        }
+    }
+
     mutating func noteMalformed(_ reason: String) {
         malformed += 1
         if firstErrors.count < 10 { firstErrors.append("line \(lines): \(reason)") }

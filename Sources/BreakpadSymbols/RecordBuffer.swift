@@ -66,6 +66,22 @@ struct RecordBuffer<Element> {
         count += length
     }
 
+    /// Appends `n` elements in one copy.
+    mutating func appendElements(_ start: UnsafePointer<Element>, _ n: Int) {
+        reserve(count + n)
+        (base.unsafelyUnwrapped + count).update(from: start, count: n)
+        count += n
+    }
+
+    /// Unmaps the storage; the buffer is empty afterwards.
+    mutating func release() {
+        if let base { munmap(base, mappedBytes) }
+        base = nil
+        count = 0
+        capacity = 0
+        mappedBytes = 0
+    }
+
     /// The mapping, for `TableMemory` to own.
     var region: (UnsafeMutableRawPointer, Int)? { base.map { (UnsafeMutableRawPointer($0), mappedBytes) } }
 }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 
 /// Streaming parser of Breakpad `.sym` text. It reads fixed-size chunks (so a 300 MB file never
 /// sits in memory as text), splits lines with `memchr`, and appends fixed-layout records into
@@ -12,9 +13,16 @@ public struct SymbolFileParser {
     public static let maxLineLength = 4 << 20
     static let chunkSize = 1 << 20
 
+    /// Files at least this large are parsed by several threads at once.
+    public var parallelThreshold = 16 << 20
+    static let maxWorkers = 8
+    /// Forces the number of parts (tests); nil uses one per core, at most `maxWorkers`.
+    var parts: Int?
+
     public init() {}
 
-    /// Parses the file at `path`.
+    /// Parses the file at `path`. Large files are split at FUNC and STACK records and the parts
+    /// parsed concurrently; the result is the same table a sequential parse gives.
     public func parse(path: String) throws(SymbolFileError) -> SymbolTable {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { throw .cannotOpen(path: path, errno: errno) }
@@ -22,19 +30,36 @@ public struct SymbolFileParser {
         #if os(Linux)
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         #endif
+        var st = stat()
+        let size = fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFREG ? Int(st.st_size) : 0
+        let workers = size >= parallelThreshold ? parts ?? min(Self.maxWorkers, sysconf(Int32(_SC_NPROCESSORS_ONLN))) : 1
+        if workers > 1 {
+            let bounds = Self.splitPoints(fd, size: size, parts: workers)
+            if bounds.count > 2 { return try parseInParallel(fd, path: path, bounds: bounds) }
+        }
         var builder = SymbolTableBuilder()
-        let capacity = Self.chunkSize + Self.maxLineLength
+        try Self.read(fd, path: path, range: nil, into: &builder)
+        return try builder.finish()
+    }
+
+    /// Reads lines from `fd` into `builder`: the whole stream, or the byte `range` with `pread`.
+    static func read(_ fd: Int32, path: String, range: Range<Int>?, into builder: inout SymbolTableBuilder) throws(SymbolFileError) {
+        let capacity = chunkSize + maxLineLength
         let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
         defer { buffer.deallocate() }
+        var offset = range?.lowerBound ?? 0
         var filled = 0          // bytes in buffer
         var skipping = false    // inside an over-long line
         while true {
-            let n = read(fd, buffer + filled, min(Self.chunkSize, capacity - filled))
+            var want = min(chunkSize, capacity - filled)
+            if let range { want = min(want, range.upperBound - offset) }
+            let n = want == 0 ? 0 : range == nil ? Glibc.read(fd, buffer + filled, want) : pread(fd, buffer + filled, want, off_t(offset))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .readFailed(path: path, errno: errno)
             }
             if n == 0 { break }
+            offset += n
             builder.stats.bytes += UInt64(n)
             filled += n
             var start = 0
@@ -46,7 +71,7 @@ public struct SymbolFileParser {
             start = builder.consumeLines(UnsafePointer(buffer) + start, UnsafePointer(buffer) + filled, final: false)
                 - UnsafePointer(buffer)
             let remaining = filled - start
-            if remaining >= Self.maxLineLength {
+            if remaining >= maxLineLength {
                 builder.lineTooLong()
                 skipping = true
                 filled = 0
@@ -58,7 +83,67 @@ public struct SymbolFileParser {
         if filled > 0 && !skipping {
             _ = builder.consumeLines(UnsafePointer(buffer), UnsafePointer(buffer) + filled, final: true)
         }
-        return try builder.finish()
+    }
+
+    /// Offsets that split the file into about `parts` pieces, each after the first starting at
+    /// a line that begins a FUNC or STACK record; always begins with 0 and ends with `size`.
+    static func splitPoints(_ fd: Int32, size: Int, parts: Int) -> [Int] {
+        var bounds = [0]
+        let window = 1 << 18
+        let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: window)
+        defer { buffer.deallocate() }
+        for i in 1..<parts {
+            var at = max(size / parts * i, bounds[bounds.count - 1] + 1)
+            var found: Int?
+            // Look up to 16 MiB past the target for a safe line start.
+            while found == nil, at < size, at < size / parts * i + (16 << 20) {
+                let n = pread(fd, buffer, min(window, size - at), off_t(at))
+                guard n > 16 else { break }
+                var q = 0
+                while q < n - 16 {
+                    guard let nl = memchr(buffer + q, 0x0A, n - 16 - q) else { break }
+                    let line = buffer.distance(to: nl.assumingMemoryBound(to: UInt8.self)) + 1
+                    if memcmp(buffer + line, "FUNC ", 5) == 0 || memcmp(buffer + line, "STACK ", 6) == 0 {
+                        found = at + line
+                        break
+                    }
+                    q = line
+                }
+                at += max(1, n - 16)
+            }
+            guard let found, found < size else { break }
+            bounds.append(found)
+        }
+        bounds.append(size)
+        return bounds
+    }
+
+    private func parseInParallel(_ fd: Int32, path: String, bounds: [Int]) throws(SymbolFileError) -> SymbolTable {
+        let parts = bounds.count - 1
+        let builders = UnsafeMutableBufferPointer<SymbolTableBuilder>.allocate(capacity: parts)
+        let errors = UnsafeMutableBufferPointer<SymbolFileError?>.allocate(capacity: parts)
+        defer {
+            builders.deinitialize().deallocate()
+            errors.deinitialize().deallocate()
+        }
+        for i in 0..<parts {
+            var b = SymbolTableBuilder()
+            if i > 0 {
+                b.continuesAnotherPart = true
+                b.sawFirstRecord = true
+                b.scanningLeadingInfo = false
+            }
+            (builders.baseAddress! + i).initialize(to: b)
+            (errors.baseAddress! + i).initialize(to: nil)
+        }
+        nonisolated(unsafe) let b = builders, e = errors
+        DispatchQueue.concurrentPerform(iterations: parts) { i in
+            do throws(SymbolFileError) { try Self.read(fd, path: path, range: bounds[i]..<bounds[i + 1], into: &b[i]) } catch { e[i] = error }
+        }
+        if let error = errors.first(where: { $0 != nil }) ?? nil { throw error }
+        var first = builders[0]
+        for i in 1..<parts { first.absorb(&builders[i]) }
+        return try first.finish()
     }
 
     /// Parses symbol text already in memory (e.g. a downloaded body).
@@ -102,6 +187,13 @@ struct SymbolTableBuilder {
     /// Index of the FUNC that line and INLINE records attach to, or -1.
     var currentFunc = -1
     var stringOverflow = false
+
+    /// A builder for a later part of a file split for parallel parsing. Until its first FUNC,
+    /// line and INLINE records belong to the previous part's last FUNC: their text is kept in
+    /// `carried` and replayed by that part's builder when the parts are joined.
+    var continuesAnotherPart = false
+    var carried: [UInt8] = []
+    var carriedLines: UInt64 = 0
 
     mutating func lineTooLong() {
         stats.lines += 1
@@ -160,6 +252,7 @@ struct SymbolTableBuilder {
                 if c.consume("WIN") { stackWinRecord(&c); return }
             }
         case UInt8(ascii: "I"):
+            if continuesAnotherPart, currentFunc < 0, c.consume("INLINE") { carry(start, e); return }
             if c.consume("INLINE") { inlineRecord(&c); return }
             if c.consume("INLINE_ORIGIN") { if let e = namedRecord(&c, isInlineOrigin: true) { origins.append(e) }; stats.inlineOrigins += 1; return }
             if c.consume("INFO") { infoRecord(&c); return }
@@ -170,7 +263,58 @@ struct SymbolTableBuilder {
         }
         // A line record starts with a hex address; any other leading word is an unknown record.
         guard let address = c.hex() else { stats.unknown += 1; return }
+        if continuesAnotherPart, currentFunc < 0 { carry(start, e); return }
         lineRecord(address, &c)
+    }
+
+    private mutating func carry(_ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>) {
+        carried.append(contentsOf: UnsafeBufferPointer(start: start, count: end - start))
+        carried.append(0x0A)
+        carriedLines += 1
+    }
+
+    /// Appends the records of the builder of the part that follows this one (`next`, whose
+    /// string references and line/inline indexes are shifted), after replaying the line and
+    /// INLINE records it carried for this part's last FUNC. `next` is emptied.
+    mutating func absorb(_ next: inout SymbolTableBuilder) {
+        if !next.carried.isEmpty {
+            let lineCount = stats.lines
+            next.carried.withUnsafeBufferPointer { b in
+                _ = consumeLines(b.baseAddress!, b.baseAddress! + b.count, final: true)
+            }
+            stats.lines = lineCount  // `next` counted these lines already
+        }
+        let shift = UInt32(truncatingIfNeeded: strings.count)
+        if strings.count + next.strings.count > Int(UInt32.max) { stringOverflow = true }
+        if let base = next.strings.base { strings.appendBytes(base, next.strings.count) }
+        func moved(_ r: StringRef) -> StringRef { r.length == 0 ? r : StringRef(offset: r.offset &+ shift, length: r.length) }
+        let lineBase = UInt32(truncatingIfNeeded: lines.count), inlineBase = UInt32(truncatingIfNeeded: inlines.count)
+        if lines.count + next.lines.count > Int(UInt32.max) || inlines.count + next.inlines.count > Int(UInt32.max) { stringOverflow = true }
+        for f in next.files.readOnly { files.append(NamedEntry(id: f.id, name: moved(f.name))) }
+        for o in next.origins.readOnly { origins.append(NamedEntry(id: o.id, name: moved(o.name))) }
+        for var f in next.funcs.readOnly {
+            f.name = moved(f.name)
+            f.lineStart &+= lineBase
+            f.inlineStart &+= inlineBase
+            funcs.append(f)
+        }
+        if let base = next.lines.base { lines.appendElements(base, next.lines.count) }
+        if let base = next.inlines.base { inlines.appendElements(base, next.inlines.count) }
+        for var p in next.publics.readOnly { p.name = moved(p.name); publics.append(p) }
+        for var w in next.winFrameData.readOnly { w.program = moved(w.program); winFrameData.append(w) }
+        for var w in next.winFPO.readOnly { w.program = moved(w.program); winFPO.append(w) }
+        for var c in next.cfiInit.readOnly { c.rules = moved(c.rules); cfiInit.append(c) }
+        for var c in next.cfiDelta.readOnly { c.rules = moved(c.rules); cfiDelta.append(c) }
+        if next.stringOverflow { stringOverflow = true }
+        if next.funcs.count > 0 { currentFunc = funcs.count - 1 }
+        stats.absorb(next.stats, lineOffset: stats.lines)
+        next.release()
+    }
+
+    /// Unmaps every table (after `absorb` copied them).
+    mutating func release() {
+        strings.release(); files.release(); origins.release(); funcs.release(); lines.release(); inlines.release()
+        publics.release(); winFrameData.release(); winFPO.release(); cfiInit.release(); cfiDelta.release()
     }
 
     // MARK: records
