@@ -192,6 +192,8 @@ struct SymbolTableBuilder {
     /// line and INLINE records belong to the previous part's last FUNC: their text is kept in
     /// `carried` and replayed by that part's builder when the parts are joined.
     var continuesAnotherPart = false
+    /// Whether a FUNC line (well-formed or not) has been seen; before it, a continuation carries.
+    var sawFuncLine = false
     var carried: [UInt8] = []
     var carriedLines: UInt64 = 0
 
@@ -252,7 +254,7 @@ struct SymbolTableBuilder {
                 if c.consume("WIN") { stackWinRecord(&c); return }
             }
         case UInt8(ascii: "I"):
-            if continuesAnotherPart, currentFunc < 0, c.consume("INLINE") { carry(start, e); return }
+            if continuesAnotherPart, !sawFuncLine, c.consume("INLINE") { carry(start, e); return }
             if c.consume("INLINE") { inlineRecord(&c); return }
             if c.consume("INLINE_ORIGIN") { if let e = namedRecord(&c, isInlineOrigin: true) { origins.append(e) }; stats.inlineOrigins += 1; return }
             if c.consume("INFO") { infoRecord(&c); return }
@@ -263,7 +265,7 @@ struct SymbolTableBuilder {
         }
         // A line record starts with a hex address; any other leading word is an unknown record.
         guard let address = c.hex() else { stats.unknown += 1; return }
-        if continuesAnotherPart, currentFunc < 0 { carry(start, e); return }
+        if continuesAnotherPart, !sawFuncLine { carry(start, e); return }
         lineRecord(address, &c)
     }
 
@@ -284,12 +286,16 @@ struct SymbolTableBuilder {
             }
             stats.lines = lineCount  // `next` counted these lines already
         }
+        // Each table of `next` is unmapped as soon as it is copied, so the merge never holds two
+        // copies of everything.
         let shift = UInt32(truncatingIfNeeded: strings.count)
         if strings.count + next.strings.count > Int(UInt32.max) { stringOverflow = true }
         if let base = next.strings.base { strings.appendBytes(base, next.strings.count) }
+        next.strings.release()
         func moved(_ r: StringRef) -> StringRef { r.length == 0 ? r : StringRef(offset: r.offset &+ shift, length: r.length) }
         let lineBase = UInt32(truncatingIfNeeded: lines.count), inlineBase = UInt32(truncatingIfNeeded: inlines.count)
         if lines.count + next.lines.count > Int(UInt32.max) || inlines.count + next.inlines.count > Int(UInt32.max) { stringOverflow = true }
+        let funcsBefore = funcs.count
         for f in next.files.readOnly { files.append(NamedEntry(id: f.id, name: moved(f.name))) }
         for o in next.origins.readOnly { origins.append(NamedEntry(id: o.id, name: moved(o.name))) }
         for var f in next.funcs.readOnly {
@@ -298,15 +304,23 @@ struct SymbolTableBuilder {
             f.inlineStart &+= inlineBase
             funcs.append(f)
         }
+        next.funcs.release()
         if let base = next.lines.base { lines.appendElements(base, next.lines.count) }
+        next.lines.release()
         if let base = next.inlines.base { inlines.appendElements(base, next.inlines.count) }
+        next.inlines.release()
         for var p in next.publics.readOnly { p.name = moved(p.name); publics.append(p) }
         for var w in next.winFrameData.readOnly { w.program = moved(w.program); winFrameData.append(w) }
         for var w in next.winFPO.readOnly { w.program = moved(w.program); winFPO.append(w) }
         for var c in next.cfiInit.readOnly { c.rules = moved(c.rules); cfiInit.append(c) }
+        next.cfiInit.release()
         for var c in next.cfiDelta.readOnly { c.rules = moved(c.rules); cfiDelta.append(c) }
         if next.stringOverflow { stringOverflow = true }
-        if next.funcs.count > 0 { currentFunc = funcs.count - 1 }
+        // The state a sequential pass would be in after `next`'s lines.
+        if next.sawFuncLine {
+            sawFuncLine = true
+            currentFunc = next.currentFunc >= 0 ? funcsBefore + next.currentFunc : -1
+        }
         stats.absorb(next.stats, lineOffset: stats.lines)
         next.release()
     }
@@ -366,6 +380,7 @@ struct SymbolTableBuilder {
 
     private mutating func funcRecord(_ c: inout LineCursor) {
         scanningLeadingInfo = false
+        sawFuncLine = true
         var flags: UInt32 = 0
         if c.consume("m") { flags = 1 }
         guard let address = c.hex(), let size = c.hex(), let param = c.hex(), param <= UInt64(UInt32.max) else {

@@ -47,7 +47,7 @@ import TestSupport
             s += "INLINE 0 \(i) 1 0 \(String(a + 0x20, radix: 16)) 8\n"
             if i % 7 == 0 { s += "PUBLIC \(String(a + 0x90, radix: 16)) 0 p\(i)\n" }
             if i % 50 == 0 { s += "STACK WIN 4 \(String(a, radix: 16)) 80 0 0 0 0 0 0 1 $T0 $ebp = $eip $T0 4 + ^ =\n" }
-            if i % 33 == 0 { s += "FUNC zz bad\n" }  // malformed: counted identically
+            if i % 33 == 0 { s += "FUNC zz bad\n\(String(a + 0x30, radix: 16)) 4 1 0\n" }  // malformed FUNC: its line is malformed too
         }
         return s
     }

@@ -35,6 +35,9 @@ func walk(_ dump: String, symbols: String?, cache: String, fresh: Bool, runs: In
     return (best, frames)
 }
 
+func ms(_ s: Double) -> String { String(format: "%.2f", s * 1000) }
+func mb(_ m: Double) -> String { String(format: "%.1f", m) }
+
 /// A crash the size of a real Firefox Linux crash: amd64, 130 threads, ~1,200 frames over
 /// 12 KiB stacks, 40 modules; libxul-sized symbols for the first module (80,000 functions with
 /// line records and STACK CFI, about 22 MB), which holds three quarters of the frames, and two
@@ -64,6 +67,60 @@ func writeLargeCrash(to dir: String) throws {
 
 if args.count == 3, args[1] == "--write-large" {
     try writeLargeCrash(to: args[2])
+    exit(0)
+}
+
+/// Runs `command` `runs` times as a whole process (what a pipeline calling `postmortem
+/// stackwalk` pays): the best wall time and the largest peak resident memory of one run
+/// (`ru_maxrss` from `wait4`).
+func wholeProcess(_ command: [String], runs: Int, before: () -> Void = {}) throws -> (seconds: Double, peakMB: Double) {
+    var best = Double.infinity, peak = 0.0
+    let argv = command.map { strdup($0) } + [nil]
+    defer { for a in argv { free(a) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    for _ in 0..<runs {
+        before()
+        var pid: pid_t = 0
+        let start = clock.now
+        guard posix_spawn(&pid, command[0], &actions, nil, argv, environ) == 0 else { throw CocoaError(.executableLoad) }
+        var status: Int32 = 0
+        var usage = rusage()
+        guard wait4(pid, &status, 0, &usage) == pid else { throw CocoaError(.executableLoad) }
+        best = min(best, seconds(clock.now - start))
+        guard status == 0 else { throw CocoaError(.executableLoad) }
+        peak = max(peak, Double(usage.ru_maxrss) / 1024)
+    }
+    return (best, peak)
+}
+
+/// `--large [POSTMORTEM]`: the Firefox-sized crash through the `postmortem` executable (release,
+/// statically linked: `swift build -c release --static-swift-stdlib`): start-up alone, no symbols,
+/// cold symbols (a fresh cache: every .sym parsed) and warm (the on-disk index), each the best of
+/// several whole-process runs, against issue #15's targets.
+if args.count >= 2, args[1] == "--large" {
+    let binary = args.count >= 3 ? args[2] : packageRoot + "/.build/release/postmortem"
+    let dir = NSTemporaryDirectory() + "stackwalk-bench-large-\(getpid())"
+    try writeLargeCrash(to: dir)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let cache = dir + "/cache"
+    let dump = dir + "/dump.dmp"
+    let symbols = ["--symbols-cache", cache, dump, dir + "/symbols"]
+    let startup = try wholeProcess([binary, "--help"], runs: 20)
+    let none = try wholeProcess([binary, "stackwalk", "--json", dump], runs: 20)
+    let cold = try wholeProcess([binary, "stackwalk", "--json"] + symbols, runs: 10) { try? FileManager.default.removeItem(atPath: cache) }
+    let warm = try wholeProcess([binary, "stackwalk", "--json"] + symbols, runs: 20)
+    let size = (try FileManager.default.attributesOfItem(atPath: dump)[.size] as? Int) ?? 0
+    print("Large crash: \(String(format: "%.1f", Double(size) / 1e6)) MB dump, 130 threads (\(binary))")
+    print("")
+    print("| run | whole process ms | target ms | peak MB |")
+    print("|---|---|---|---|")
+    print("| start-up (`postmortem --help`) | \(ms(startup.seconds)) | | \(mb(startup.peakMB)) |")
+    print("| no symbols | \(ms(none.seconds)) | | \(mb(none.peakMB)) |")
+    print("| cold symbols (22 MB .sym parsed) | \(ms(cold.seconds)) | ≤ 125 | \(mb(cold.peakMB)) |")
+    print("| warm symbols (index) | \(ms(warm.seconds)) | ≤ 25 | \(mb(warm.peakMB)) (target ≤ 60) |")
     exit(0)
 }
 
@@ -128,8 +185,6 @@ func child(_ dump: String, _ mode: String, _ runs: Int) throws -> (Double, Int, 
     return (f[0], Int(f[1]), f[2] / 1024, (f[2] - f[3]) / 1024)
 }
 
-func ms(_ s: Double) -> String { String(format: "%.2f", s * 1000) }
-func mb(_ m: Double) -> String { String(format: "%.1f", m) }
 
 print("| dump | frames | no symbols ms | peak MB | cold symbols ms | peak MB | warm index ms | peak MB (growth) |")
 print("|---|---|---|---|---|---|---|---|")
