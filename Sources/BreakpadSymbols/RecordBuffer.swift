@@ -48,11 +48,7 @@ struct RecordBuffer<Element> {
             }
         }
         guard let p else { fatalError("out of memory growing a symbol table to \(bytes) bytes") }
-        #if os(Linux)
-        // Large tables fill sequentially: transparent huge pages take one fault per 2 MiB
-        // instead of 512 (the kernel's page faults were a fifth of a cold parse).
-        if bytes >= 8 << 20 { _ = madvise(p, bytes, MADV_HUGEPAGE) }
-        #endif
+
         base = p.assumingMemoryBound(to: Element.self)
         mappedBytes = bytes
         capacity = bytes / MemoryLayout<Element>.stride

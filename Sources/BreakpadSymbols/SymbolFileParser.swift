@@ -14,14 +14,14 @@ public struct SymbolFileParser {
     static let chunkSize = 1 << 20
 
     /// Files at least this large are parsed by several threads at once.
-    public var parallelThreshold = 16 << 20
+    public var parallelThreshold = 64 << 20
     static let maxWorkers = 8
     /// Forces the number of parts (tests); nil uses one per core, at most `maxWorkers`.
     var parts: Int?
 
     public init() {}
 
-    /// Parses the file at `path`. Large files are split at FUNC and STACK records and the parts
+    /// Parses the file at `path`. Files of 64 MiB or more are split at FUNC and STACK records and the parts
     /// parsed concurrently; the result is the same table a sequential parse gives.
     public func parse(path: String) throws(SymbolFileError) -> SymbolTable {
         let fd = open(path, O_RDONLY)

@@ -1,4 +1,5 @@
 import Foundation
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -54,7 +55,8 @@ public enum SymbolIndexError: Error, Equatable, CustomStringConvertible {
 ///     sections, each 8-byte aligned
 /// ```
 public enum SymbolIndexFile {
-    public static let version: UInt32 = 1
+    /// 2: the checksum covers 4 MiB blocks (verified in parallel); version 1 files are rebuilt.
+    public static let version: UInt32 = 2
     static let magic: [UInt8] = Array("PMSYMIDX".utf8)
     static let headerSize = 64
     static let sectionEntrySize = 24
@@ -84,6 +86,33 @@ public enum SymbolIndexFile {
     struct Metadata: Codable {
         var module: ModuleInfo
         var stats: ParseStatistics
+    }
+
+    /// The checksum of an index: `checksum64` of each 4 MiB block of the header and of every
+    /// section, in order, each seeded with its position, then `checksum64` of those sums. The
+    /// blocks are independent, so a large index is checked on every core (opening it is on the
+    /// path of the first frame that needs its symbols).
+    static func blockChecksum(_ header: UnsafeRawBufferPointer, _ sections: [UnsafeRawBufferPointer]) -> UInt64 {
+        let block = 4 << 20
+        var blocks: [UnsafeRawBufferPointer] = [header]
+        for s in sections {
+            if s.isEmpty { blocks.append(s); continue }
+            var at = 0
+            while at < s.count {
+                blocks.append(UnsafeRawBufferPointer(rebasing: s[at..<min(s.count, at + block)]))
+                at += block
+            }
+        }
+        var sums = [UInt64](repeating: 0, count: blocks.count)
+        sums.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out, blocks = blocks
+            if blocks.count > 2 {
+                DispatchQueue.concurrentPerform(iterations: blocks.count) { i in out[i] = checksum64(blocks[i], seed: UInt64(i)) }
+            } else {
+                for i in blocks.indices { out[i] = checksum64(blocks[i], seed: UInt64(i)) }
+            }
+        }
+        return sums.withUnsafeBytes { checksum64($0, seed: 0) }
     }
 
     // MARK: writing
@@ -128,8 +157,7 @@ public enum SymbolIndexFile {
         put(&header, 24, source?.size ?? 0)
         put(&header, 32, UInt64(bitPattern: source?.modificationNanos ?? 0))
         put(&header, 40, layoutTag)
-        var sum = header.withUnsafeBytes { checksum64(UnsafeRawBufferPointer(rebasing: $0[24...]), seed: 0) }
-        for (_, bytes) in parts { sum = checksum64(bytes, seed: sum) }
+        let sum = header.withUnsafeBytes { h in blockChecksum(UnsafeRawBufferPointer(rebasing: h[24...]), parts.map(\.1)) }
         put(&header, 16, sum)
 
         let dir = (path as NSString).deletingLastPathComponent
@@ -195,7 +223,14 @@ final class MappedFile: @unchecked Sendable {
         guard fstat(fd, &st) == 0 else { throw .io("cannot stat \(path)") }
         size = Int(st.st_size)
         guard size >= SymbolIndexFile.headerSize else { throw .notAnIndex }
-        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), p != MAP_FAILED else {
+        // The checksum reads every page at once, so map them all now (one call instead of a
+        // page fault per 64 KiB).
+        #if os(Linux)
+        let populate = MAP_POPULATE
+        #else
+        let populate: Int32 = 0
+        #endif
+        guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE | populate, fd, 0), p != MAP_FAILED else {
             throw .io("cannot map \(path): \(String(cString: strerror(errno)))")
         }
         base = UnsafeRawPointer(p)
@@ -222,8 +257,8 @@ final class MappedFile: @unchecked Sendable {
         guard count == SymbolIndexFile.Kind.allCases.count else { throw .corrupt("section count \(count)") }
         let tableEnd = SymbolIndexFile.headerSize + count * SymbolIndexFile.sectionEntrySize
         guard tableEnd <= size else { throw .corrupt("truncated section table") }
-        var sum = checksum64(UnsafeRawBufferPointer(start: base + 24, count: tableEnd - 24), seed: 0)
         var ranges: [SymbolIndexFile.Kind: UnsafeRawBufferPointer] = [:]
+        var ordered: [UnsafeRawBufferPointer] = []
         for i in 0..<count {
             let e = SymbolIndexFile.headerSize + i * SymbolIndexFile.sectionEntrySize
             guard let kind = SymbolIndexFile.Kind(rawValue: u32(e)), ranges[kind] == nil else { throw .corrupt("bad section kind") }
@@ -232,9 +267,10 @@ final class MappedFile: @unchecked Sendable {
             guard offset >= UInt64(tableEnd), offset % 8 == 0, length <= UInt64(size), offset <= UInt64(size) - length,
                   length % UInt64(kind.stride) == 0 else { throw .corrupt("section \(kind) out of bounds") }
             let bytes = UnsafeRawBufferPointer(start: base + Int(offset), count: Int(length))
-            sum = checksum64(bytes, seed: sum)
+            ordered.append(bytes)
             ranges[kind] = bytes
         }
+        let sum = SymbolIndexFile.blockChecksum(UnsafeRawBufferPointer(start: base + 24, count: tableEnd - 24), ordered)
         guard sum == u64(16) else { throw .corrupt("checksum mismatch") }
         func table<T>(_ kind: SymbolIndexFile.Kind, _: T.Type) -> UnsafeBufferPointer<T> {
             let r = ranges[kind]!

@@ -43,6 +43,14 @@ public final class SymbolTable: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(rebasing: s.strings[start..<end]), as: UTF8.self)
     }
 
+    /// The bytes of a string (empty when the reference is out of range).
+    @inline(__always)
+    func bytes(_ r: StringRef) -> UnsafeBufferPointer<UInt8> {
+        let start = Int(r.offset), end = start + Int(r.length)
+        guard r.length > 0, end <= s.strings.count, let base = s.strings.baseAddress else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: base.assumingMemoryBound(to: UInt8.self) + start, count: Int(r.length))
+    }
+
     func fileName(_ id: UInt32) -> String? {
         guard id != InlineRecord.noFile, let i = exactIndex(s.files, id, key: { $0.id }) else { return nil }
         return string(s.files[i].name)
@@ -161,11 +169,11 @@ public final class SymbolTable: @unchecked Sendable {
         let initRecord = s.cfiInit[i]
         guard address - initRecord.address < initRecord.size else { return nil }
         var rules = CFIRules()
-        rules.apply(string(initRecord.rules))
+        rules.apply(bytes: bytes(initRecord.rules))
         // Deltas in [init.address, address], in address order.
         if var d = firstIndex(s.cfiDelta, atOrAbove: initRecord.address, key: { $0.address }) {
             while d < s.cfiDelta.count, s.cfiDelta[d].address <= address {
-                rules.apply(string(s.cfiDelta[d].rules))
+                rules.apply(bytes: bytes(s.cfiDelta[d].rules))
                 d += 1
             }
         }

@@ -11,18 +11,34 @@ public struct CFIRules: Sendable, Equatable {
 
     /// Applies `reg: expr reg: expr …`; a later rule for a register replaces the earlier one.
     mutating func apply(_ text: String) {
-        var register: Substring?
-        var expression: [Substring] = []
+        var text = text
+        text.withUTF8 { apply(bytes: $0) }
+    }
+
+    /// The same, straight from a symbol table's bytes: one pass, one String per register name
+    /// and expression (this runs for every frame unwound by CFI).
+    mutating func apply(bytes b: UnsafeBufferPointer<UInt8>) {
+        let n = b.count
+        var i = 0
+        var register: Range<Int>?
+        var expression: Range<Int>?
         func flush() {
-            if let r = register, !expression.isEmpty { rules[String(r)] = expression.joined(separator: " ") }
+            if let r = register, let e = expression {
+                rules[String(decoding: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self)] =
+                    String(decoding: UnsafeBufferPointer(rebasing: b[e]), as: UTF8.self)
+            }
         }
-        for token in text.split(whereSeparator: { $0 == " " || $0 == "\t" }) {
-            if token.count > 1, token.last == ":" {
+        while i < n {
+            while i < n, b[i] == 0x20 || b[i] == 0x09 { i += 1 }
+            guard i < n else { break }
+            let start = i
+            while i < n, b[i] != 0x20, b[i] != 0x09 { i += 1 }
+            if i - start > 1, b[i - 1] == UInt8(ascii: ":") {
                 flush()
-                register = token.dropLast()
-                expression = []
+                register = start..<(i - 1)
+                expression = nil
             } else {
-                expression.append(token)
+                expression = (expression?.lowerBound ?? start)..<i
             }
         }
         flush()

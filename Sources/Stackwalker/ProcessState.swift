@@ -39,7 +39,8 @@ public struct StackFrame: Sendable {
     /// Unloaded modules overlapping the address, when no loaded module contains it.
     public var unloadedModules: [(name: String, offsets: [UInt64])] = []
     /// Registers not recovered for this frame but still in Breakpad's register record, which
-    /// copies the callee's record for every strategy but CFI. Its frame-pointer rules read them.
+    /// copies the callee's record for every strategy but CFI. Its frame-pointer rules read them
+    /// (only those registers are kept: `ContextCPU.registersReadFromRecord`).
     var stale: [String: UInt64] = [:]
     /// Known registers the output leaves out, as rust-minidump does.
     var unreportedRegisters: Set<String> = []
@@ -52,8 +53,6 @@ public struct StackFrame: Sendable {
     /// A register as Breakpad's frame-pointer rules read it: recovered, else stale, else 0.
     func register(_ name: String) -> UInt64 { context[name] ?? stale[name] ?? 0 }
 
-    /// Every register of the record, recovered ones winning.
-    var fullRecord: [String: UInt64] { stale.merging(context.values) { _, recovered in recovered } }
 }
 
 public struct ThreadState: Sendable {

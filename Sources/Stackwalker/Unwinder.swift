@@ -21,6 +21,12 @@ extension ContextCPU {
         }
     }
 
+    /// The registers Breakpad's frame-pointer rules read from a frame's register record whether
+    /// or not they were recovered (so `StackFrame.stale` keeps only these).
+    var registersReadFromRecord: [String] {
+        switch self { case .x86: return []; case .amd64: return ["rbp"]; case .arm: return ["lr"]; case .arm64: return ["fp", "lr", "sp"] }
+    }
+
     var returnAddressAdjustment: UInt64 {
         switch self { case .x86, .amd64: return 1; case .arm: return 2; case .arm64: return 4 }
     }
@@ -133,19 +139,21 @@ func callerRegistersByCFI(_ rules: CFIRules, callee: CPUContext, env: UnwindEnvi
 }
 
 extension ContextCPU {
-    /// The names a `.sym` file may use for one of our registers.
+    /// The names a `.sym` file may use for one of our registers (precomputed: this runs for
+    /// every register of every frame unwound by CFI).
     func cfiNames(of register: String) -> [String] {
-        switch (self, register) {
-        case (.x86, _), (.amd64, _): return ["$" + register, register]
-        case (.arm64, "fp"): return ["x29", "fp"]
-        case (.arm64, "lr"): return ["x30", "lr"]
-        case (.arm, "fp"): return ["r11", "fp"]
-        case (.arm, "sp"): return ["r13", "sp"]
-        case (.arm, "lr"): return ["r14", "lr"]
-        case (.arm, "pc"): return ["r15", "pc"]
-        default: return [register]
-        }
+        Self.cfiAliases[self]?[register] ?? [register]
     }
+
+    private static let cfiAliases: [ContextCPU: [String: [String]]] = {
+        var out: [ContextCPU: [String: [String]]] = [:]
+        for cpu in [ContextCPU.x86, .amd64] {
+            out[cpu] = Dictionary(Set(cpu.registerOrder + ["eflags"]).map { ($0, ["$" + $0, $0]) }, uniquingKeysWith: { a, _ in a })
+        }
+        out[.arm64] = ["fp": ["x29", "fp"], "lr": ["x30", "lr"]]
+        out[.arm] = ["fp": ["r11", "fp"], "sp": ["r13", "sp"], "lr": ["r14", "lr"], "pc": ["r15", "pc"]]
+        return out
+    }()
 
     /// Our name for a register a `.sym` rule assigns, or nil for one we do not track.
     func canonicalRegister(_ name: String) -> String? {

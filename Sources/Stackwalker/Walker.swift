@@ -208,7 +208,9 @@ struct WalkContext: Sendable {
                               firstUnwind: callee.trust == .context) {
                 break
             }
-            if caller.trust != .cfi { caller.stale = callee.fullRecord.filter { caller.context[$0.key] == nil } }
+            if caller.trust != .cfi {
+                for r in cpu.registersReadFromRecord where caller.context[r] == nil { caller.stale[r] = callee.register(r) }
+            }
             caller.instruction = ip &- cpu.returnAddressAdjustment
             if caller.trust == .scan || caller.trust == .cfiScan || caller.trust == .none { scanned += 1 }
             await symbolize(&caller, tables)

