@@ -168,7 +168,7 @@ extension ProcessState {
                 ("line", i.line == 0 ? .null : .int(Int64(i.line))),
             ]) })),
             ("missing_symbols", .bool(f.function == nil)),
-            ("trust", .string(f.trust.rawValue)),
+            ("trust", .string(f.trust.jsonName)),
             ("unloaded_modules", module != nil || f.unloadedModules.isEmpty ? .null : .array(f.unloadedModules.map { u in
                 .object([("module", .string(u.name)), ("offsets", .array(u.offsets.map(hex)))]) })),
         ]

@@ -7,6 +7,10 @@ public enum FrameTrust: String, Sendable {
     /// Breakpad's FRAME_TRUST_LEAF: a Windows x64 leaf function unwound by simulating a return.
     case leaf
 
+    /// The value `--json` prints: rust-minidump's vocabulary, which has no leaf trust (it finds
+    /// such a frame by scanning the first stack word), so strict consumers of its schema keep working.
+    public var jsonName: String { self == .leaf ? FrameTrust.scan.rawValue : rawValue }
+
     public var humanDescription: String {
         switch self {
         case .context: return "given as instruction pointer in context"

@@ -65,6 +65,9 @@ import Testing
         let json = try await s.walk().json(pretty: false)
         #expect(json.contains("\"function\":\"main\""))
         #expect(!json.contains("0xa061a793504d444d"))
+        // The leaf frame of thread 8 in rust-minidump's trust vocabulary; Breakpad's words in the human report.
+        #expect(!json.contains("\"trust\":\"leaf\""))
+        #expect(try await s.walk().humanReport(brief: false).contains("Found by: simulating a return from leaf function"))
     }
 
     /// A caller instruction pointer inside the first page ends the stack.
