@@ -400,10 +400,12 @@ struct SuperSearch: Sendable {
         let t = text ?? "day"
         if let s = named[t] { return Int64(s * 1_000_000) }
         let units: [Character: Double] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800]
-        guard let unit = t.last, let factor = units[unit], let n = Double(t.dropLast()), n > 0, n * factor >= 1 else {
+        // `1e20s`, `inf`, `nan`, negatives and zero are refused, never converted with a trap.
+        guard let unit = t.last, let factor = units[unit], let n = Double(t.dropLast()), n.isFinite, n > 0, n * factor >= 1,
+              let micros = Int64(exactly: (n * factor * 1_000_000).rounded(.down)) else {
             throw BadRequest(message: "Histogram interval '\(t)' is not valid.")
         }
-        return Int64(n * factor * 1_000_000)
+        return micros
     }
 
     /// The SQL condition for one field's values: OR-ed, except ranges (AND-ed); `!` negates.

@@ -4,14 +4,27 @@ import Foundation
 /// as Socorro writes `submitted_timestamp`, `date_processed` and the processing times.
 public enum ISOTime {
     /// With `fraction: false`, whole seconds (`2024-01-01T00:00:00+00:00`, as histogram buckets are named).
+    /// The first and last second RFC 3339 can write (years 0001 and 9999).
+    public static let earliestSeconds: Double = -62_135_596_800
+    public static let latestSeconds: Double = 253_402_300_799
+
+    /// `seconds` since 1970 as RFC 3339 in UTC. Times come from untrusted annotations, so values
+    /// outside years 1–9999 are clamped to them and NaN is the epoch: never a trap, always a valid date.
     public static func string(_ seconds: Double, fraction: Bool = true) -> String {
-        let micros = Int64((seconds * 1_000_000).rounded(.down))
-        var t = time_t(micros / 1_000_000)
+        let first: Int64 = -62_135_596_800_000_000, last: Int64 = 253_402_300_799_999_999  // microseconds
+        let micros: Int64
+        if seconds.isNaN { micros = 0 }
+        else if seconds <= earliestSeconds { micros = first }
+        else if seconds >= latestSeconds + 1 { micros = last }
+        else { micros = min(max(Int64((seconds * 1_000_000).rounded(.down)), first), last) }
+        // Floor division, so times before 1970 keep a fraction in 0..<1 s.
+        let whole = micros >= 0 ? micros / 1_000_000 : -((-micros + 999_999) / 1_000_000)
+        var t = time_t(whole)
         var parts = tm()
         gmtime_r(&t, &parts)
         let date = String(format: "%04d-%02d-%02dT%02d:%02d:%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday,
                           parts.tm_hour, parts.tm_min, parts.tm_sec)
-        return fraction ? date + String(format: ".%06d+00:00", Int(micros % 1_000_000)) : date + "+00:00"
+        return fraction ? date + String(format: ".%06d+00:00", Int(micros - whole * 1_000_000)) : date + "+00:00"
     }
 
     public static func string(_ date: Date) -> String { string(date.timeIntervalSince1970) }

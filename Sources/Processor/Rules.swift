@@ -259,16 +259,27 @@ struct DatesAndTimesRule: ProcessorRule {
         s.processed["submitted_timestamp"] = .string(submitted)
         s.processed["date_processed"] = .string(submitted)
         let submittedSeconds = ISOTime.parse(submitted).map { Int64($0) }
+        // Every number here comes from the client: differences are checked, conversions exact.
         if let crashTime = s.processed["crash_time"]?.intValue {
             s.processed["client_crash_date"] = .string(ISOTime.string(Double(crashTime)))
-            if let install = s.processed["install_time"]?.intValue { s.processed["install_age"] = .int(crashTime - install) }
+            if let install = s.processed["install_time"]?.intValue {
+                let (age, overflow) = crashTime.subtractingReportingOverflow(install)
+                if overflow { s.notes.append("DatesAndTimes: install_age of CrashTime \(crashTime) and InstallTime \(install) is out of range") }
+                else { s.processed["install_age"] = .int(age) }
+            }
         } else if let submittedSeconds {
             s.processed["client_crash_date"] = .string(ISOTime.string(Double(submittedSeconds)))
         }
-        if let uptime = s.raw["UptimeTS"]?.stringValue.flatMap(Double.init) {
-            s.processed["uptime"] = .int(Int64(uptime))
+        if let text = s.raw["UptimeTS"]?.stringValue, let uptime = Double(text) {
+            if let seconds = Int64(exactly: uptime.isFinite ? uptime.rounded(.towardZero) : .nan) {
+                s.processed["uptime"] = .int(seconds)
+            } else {
+                s.notes.append("DatesAndTimes: UptimeTS '\(text.prefix(40))' is not a number of seconds")
+            }
         } else if let start = s.rawString("StartupTime").flatMap(Int64.init), let crashTime = s.processed["crash_time"]?.intValue {
-            s.processed["uptime"] = .int(max(0, crashTime - start))
+            let (uptime, overflow) = crashTime.subtractingReportingOverflow(start)
+            if overflow { s.notes.append("DatesAndTimes: uptime of CrashTime \(crashTime) and StartupTime \(start) is out of range") }
+            else { s.processed["uptime"] = .int(max(0, uptime)) }
         } else if let u = s.processed["json_dump"]?["system_info"]?["uptime"] ?? s.processed["json_dump"]?["uptime"] {
             s.processed["uptime"] = u
         }

@@ -270,6 +270,16 @@ import TestSupport
         #expect(cardinality["platform"]?.arrayValue?.first?["facets"]?["product"] == .array([.object([("term", .string("Firefox")), ("count", .int(2))])]))
         #expect(cardinality["platform"]?.arrayValue?.first?["facets"]?["cardinality_version"] == .object([("value", .int(2))]))
         #expect(await Self.get(w, "SuperSearch", [("_histogram.date", ""), ("_histogram_interval.date", "fortnight")]).0 == 400)
+        // Hostile intervals are refused with the documented error, never converted with a trap.
+        for interval in ["1e20s", "infs", "nanh", "-1h", "0s", "1e-9s", "9223372036854775807w", "1e308d"] {
+            let (status, body, _) = await Self.get(w, "SuperSearch", [("_histogram.date", ""), ("_histogram_interval.date", interval)])
+            #expect(status == 400, "\(interval)")
+            #expect(body?["error"]?.stringValue?.hasSuffix("Histogram interval '\(interval)' is not valid.") == true, "\(interval)")
+        }
+        for interval in ["0", "-5", "99999999999999999999"] {
+            #expect(await Self.get(w, "SuperSearch", [("_histogram.uptime", ""), ("_histogram_interval.uptime", interval)]).0 == 400, "\(interval)")
+        }
+        #expect(await Self.get(w, "SuperSearch", [("_histogram.date", ""), ("_histogram_interval.date", "1.5h")]).0 == 200)
     }
 
     @Test func otherModels() async throws {

@@ -26,4 +26,22 @@ import Testing
         let now = 1_795_000_000.25
         #expect(abs(ISOTime.parse(ISOTime.string(now))! - now) < 0.000_001)
     }
+
+    /// Times from annotations can be anything: out-of-range and non-finite seconds give the
+    /// nearest valid RFC 3339 date, never a trap.
+    @Test func outOfRangeSecondsAreClampedToValidDates() {
+        #expect(ISOTime.string(99_999_999_999_999) == "9999-12-31T23:59:59.999999+00:00")
+        #expect(ISOTime.string(1e300) == "9999-12-31T23:59:59.999999+00:00")
+        #expect(ISOTime.string(.infinity, fraction: false) == "9999-12-31T23:59:59+00:00")
+        #expect(ISOTime.string(-1e300) == "0001-01-01T00:00:00.000000+00:00")
+        #expect(ISOTime.string(-.infinity) == "0001-01-01T00:00:00.000000+00:00")
+        #expect(ISOTime.string(.nan) == "1970-01-01T00:00:00.000000+00:00")
+        #expect(ISOTime.string(Double(Int64.min)) == "0001-01-01T00:00:00.000000+00:00")
+        // Before 1970 the fraction still counts up from the whole second below.
+        #expect(ISOTime.string(-0.25) == "1969-12-31T23:59:59.750000+00:00")
+        #expect(ISOTime.string(-86_400) == "1969-12-31T00:00:00.000000+00:00")
+        #expect(ISOTime.string(1_700_000_000.5) == "2023-11-14T22:13:20.500000+00:00")
+        // Every clamped string parses back.
+        for v in [1e300, -1e300, Double.nan, 99_999_999_999_999, -0.25] { #expect(ISOTime.parse(ISOTime.string(v)) != nil) }
+    }
 }

@@ -11,6 +11,34 @@ import Testing
         return s
     }
 
+    /// Hostile time annotations (issue #16): the rule finishes, keeps what it can and notes the
+    /// rest; nothing traps.
+    @Test(arguments: [
+        (["UptimeTS": "1e300"], nil as Int64?, "UptimeTS '1e300' is not a number of seconds"),
+        (["UptimeTS": "nan"], nil, "UptimeTS 'nan' is not a number of seconds"),
+        (["UptimeTS": "-inf"], nil, "UptimeTS '-inf' is not a number of seconds"),
+        (["UptimeTS": "12.9"], 12, nil),
+        (["StartupTime": "-9223372036854775808"], nil, "uptime of CrashTime 9223372036854775807 and StartupTime -9223372036854775808 is out of range"),
+    ] as [([String: String], Int64?, String?)])
+    func hostileTimeAnnotationsAreNotedNotTrapped(_ raw: [String: String], _ uptime: Int64?, _ note: String?) async throws {
+        var s = state(raw: (["submitted_timestamp": "2026-11-29T10:00:00+00:00"].merging(raw) { a, _ in a }).mapValues { .string($0) })
+        s.processed["crash_time"] = .int(Int64.max)
+        try await DatesAndTimesRule().run(&s)
+        #expect(s.processed["uptime"]?.intValue == uptime)
+        #expect(s.notes == note.map { ["DatesAndTimes: " + $0] } ?? [])
+        #expect(s.processed["client_crash_date"] == .string("9999-12-31T23:59:59.999999+00:00"))
+    }
+
+    @Test func installAgeOutOfRangeIsNoted() async throws {
+        var s = state(raw: ["submitted_timestamp": .string("2026-11-29T10:00:00+00:00")])
+        s.processed["crash_time"] = .int(99_999_999_999_999)
+        s.processed["install_time"] = .int(Int64.min)
+        try await DatesAndTimesRule().run(&s)
+        #expect(s.processed["install_age"] == nil)
+        #expect(s.notes == ["DatesAndTimes: install_age of CrashTime 99999999999999 and InstallTime -9223372036854775808 is out of range"])
+        #expect(s.processed["client_crash_date"] == .string("9999-12-31T23:59:59.999999+00:00"))
+    }
+
     @Test func truncatesThreadsOver500FramesWithAMarker() async throws {
         let frames = JSONValue.array((0..<1234).map { .object([("frame", .int(Int64($0)))]) })
         var s = state(dump: .object([("crashing_thread", .object([("frames", frames)])), ("threads", .array([.object([("frames", frames)]), .object([("frames", .array([]))])]))]))
