@@ -172,10 +172,18 @@ public struct CrashStatsAPI: Sendable {
             guard caller.permissions.contains("view_rawdump") else { return .error(403, "Binary response requires permissions: View Raw Dumps") }
             var name = r.value("name") ?? ""
             if name.isEmpty || name == "upload_file_minidump" { name = "dump" }
-            guard (try? BlobKey.validate("v1/\(name)/\(id)")) != nil, !["raw_crash", "dump_names", "processed_crash"].contains(name) else {
+            guard !name.contains("/"), (try? BlobKey.validate("v1/\(name)/\(id)")) != nil,
+                  !["raw_crash", "dump_names", "processed_crash"].contains(name) else {
                 return .error(400, "Bad request: BadArgumentError: Dump name '\(name)' is not valid.")
             }
-            guard let data = try await blobs.get(BlobKeys.dump(id, name: name == "dump" ? "upload_file_minidump" : name)) else {
+            // Only a dump this crash has: its dump_names list decides, never the key syntax alone
+            // (`Processed_crash`, another crash's files and the like are not dumps).
+            let stored = name == "dump" ? "upload_file_minidump" : name
+            guard let listed = try await blobs.get(BlobKeys.dumpNames(id)), case .array(let names)? = JSONValue.parse(listed),
+                  names.contains(.string(stored)) else {
+                return .error(404, "Not found: CrashIDNotFound \(id)")
+            }
+            guard let data = try await blobs.get(BlobKeys.dump(id, name: stored)) else {
                 return .error(404, "Not found: CrashIDNotFound \(id)")
             }
             let filename = name == "dump" ? "\(id).dmp" : name == "memory_report" ? "memory_report.json.gz" : "\(id)-\(name).dmp"

@@ -59,6 +59,7 @@ import TestSupport
                                 ("metadata", .object([("dump_checksums", .object([("upload_file_minidump", .string("abc"))]))]))] }
             try await f.blobs.put(BlobKeys.rawCrash(id, date: "20" + id.suffix(6)), Data(JSONValue.object(raw).serialized().utf8))
             try await f.blobs.put(BlobKeys.dump(id, name: "upload_file_minidump"), Data("MDMP-\(id)".utf8))
+            try await f.blobs.put(BlobKeys.dumpNames(id), Data(#"["upload_file_minidump"]"#.utf8))
             var searchable = processed.filter { !["json_dump"].contains($0.0) }
             searchable.append(("address", .string("0x\(n)")))
             if n < 2 { searchable.append(("startup_crash", .bool(n == 0))) }
@@ -145,6 +146,13 @@ import TestSupport
         }
         let traversal = await Self.get(w, "RawCrash", [("crash_id", w.ids[0]), ("format", "raw"), ("name", "../raw_crash")], token: w.piiToken)
         #expect(traversal.0 == 400)
+        // Only the crash's own dumps, by its dump_names: other blob kinds and absent dumps are not found.
+        for name in ["Processed_crash", "memory_report", "upload_file_minidump_browser", "RAW_CRASH"] {
+            #expect(await Self.get(w, "RawCrash", [("crash_id", w.ids[0]), ("format", "raw"), ("name", name)], token: w.piiToken).0 == 404, "\(name)")
+        }
+        for name in ["raw_crash/20240101", "raw_crash", "processed_crash", "dump_names", "a/../b"] {
+            #expect(await Self.get(w, "RawCrash", [("crash_id", w.ids[0]), ("format", "raw"), ("name", name)], token: w.piiToken).0 == 400, "\(name)")
+        }
     }
 
     @Test(arguments: Backend.allCases)
