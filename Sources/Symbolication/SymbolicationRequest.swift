@@ -31,6 +31,10 @@ public enum SymbolicationAPIVersion: Sendable {
 /// (`symbolication-api.md` §3).
 enum SymbolicationRequestParser {
     static let maxJobs = 10
+    /// Eliot sets no frame limit; Postmortem bounds the work of one request (issue #16).
+    static let maxFrames = 100_000
+    /// Longer than any real debug file name or debug id (PDB/ELF/Mach-O ids are 33–41 digits).
+    static let maxDebugFilenameLength = 512, maxDebugIdLength = 64
 
     static func parse(_ body: JSONValue?, version: SymbolicationAPIVersion) throws(SymbolicationFailure) -> [SymbolicationJob] {
         guard let body else { throw bad("Payload is not valid JSON") }
@@ -48,12 +52,16 @@ enum SymbolicationRequestParser {
             if jobs.count > maxJobs { throw bad("please limit number of jobs in a single request to <= \(maxJobs)") }
         }
         var result: [SymbolicationJob] = []
+        var frames = 0
         for (n, job) in jobs.enumerated() {
             guard case .object = job else { throw bad("job \(n) is invalid") }
             guard let stacks = job["stacks"] else { throw bad("job \(n) is invalid: no stacks specified") }
             guard let memoryMap = job["memoryMap"] else { throw bad("job \(n) is invalid: no memoryMap specified") }
             let modules = try parseModules(memoryMap, job: n)
-            result.append(SymbolicationJob(modules: modules, stacks: try parseStacks(stacks, moduleCount: modules.count, job: n)))
+            let parsed = try parseStacks(stacks, moduleCount: modules.count, job: n)
+            frames += parsed.reduce(0) { $0 + $1.count }
+            if frames > maxFrames { throw bad("please limit number of frames in a single request to <= \(maxFrames)") }
+            result.append(SymbolicationJob(modules: modules, stacks: parsed))
         }
         return result
     }
@@ -66,10 +74,11 @@ enum SymbolicationRequestParser {
             guard case .array(let pair) = entry, pair.count == 2 else {
                 throw bad(prefix + "module index \(i) does not have a debug_filename and debug_id")
             }
-            guard case .string(let file) = pair[0], file.unicodeScalars.allSatisfy(isDebugFilenameCharacter) else {
+            guard case .string(let file) = pair[0], file.utf8.count <= maxDebugFilenameLength,
+                  file.unicodeScalars.allSatisfy(isDebugFilenameCharacter) else {
                 throw bad(prefix + "module index \(i) has an invalid debug_filename")
             }
-            guard case .string(let id) = pair[1], id.unicodeScalars.allSatisfy(isHexDigit) else {
+            guard case .string(let id) = pair[1], id.utf8.count <= maxDebugIdLength, id.unicodeScalars.allSatisfy(isHexDigit) else {
                 throw bad(prefix + "module index \(i) has an invalid debug_id")
             }
             modules.append(.init(debugFile: file, debugId: id))

@@ -33,6 +33,25 @@ import TestSupport
         return rows
     }
 
+    /// Bounds Eliot does not have (issue #16): frames per request and identifier lengths.
+    @Test func oversizedRequestsAreRefusedWithClearErrors() throws {
+        func request(frames: Int, file: String = "xul.pdb", id: String = "44E4EC8C2F41492B9369D6B9A059577C2") -> JSONValue {
+            let stack = JSONValue.array((0..<frames).map { _ in .array([.int(0), .int(0x1000)]) })
+            return .object([("jobs", .array([.object([("memoryMap", .array([.array([.string(file), .string(id)])])),
+                                                    ("stacks", .array([stack]))])]))])
+        }
+        #expect(throws: Never.self) { try SymbolicationRequestParser.parse(request(frames: 100_000), version: .v5) }
+        #expect(throws: SymbolicationFailure(status: 400, title: "please limit number of frames in a single request to <= 100000")) {
+            try SymbolicationRequestParser.parse(request(frames: 100_001), version: .v5)
+        }
+        #expect(throws: SymbolicationFailure(status: 400, title: "job 0 has invalid modules: module index 0 has an invalid debug_filename")) {
+            try SymbolicationRequestParser.parse(request(frames: 1, file: String(repeating: "a", count: 513)), version: .v5)
+        }
+        #expect(throws: SymbolicationFailure(status: 400, title: "job 0 has invalid modules: module index 0 has an invalid debug_id")) {
+            try SymbolicationRequestParser.parse(request(frames: 1, id: String(repeating: "A", count: 65)), version: .v5)
+        }
+    }
+
     @Test func tableHasAllRows() throws {
         #expect(try Self.rows().count == 39)
     }
