@@ -1,6 +1,7 @@
 import BreakpadSymbols
 import Foundation
 import MinidumpFormat
+import Synchronization
 import SymbolSources
 
 /// Walks every thread of a dump (`minidump.md` §5–§6).
@@ -13,6 +14,11 @@ public struct Stackwalker: Sendable {
     /// Scanned frames per thread at most (Breakpad's `max_frames_scanned_`); past it only CFI
     /// and frame pointers may find callers.
     public var maxScannedFrames = 1 << 14
+    /// Threads walked per dump at most; later threads are listed without frames. With the
+    /// total below, this bounds the work one hostile dump can ask for.
+    public var maxThreads = 4_096
+    /// Frames per dump at most, over all threads.
+    public var maxTotalFrames = 1 << 20
 
     public init(symbols: (any SymbolProvider)?, certSubjects: [String: String] = [:]) {
         self.symbols = symbols
@@ -39,7 +45,7 @@ public struct Stackwalker: Sendable {
         let requestingIndex = requestingId.flatMap { id in dump.threads.firstIndex { $0.threadId == id } }
 
         let context = WalkContext(dump: dump, cpu: ContextCPU(architecture: arch), symbols: symbols, maxFrames: maxFrames,
-                                  maxScannedFrames: maxScannedFrames)
+                                  maxScannedFrames: maxScannedFrames, budget: FrameBudget(maxTotalFrames))
         var threads = [ThreadState?](repeating: nil, count: dump.threads.count)
         await withTaskGroup(of: (Int, ThreadState).self) { group in
             for (i, t) in dump.threads.enumerated() {
@@ -48,7 +54,7 @@ public struct Stackwalker: Sendable {
                     var contextBytes = t.contextBytes
                     if isRequesting, let e = dump.exception?.contextBytes { contextBytes = e }
                     var frames: [StackFrame] = []
-                    if t.threadId != dumpThreadId || isRequesting, let bytes = contextBytes,
+                    if i < maxThreads || isRequesting, t.threadId != dumpThreadId || isRequesting, let bytes = contextBytes,
                        let cpu = try? CPUContext.decode(bytes, architecture: arch) {
                         frames = await context.walk(thread: t, context: cpu)
                     }
@@ -175,6 +181,7 @@ struct WalkContext: Sendable {
     let symbols: ModuleSymbols
     let maxFrames: Int
     let maxScannedFrames: Int
+    let budget: FrameBudget
 
     /// The thread's stack: its own memory descriptor when that is usable, else the memory-list
     /// region holding the stack's start address (Windows writers often leave the descriptor's
@@ -193,6 +200,7 @@ struct WalkContext: Sendable {
         let env = UnwindEnvironment(dump: dump, cpu: cpu, memory: ThreadMemory(region: region), tables: tables)
         var first = StackFrame(instruction: context.instructionPointer, trust: .context, context: context)
         if cpu == .arm64, let lr = context["lr"] { first.context["lr"] = env.stripPointerAuth(lr) }
+        guard budget.take() else { return [] }
         var frames = [first]
         await symbolize(&frames[0], tables)
         guard region != nil else { return frames }
@@ -202,6 +210,7 @@ struct WalkContext: Sendable {
             // A caller with a time limit cancels the walk; a hostile stack cannot hold a worker.
             if Task.isCancelled { break }
             let callee = frames[frames.count - 1]
+            guard budget.take() else { break }
             guard var caller = await unwinder.caller(of: frames, scanAllowed: scanned < maxScannedFrames, in: env) else { break }
             let ip = caller.context.instructionPointer
             if terminatesWalk(callerIP: ip, callerSP: caller.context.stackPointer, calleeSP: callee.context.stackPointer,
@@ -243,5 +252,20 @@ struct WalkContext: Sendable {
         frame.line = hit.file == nil && hit.line == 0 ? nil : hit.line
         frame.lineBase = (hit.callSiteRangeAddress ?? hit.lineRecordAddress).map { module.baseAddress + $0 }
         frame.inlines = hit.inlines
+    }
+}
+
+/// The frames a whole dump may still add, shared by its concurrent thread walks.
+final class FrameBudget: Sendable {
+    private let remaining: Mutex<Int>
+    init(_ frames: Int) { remaining = Mutex(frames) }
+
+    /// Takes one frame from the budget; false when it is spent.
+    func take() -> Bool {
+        remaining.withLock { n in
+            guard n > 0 else { return false }
+            n -= 1
+            return true
+        }
     }
 }

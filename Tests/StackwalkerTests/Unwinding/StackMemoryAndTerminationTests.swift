@@ -150,6 +150,31 @@ import Testing
         #expect(try await walker.process(minidump).threads[0].frames.count == 100)
     }
 
+    /// A dump's work is bounded as a whole: threads walked, and frames over all threads.
+    @Test func threadsAndTotalFramesPerDumpAreCapped() async throws {
+        var s = X86UnwindTests.scenario()
+        for t in 0..<40 {
+            var stack = SyntheticStack(base: 0x8000_0000 + UInt64(t) * 0x10000, pointerSize: 4)
+            let labels = (0..<50).map { _ in Label() }
+            for i in 0..<50 {
+                stack.mark(labels[i])
+                if i + 1 < 50 { stack.word(labels[i + 1]) } else { stack.d32(0) }
+                stack.d32(0x4000_2000 + UInt32(i))
+            }
+            s.dump.addThread(id: UInt32(100 + t), registers: ["eip": 0x4000_1000, "esp": stack.base, "ebp": stack.base], stack: stack)
+        }
+        let minidump = try Minidump.parse(s.dump.build())
+        var walker = Stackwalker(symbols: nil)
+        #expect(try await walker.process(minidump).threads.map(\.frames.count) == Array(repeating: 51, count: 40))
+        walker.maxThreads = 10
+        let fewer = try await walker.process(minidump).threads
+        #expect(fewer.count == 40 && fewer.prefix(10).allSatisfy { $0.frames.count == 51 } && fewer.dropFirst(10).allSatisfy { $0.frames.isEmpty })
+        walker.maxThreads = 4_096
+        walker.maxTotalFrames = 500
+        let total = try await walker.process(minidump).threads.reduce(0) { $0 + $1.frames.count }
+        #expect(total <= 500 && total >= 400)
+    }
+
     /// amd64 dumps keep processor feature bits where x86 dumps keep the CPUID vendor.
     @Test func theCPUVendorIsReadOnlyFromX86Dumps() async throws {
         var x86 = X86UnwindTests.scenario()
