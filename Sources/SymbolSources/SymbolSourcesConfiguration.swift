@@ -21,6 +21,9 @@ public struct SymbolSourcesConfiguration: Sendable {
     public var requestTimeout: Duration
     /// Opened tables kept in memory (they are memory-mapped, so this mostly bounds open mappings).
     public var memoryCacheEntries: Int
+    /// Modules remembered as missing at most; past it the soonest-expiring half is forgotten, so
+    /// requests naming endless made-up modules cannot grow the cache without bound.
+    public var negativeCacheEntries = 50_000
     /// Where downloads are assembled before they are renamed into the cache (default
     /// `<cacheDirectory>/tmp`). Must be on the cache's file system; processes sharing one cache
     /// may each use their own.

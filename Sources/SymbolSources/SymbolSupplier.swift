@@ -118,9 +118,24 @@ public actor SymbolSupplier {
         if let table = result.table {
             remember(module, table)
         } else if configuration.negativeCacheTTL > .zero, result.notFound != .notLookedUp {
+            if negative.count >= max(1, configuration.negativeCacheEntries) { pruneNegativeCache() }
             negative[module] = clock.now + configuration.negativeCacheTTL
         }
         return result
+    }
+
+    /// Entries in the negative cache (for tests and metrics).
+    public var negativeCacheCount: Int { negative.count }
+
+    /// Drops expired entries, then, if that is not enough, the half that expires soonest (the
+    /// oldest): amortized, each insertion pays O(log n).
+    private func pruneNegativeCache() {
+        let now = ContinuousClock().now
+        negative = negative.filter { $0.value > now }
+        let limit = max(1, configuration.negativeCacheEntries)
+        guard negative.count >= limit else { return }
+        let keep = negative.sorted { $0.value > $1.value }.prefix(limit / 2)
+        negative = Dictionary(uniqueKeysWithValues: keep.map { ($0.key, $0.value) })
     }
 
     /// Looks `module` up again, past the negative cache (late-symbol checks). True when its

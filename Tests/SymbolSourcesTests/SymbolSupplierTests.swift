@@ -32,6 +32,24 @@ import TestSupport
         await s.shutdown()
     }
 
+    /// Endless made-up modules cannot grow the negative cache past its bound; the most recent
+    /// misses are still remembered.
+    @Test func theNegativeCacheIsBounded() async throws {
+        var configuration = SymbolSourcesConfiguration(symbolPaths: [try TestData.path("symbols")],
+                                                       cacheDirectory: TestData.temporaryDirectory("cache"))
+        configuration.negativeCacheEntries = 10
+        let s = SymbolSupplier(configuration: configuration)
+        for i in 0..<57 {
+            _ = await s.symbols(for: ModuleIdentity(debugFile: "made-up-\(i).pdb", debugId: String(format: "%032X1", i)))
+            #expect(await s.negativeCacheCount <= 10)
+        }
+        let last = await s.symbols(for: ModuleIdentity(debugFile: "made-up-56.pdb", debugId: String(format: "%032X1", 56)))
+        #expect(last.notFound == .recentlyMissing)
+        let first = await s.symbols(for: ModuleIdentity(debugFile: "made-up-0.pdb", debugId: String(format: "%032X1", 0)))
+        #expect(first.notFound == .missing)
+        await s.shutdown()
+    }
+
     @Test func downloadsGzippedSymbolsOnceAndThenUsesTheIndex() async throws {
         let server = try TestHTTPServer(routes: [Self.crashClientRoute: .file(try Self.crashClientFile(), gzip: true)])
         defer { server.shutdown() }
