@@ -59,8 +59,10 @@ public struct HTTPService: Sendable {
         let checks = healthChecks
         router.get("/__lbheartbeat__") { _, _ in Self.json(.ok, "{}") }
         router.head("/__lbheartbeat__") { _, _ in Response(status: .ok) }
+        let logger = self.logger
         router.get("/__heartbeat__") { _, _ in
-            let (ok, body) = await HealthCheck.report(checks)
+            let (ok, body, failures) = await HealthCheck.report(checks)
+            for f in failures { logger.error("heartbeat check failed", metadata: ["check": "\(f.name)", "error": "\(f.message)"]) }
             return Self.json(ok ? .ok : .internalServerError, body.serialized())
         }
         let name = self.name

@@ -12,8 +12,11 @@ public struct HealthCheck: Sendable {
     }
 
     /// Runs all checks concurrently, each bounded by `timeout`. Dockerflow's shape:
-    /// `{"status": "ok"|"error", "checks": {name: "ok"|"error"}, "details": {name: {"status", "message"}}}`.
-    public static func report(_ checks: [HealthCheck], timeout: Duration = .seconds(5)) async -> (ok: Bool, body: JSONValue) {
+    /// `{"status": "ok"|"error", "checks": {name: "ok"|"error"}, "details": {name: {"status"}}}`.
+    /// The body is served to anyone, so failure messages (which may name paths, hosts or
+    /// buckets) are not in it: they come back in `failures`, for the service's log.
+    public static func report(_ checks: [HealthCheck], timeout: Duration = .seconds(5)) async
+        -> (ok: Bool, body: JSONValue, failures: [(name: String, message: String)]) {
         let results = await withTaskGroup(of: (Int, String?).self) { group in
             for (n, check) in checks.enumerated() {
                 group.addTask {
@@ -40,11 +43,15 @@ public struct HealthCheck: Sendable {
         let ok = results.allSatisfy { $0 == nil }
         var statuses: [(String, JSONValue)] = []
         var details: [(String, JSONValue)] = []
+        var failures: [(name: String, message: String)] = []
         for (check, failure) in zip(checks, results) {
             statuses.append((check.name, .string(failure == nil ? "ok" : "error")))
-            if let failure { details.append((check.name, .object([("status", .string("error")), ("message", .string(failure))]))) }
+            if let failure {
+                details.append((check.name, .object([("status", .string("error"))])))
+                failures.append((check.name, failure))
+            }
         }
-        return (ok, .object([("status", .string(ok ? "ok" : "error")), ("checks", .object(statuses)), ("details", .object(details))]))
+        return (ok, .object([("status", .string(ok ? "ok" : "error")), ("checks", .object(statuses)), ("details", .object(details))]), failures)
     }
 }
 
