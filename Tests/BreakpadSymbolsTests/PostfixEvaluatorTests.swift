@@ -117,28 +117,4 @@ struct WordMemory: StackMemory {
         #expect(t.parameterSize(at: 0x1010) == 8)
         #expect(t.parameterSize(at: 0x2004) == 0xc) // from the PUBLIC
     }
-
-    @Test func frameDataProgramUnwindsAnX86Frame() throws {
-        let w = StackWinInfo(type: .frameData, rva: 0, codeSize: 0x10, prologueSize: 0, epilogueSize: 0, parameterSize: 0,
-                             savedRegisterSize: 0, localSize: 0, maxStackSize: 0,
-                             programString: "$T0 $ebp = $eip $T0 4 + ^ = $ebp $T0 ^ = $esp $T0 8 + =", allocatesBasePointer: false)
-        let memory = WordMemory(words: [0x2000: 0x3000, 0x2004: 0x401000])
-        let caller = try w.unwind(registers: ["$esp": 0x1ff0, "$ebp": 0x2000], grandCalleeParameterSize: 0, memory: memory)
-        #expect(caller == ["$eip": 0x401000, "$ebp": 0x3000, "$esp": 0x2008])
-    }
-
-    @Test func fpoUnwindsWithAndWithoutBasePointer() throws {
-        var w = StackWinInfo(type: .fpo, rva: 0, codeSize: 0x10, prologueSize: 0, epilogueSize: 0, parameterSize: 4,
-                             savedRegisterSize: 8, localSize: 0x10, maxStackSize: 0, programString: nil, allocatesBasePointer: false)
-        // frame size = 0x10 + 8 + 4 = 0x1c; return address at esp + 0x1c.
-        let memory = WordMemory(words: [0x101c: 0x40_2000, 0x1004: 0x5000])
-        #expect(try w.unwind(registers: ["$esp": 0x1000, "$ebp": 0x7777], grandCalleeParameterSize: 4, memory: memory)
-                == ["$eip": 0x40_2000, "$esp": 0x1020, "$ebp": 0x7777])
-        w.allocatesBasePointer = true
-        // ebp = *(esp + grand_callee_param_size + saved_register_size - 8) = *(0x1004)
-        #expect(try w.unwind(registers: ["$esp": 0x1000], grandCalleeParameterSize: 4, memory: memory)["$ebp"] == 0x5000)
-        #expect(throws: PostfixError.memoryReadFailed(address: 0x201c)) {
-            try w.unwind(registers: ["$esp": 0x2000], grandCalleeParameterSize: 4, memory: memory)
-        }
-    }
 }
