@@ -10,7 +10,6 @@ protocol Unwinder: Sendable {
     func caller(of frames: [StackFrame], scanAllowed: Bool, in env: UnwindEnvironment) async -> StackFrame?
 }
 
-/// The return-address adjustment that turns a caller's resume address into its lookup address.
 extension ContextCPU {
     var unwinder: any Unwinder {
         switch self {
@@ -27,6 +26,7 @@ extension ContextCPU {
         switch self { case .x86: return []; case .amd64: return ["rbp"]; case .arm: return ["lr"]; case .arm64: return ["fp", "lr", "sp"] }
     }
 
+    /// The return-address adjustment that turns a caller's resume address into its lookup address.
     var returnAddressAdjustment: UInt64 {
         switch self { case .x86, .amd64: return 1; case .arm: return 2; case .arm64: return 4 }
     }
@@ -50,17 +50,22 @@ final class UnwindEnvironment {
     /// ARM64 pointer-authentication mask (Breakpad: all bits up to the highest module's end).
     let addressRangeMask: UInt64
 
-    init(dump: Minidump, cpu: ContextCPU, memory: ThreadMemory, tables: ThreadTables) {
+    init(dump: Minidump, cpu: ContextCPU, memory: ThreadMemory, tables: ThreadTables, addressRangeMask: UInt64) {
         self.dump = dump
         self.cpu = cpu
         self.memory = memory
         self.tables = tables
-        let platform = dump.systemInfo?.platformId ?? 0
         isWindows = dump.systemInfo?.isWindows ?? false
-        isIOS = platform == 0x8102
-        var mask = dump.modules.map(\.endAddress).max() ?? UInt64.max
+        isIOS = dump.systemInfo?.platformId == 0x8102
+        self.addressRangeMask = addressRangeMask
+    }
+
+    /// Every bit up to the highest module's end address (all ones without modules). The same for
+    /// every thread of a dump, so the walk computes it once.
+    static func addressRangeMask(_ modules: [MinidumpModule]) -> UInt64 {
+        guard var mask = modules.map(\.endAddress).max() else { return .max }
         for shift: UInt64 in [1, 2, 4, 8, 16, 32] { mask |= mask >> shift }
-        addressRangeMask = dump.modules.isEmpty ? UInt64.max : mask
+        return mask
     }
 
     var pointerSize: Int { cpu.pointerSize }
@@ -139,37 +144,50 @@ func callerRegistersByCFI(_ rules: CFIRules, callee: CPUContext, env: UnwindEnvi
 }
 
 extension ContextCPU {
-    /// The names a `.sym` file may use for one of our registers (precomputed: this runs for
-    /// every register of every frame unwound by CFI).
+    /// The names a `.sym` file may use for one of our registers.
     func cfiNames(of register: String) -> [String] {
-        Self.cfiAliases[self]?[register] ?? [register]
+        Self.cfiNames[self]?[register] ?? [register]
     }
-
-    private static let cfiAliases: [ContextCPU: [String: [String]]] = {
-        var out: [ContextCPU: [String: [String]]] = [:]
-        for cpu in [ContextCPU.x86, .amd64] {
-            out[cpu] = Dictionary(Set(cpu.registerOrder + ["eflags"]).map { ($0, ["$" + $0, $0]) }, uniquingKeysWith: { a, _ in a })
-        }
-        out[.arm64] = ["fp": ["x29", "fp"], "lr": ["x30", "lr"]]
-        out[.arm] = ["fp": ["r11", "fp"], "sp": ["r13", "sp"], "lr": ["r14", "lr"], "pc": ["r15", "pc"]]
-        return out
-    }()
 
     /// Our name for a register a `.sym` rule assigns, or nil for one we do not track.
     func canonicalRegister(_ name: String) -> String? {
-        let bare = name.hasPrefix("$") ? String(name.dropFirst()) : name
-        let mapped: String
-        switch (self, bare) {
-        case (.arm64, "x29"): mapped = "fp"
-        case (.arm64, "x30"): mapped = "lr"
-        case (.arm, "r11"): mapped = "fp"
-        case (.arm, "r13"): mapped = "sp"
-        case (.arm, "r14"): mapped = "lr"
-        case (.arm, "r15"): mapped = "pc"
-        default: mapped = bare
-        }
-        return registerOrder.contains(mapped) ? mapped : nil
+        Self.canonicalNames[self]?[name]
     }
+
+    /// The `.sym` names of each register beyond its own (`$`-prefixed on x86; ARM's numbered
+    /// names of the registers we call fp, sp, lr, pc). Both lookups are derived from this one
+    /// table and precomputed: they run for every register of every frame unwound by CFI.
+    private static let aliases: [ContextCPU: [String: [String]]] = [
+        .x86: [:], .amd64: [:],
+        .arm64: ["fp": ["x29"], "lr": ["x30"]],
+        .arm: ["fp": ["r11"], "sp": ["r13"], "lr": ["r14"], "pc": ["r15"]],
+    ]
+
+    /// Register → every name a rule may use for it. x86 and amd64 rules write `$rsp`; the bare
+    /// name is accepted too (`eflags` is in the context but not in the output order).
+    private static let cfiNames: [ContextCPU: [String: [String]]] = {
+        var out: [ContextCPU: [String: [String]]] = [:]
+        for (cpu, extra) in aliases {
+            let registers = Set(cpu.registerOrder + (cpu == .x86 || cpu == .amd64 ? ["eflags"] : []))
+            out[cpu] = Dictionary(uniqueKeysWithValues: registers.map { r in
+                (r, cpu == .x86 || cpu == .amd64 ? ["$" + r, r] : (extra[r] ?? []) + [r])
+            })
+        }
+        return out
+    }()
+
+    /// Name in a rule (with or without `$`) → our register, for the registers in the output order.
+    private static let canonicalNames: [ContextCPU: [String: String]] = {
+        var out: [ContextCPU: [String: String]] = [:]
+        for (cpu, extra) in aliases {
+            var map: [String: String] = [:]
+            for r in cpu.registerOrder {
+                for name in [r] + (extra[r] ?? []) { map[name] = r; map["$" + name] = r }
+            }
+            out[cpu] = map
+        }
+        return out
+    }()
 }
 
 /// x86-64 canonical addresses (the top 17 bits all equal).

@@ -36,7 +36,8 @@ public struct Stackwalker: Sendable {
             throw .badStream(stream: "SystemInfo", reason: "not present (the CPU and OS of the dump are unknown)")
         }
         let arch = sys.processorArchitecture
-        let pointerSize = ContextCPU(architecture: arch).pointerSize
+        let cpu = ContextCPU(architecture: arch)
+        let pointerSize = cpu.pointerSize
         let symbols = ModuleSymbols(modules: dump.modules, provider: self.symbols)
 
         // The crashing/requesting thread and the dump-writer thread.
@@ -44,8 +45,8 @@ public struct Stackwalker: Sendable {
         let dumpThreadId = dump.breakpadInfo?.dumpThreadId
         let requestingIndex = requestingId.flatMap { id in dump.threads.firstIndex { $0.threadId == id } }
 
-        let context = WalkContext(dump: dump, cpu: ContextCPU(architecture: arch), symbols: symbols, maxFrames: maxFrames,
-                                  maxScannedFrames: maxScannedFrames, budget: FrameBudget(maxTotalFrames))
+        let context = WalkContext(dump: dump, cpu: cpu, symbols: symbols, maxFrames: maxFrames, maxScannedFrames: maxScannedFrames,
+                                  budget: FrameBudget(maxTotalFrames), addressRangeMask: UnwindEnvironment.addressRangeMask(dump.modules))
         var threads = [ThreadState?](repeating: nil, count: dump.threads.count)
         await withTaskGroup(of: (Int, ThreadState).self) { group in
             for (i, t) in dump.threads.enumerated() {
@@ -182,6 +183,8 @@ struct WalkContext: Sendable {
     let maxFrames: Int
     let maxScannedFrames: Int
     let budget: FrameBudget
+    /// ARM64 pointer-authentication mask, one per dump.
+    let addressRangeMask: UInt64
 
     /// The thread's stack: its own memory descriptor when that is usable, else the memory-list
     /// region holding the stack's start address (Windows writers often leave the descriptor's
@@ -197,7 +200,8 @@ struct WalkContext: Sendable {
         // A 32-bit CPU cannot have memory above 4 GiB: such a stack descriptor is corrupt.
         if cpu.pointerSize == 4, let r = region, r.end > 1 << 32 { region = nil }
         let tables = ThreadTables(symbols: symbols)
-        let env = UnwindEnvironment(dump: dump, cpu: cpu, memory: ThreadMemory(region: region), tables: tables)
+        let env = UnwindEnvironment(dump: dump, cpu: cpu, memory: ThreadMemory(region: region), tables: tables,
+                                    addressRangeMask: addressRangeMask)
         var first = StackFrame(instruction: context.instructionPointer, trust: .context, context: context)
         if cpu == .arm64, let lr = context["lr"] { first.context["lr"] = env.stripPointerAuth(lr) }
         guard budget.take() else { return [] }

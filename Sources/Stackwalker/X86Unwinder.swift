@@ -55,6 +55,7 @@ struct X86Unwinder: Unwinder {
         let callee = frames[frames.count - 1]
         let esp = callee.context.stackPointer
         let ebp = callee.context["ebp"] ?? 0
+        let scanWords = UnwindEnvironment.scanWords(calleeIsContext: callee.trust == .context)
         // The parameters the callee's own callee pushed, which are still on the stack.
         let calleeParams = UInt64(frames.count >= 2 ? frames[frames.count - 2].parameterSize ?? 0 : 0)
         let mask: UInt64 = 0xFFFF_FFFF
@@ -98,9 +99,7 @@ struct X86Unwinder: Unwinder {
         let assigned = evaluator.assigned
         if !ok || !assigned.contains("$eip") || !assigned.contains("$esp") {
             // The program could not run (often %ebp does not point into the stack): scan.
-            guard scanAllowed,
-                  let (location, eip) = await env.scanForReturnAddress(from: esp, words: UnwindEnvironment.scanWords(calleeIsContext: callee.trust == .context))
-            else { return nil }
+            guard scanAllowed, let (location, eip) = await env.scanForReturnAddress(from: esp, words: scanWords) else { return nil }
             result["$eip"] = eip
             result["$esp"] = (location &+ 4) & mask
             trust = .scan
@@ -112,7 +111,7 @@ struct X86Unwinder: Unwinder {
             if env.dump.module(containing: result["$eip"] ?? 0) == nil {
                 let start = ((result[".raSearchStart"] ?? raSearchStart) &+ 4) & mask
                 if scanAllowed,
-                   let (location, eip) = await env.scanForReturnAddress(from: start, words: UnwindEnvironment.scanWords(calleeIsContext: callee.trust == .context)) {
+                   let (location, eip) = await env.scanForReturnAddress(from: start, words: scanWords) {
                     result["$eip"] = eip
                     result["$esp"] = (location &+ 4) & mask
                     offset = location &- start
