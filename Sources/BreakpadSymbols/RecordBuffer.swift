@@ -59,15 +59,8 @@ struct RecordBuffer<Element> {
 
     mutating func truncate(to newCount: Int) { count = min(count, max(0, newCount)) }
 
-    /// Appends raw bytes (only for byte buffers: the string section).
+    /// Appends `n` elements in one copy (the string section's bytes, merged record tables).
     @inline(__always)
-    mutating func appendBytes(_ start: UnsafePointer<UInt8>, _ length: Int) where Element == UInt8 {
-        reserve(count + length)
-        (base.unsafelyUnwrapped + count).update(from: start, count: length)
-        count += length
-    }
-
-    /// Appends `n` elements in one copy.
     mutating func appendElements(_ start: UnsafePointer<Element>, _ n: Int) {
         reserve(count + n)
         (base.unsafelyUnwrapped + count).update(from: start, count: n)

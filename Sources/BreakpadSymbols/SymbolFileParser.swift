@@ -222,7 +222,7 @@ struct SymbolTableBuilder {
     private mutating func string(_ s: (UnsafePointer<UInt8>, Int)) -> StringRef {
         let offset = strings.count
         guard offset + s.1 <= Int(UInt32.max) else { stringOverflow = true; return .empty }
-        if s.1 > 0 { strings.appendBytes(s.0, s.1) }
+        if s.1 > 0 { strings.appendElements(s.0, s.1) }
         return StringRef(offset: UInt32(offset), length: UInt32(s.1))
     }
 
@@ -290,7 +290,7 @@ struct SymbolTableBuilder {
         // copies of everything.
         let shift = UInt32(truncatingIfNeeded: strings.count)
         if strings.count + next.strings.count > Int(UInt32.max) { stringOverflow = true }
-        if let base = next.strings.base { strings.appendBytes(base, next.strings.count) }
+        if let base = next.strings.base { strings.appendElements(base, next.strings.count) }
         next.strings.release()
         func moved(_ r: StringRef) -> StringRef { r.length == 0 ? r : StringRef(offset: r.offset &+ shift, length: r.length) }
         let lineBase = UInt32(truncatingIfNeeded: lines.count), inlineBase = UInt32(truncatingIfNeeded: inlines.count)

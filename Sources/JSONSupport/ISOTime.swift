@@ -11,7 +11,7 @@ public enum ISOTime {
     /// `seconds` since 1970 as RFC 3339 in UTC. Times come from untrusted annotations, so values
     /// outside years 1–9999 are clamped to them and NaN is the epoch: never a trap, always a valid date.
     public static func string(_ seconds: Double, fraction: Bool = true) -> String {
-        let first: Int64 = -62_135_596_800_000_000, last: Int64 = 253_402_300_799_999_999  // microseconds
+        let first = Int64(earliestSeconds) * 1_000_000, last = Int64(latestSeconds) * 1_000_000 + 999_999  // microseconds
         let micros: Int64
         if seconds.isNaN { micros = 0 }
         else if seconds <= earliestSeconds { micros = first }
