@@ -4,7 +4,8 @@
 # `moto[server]`). Idempotent: servers already answering are reused. Prints the environment
 # the tests read, as shell `export` lines:
 #   eval "$(scripts/test-services.sh)"
-# The tests run this script themselves when those variables are missing.
+# scripts/test (the test command) runs it before `swift test`; the tests run it themselves when
+# those variables are missing (a bare `swift test`).
 set -euo pipefail
 
 STATE="${POSTMORTEM_TEST_SERVICES_DIR:-/tmp/postmortem-test-services}"
@@ -32,7 +33,7 @@ if ! "$PGBIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"; then
     fi
     # fsync off: a test cluster is thrown away, and tests should not wait on the disk.
     as_postgres "$PGBIN/pg_ctl" -D "$STATE/pg" -l "$STATE/postgres.log" -w -t 60 \
-        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $STATE -c fsync=off -c max_connections=200" start >/dev/null \
+        -o "-p $PG_PORT -c listen_addresses=127.0.0.1 -k $STATE -c fsync=off -c max_connections=200" start </dev/null >/dev/null \
         || { tail -20 "$STATE/postgres.log" >&2; exit 1; }
 fi
 
@@ -42,7 +43,7 @@ if ! curl -fs -o /dev/null "http://127.0.0.1:$S3_PORT/moto-api/"; then
         echo "test-services: moto_server not found (pip install 'moto[server]')" >&2
         exit 1
     fi
-    nohup moto_server -H 127.0.0.1 -p "$S3_PORT" >"$STATE/moto.log" 2>&1 &
+    nohup moto_server -H 127.0.0.1 -p "$S3_PORT" </dev/null >"$STATE/moto.log" 2>&1 &
     for _ in $(seq 1 100); do
         curl -fs -o /dev/null "http://127.0.0.1:$S3_PORT/moto-api/" && break
         sleep 0.1

@@ -123,7 +123,7 @@ import TestSupport
         func startWriter(_ key: String) throws -> BackgroundProcess {
             let writer = try BackgroundProcess(executable, ["blobs", "put", "--data", data, key, source])
             let deadline = ContinuousClock.now + .seconds(30)
-            while temporaryFiles().isEmpty && writer.process.isRunning && ContinuousClock.now < deadline { usleep(500) }
+            while temporaryFiles().isEmpty && writer.isRunning && ContinuousClock.now < deadline { usleep(500) }
             return writer
         }
 

@@ -40,7 +40,7 @@ public enum TestServices {
         }
         let script = TestData.packageRoot + "/scripts/test-services.sh"
         do {
-            let (status, out, err) = try runProcess("/bin/bash", [script])
+            let (status, out, err) = try runProcess("/bin/bash", [script], timeout: .seconds(300))
             guard status == 0 else {
                 return .failure(Unavailable(description: "scripts/test-services.sh failed: \(String(decoding: err, as: UTF8.self))"))
             }

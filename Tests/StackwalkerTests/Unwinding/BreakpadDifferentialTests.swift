@@ -8,7 +8,7 @@ import TestSupport
 /// Frame-by-frame comparison with Google Breakpad's stackwalker on synthetic processes: every
 /// CPU, realistic frame layouts with STACK CFI / STACK WIN, junk on the stacks, stacks in memory
 /// lists. Breakpad runs from PyPI `symbolic` 8.7.3, the last release that embeds its processor
-/// (`Tests/Oracles/breakpad_stackwalk.py`); the test installs it into `.build-oracles/` when it
+/// (`Tests/Oracles/breakpad_stackwalk.py`); the test installs it into `.build/oracles/` when it
 /// is not there.
 ///
 /// That Breakpad is from 2021. Rules Breakpad added later are not compared here and are covered
@@ -129,11 +129,11 @@ enum BreakpadOracle {
         var description: String { "Breakpad oracle unavailable: \(why)" }
     }
 
-    /// Where symbolic 8.7.3 is installed: `BREAKPAD_SYMBOLIC_PATH`, else `.build-oracles/symbolic8`
-    /// in the package, installed there from PyPI on first use.
+    /// Where symbolic 8.7.3 is installed: `BREAKPAD_SYMBOLIC_PATH` (scripts/test sets it), else
+    /// `.build/oracles/symbolic8` in the package, installed there from PyPI on first use.
     static func packagePath() throws -> String {
         if let path = ProcessInfo.processInfo.environment["BREAKPAD_SYMBOLIC_PATH"] { return path }
-        let path = TestData.packageRoot + "/.build-oracles/symbolic8"
+        let path = TestData.packageRoot + "/.build/oracles/symbolic8"
         if FileManager.default.fileExists(atPath: path + "/symbolic/minidump.py") { return path }
         guard let python = findExecutable("python3") else { throw Unavailable(why: "python3 not on PATH") }
         let (status, _, err) = try runProcess(python, ["-m", "pip", "install", "--quiet", "--disable-pip-version-check",
