@@ -1,4 +1,5 @@
 import Foundation
+import Storage
 
 /// Socorro crash ids: a random UUID whose last 7 hex digits are replaced by the throttle digit
 /// (0 accept, 1 defer) and the UTC date of receipt as `YYMMDD`
@@ -10,12 +11,7 @@ public enum CrashID {
     }
 
     /// `YYYYMMDD` of `date` in UTC.
-    public static func dayStamp(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d%02d%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday)
-    }
+    public static func dayStamp(_ date: Date) -> String { BlobKeys.dayStamp(date) }
 
     /// `^[a-f0-9]{8}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{4}-[a-f0-9]{6}[0-9]{6}$`; `strict` also
     /// requires the throttle digit to be 0 or 1.

@@ -129,6 +129,7 @@ public struct CrashStatsAPI: Sendable {
         "RawCrash": (["GET"], 0), "ProcessedCrash": (["GET"], 0), "SuperSearch": (["GET"], 300), "SuperSearchUnredacted": (["GET"], 300),
         "SuperSearchFields": (["GET"], 300), "Reprocessing": (["POST"], 0), "CrashSignature": (["POST"], 0),
         "SignatureFirstDate": (["GET"], 300), "VersionString": (["GET"], 300), "CrashVerify": (["GET"], 0), "NoOp": (["GET"], 300),
+        "MissingProcessedCrash": (["GET"], 0),
     ]
 
     func route(_ r: APIRequest, caller: Caller, pretty: Bool) async throws -> APIResponse {
@@ -143,6 +144,7 @@ public struct CrashStatsAPI: Sendable {
         case "VersionString": response = try await versionString(r, pretty)
         case "SignatureFirstDate": response = try await signatureFirstDate(r, pretty)
         case "CrashVerify": response = try await crashVerify(r, pretty)
+        case "MissingProcessedCrash": response = try await missingProcessedCrash(r, pretty)
         case "NoOp": response = try noOp(r)
         case "SuperSearchFields": response = superSearchFields(pretty)
         case "SuperSearch", "SuperSearchUnredacted":
@@ -269,6 +271,26 @@ public struct CrashStatsAPI: Sendable {
                      ("first_build", .string(f.firstBuild ?? ""))])
         }
         return .json(200, .object([("hits", .array(hits)), ("total", .int(Int64(hits.count)))]), pretty: pretty)
+    }
+
+    /// The crashes the republish job found stored but never processed, newest first, 1000 per
+    /// page, in Django REST framework's page shape.
+    func missingProcessedCrash(_ r: APIRequest, _ pretty: Bool) async throws -> APIResponse {
+        let pageSize = 1000
+        let pageText = r.value("page") ?? "1"
+        guard let page = Int(pageText), page >= 1, page <= 1_000_000 else { return .error(400, "invalid page number") }
+        let (rows, count) = try await metadata.missingProcessedCrashes(limit: pageSize, offset: (page - 1) * pageSize)
+        guard page == 1 || !rows.isEmpty else { return .error(400, "invalid page number") }
+        func link(_ n: Int) -> JSONValue { .string("/api/MissingProcessedCrash/?page=\(n)") }
+        return .json(200, .object([
+            ("count", .int(Int64(count))),
+            ("next", (page - 1) * pageSize + rows.count < count ? link(page + 1) : .null),
+            ("previous", page > 1 ? link(page - 1) : .null),
+            ("results", .array(rows.map { row in
+                .object([("crash_id", .string(row.crashID)), ("is_processed", .bool(row.isProcessed)),
+                         ("created", .string(ISOTime.string(Double(row.created) / 1_000_000)))])
+            })),
+        ]), pretty: pretty)
     }
 
     func crashVerify(_ r: APIRequest, _ pretty: Bool) async throws -> APIResponse {

@@ -113,6 +113,7 @@ struct ServeCommand: AsyncParsableCommand {
         let workerCount = configuration.reader.int(forKey: "processor.workers", default: ProcessInfo.processInfo.activeProcessorCount)
         let workers: [any Service] = workerCount > 0
             ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier), makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
+                + makeRepublisher(configuration, storage: storage)
             : []
         let api: CrashStatsAPI
         do {
@@ -255,6 +256,16 @@ func makeLateSymbolsWatcher(_ configuration: PostmortemConfiguration, storage: S
                               logger: Logger(label: "postmortem.late-symbols"))
 }
 
+/// The daily republish job (`republish.interval_hours`, 0 turns it off), in every process that
+/// runs processor workers.
+func makeRepublisher(_ configuration: PostmortemConfiguration, storage: StorageContext) -> [any Service] {
+    let hours = configuration.reader.int(forKey: "republish.interval_hours", default: 24)
+    guard hours > 0, hours <= 24 * 365 else { return [] }
+    return [Republisher(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue, interval: .seconds(hours * 3600),
+                        initialDelay: .seconds(configuration.reader.int(forKey: "republish.initial_delay", default: 300)),
+                        logger: Logger(label: "postmortem.republish"))]
+}
+
 struct ProcessorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "processor",
@@ -270,7 +281,8 @@ struct ProcessorCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
-                                  services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)], logger: logger)
+                                  services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
+                                    + makeRepublisher(configuration, storage: storage), logger: logger)
         try await runHTTPService(service) {
             await supplier.shutdown()
             await storage.close()

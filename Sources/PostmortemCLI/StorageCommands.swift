@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Processor
 import ServiceSupport
 import Storage
 
@@ -98,8 +99,8 @@ struct BlobsCommand: AsyncParsableCommand {
 struct QueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Inspect the processing queues: counts, dead letters; requeue dead letters.",
-        subcommands: [Status.self, DeadLetters.self, Requeue.self])
+        abstract: "Inspect the processing queues: counts, dead letters; requeue dead letters; republish stored crashes never processed.",
+        subcommands: [Status.self, DeadLetters.self, Requeue.self, Republish.self])
 
     struct Status: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "status", abstract: "Ready, leased and dead messages per queue.")
@@ -147,6 +148,43 @@ struct QueueCommand: AsyncParsableCommand {
             }
             await context.close()
             if !missing.isEmpty { throw fail("no dead letter with id \(missing.map(String.init).joined(separator: ", "))") }
+        }
+    }
+
+    struct Republish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "republish",
+            abstract: "Queue the stored raw crashes of a day that have no processed crash and are not queued (Socorro's MissingProcessedCrash job; serve runs it daily for the previous day).")
+        @OptionGroup var storage: StorageOptions
+        @Option(help: "The UTC day, YYYY-MM-DD or YYYYMMDD. Default: yesterday.") var date: String?
+
+        func run() async throws {
+            let day: String
+            if let date {
+                let digits = date.replacingOccurrences(of: "-", with: "")
+                guard digits.utf8.count == 8, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else {
+                    throw ValidationError("--date must be YYYY-MM-DD, not \(date)")
+                }
+                day = digits
+            } else {
+                day = BlobKeys.dayStamp(Date().addingTimeInterval(-86_400))
+            }
+            let context = try await storage.open()
+            let republisher = Republisher(blobs: context.blobs, metadata: context.metadata, queue: context.queue)
+            let report: Republisher.Report
+            do {
+                report = try await republisher.republish(day: day) { done, total in
+                    FileHandleOutput.stderr("\rchecked \(done) of \(total) stored crashes")
+                }
+            } catch {
+                await context.close()
+                throw fail("\(error)")
+            }
+            await context.close()
+            if report.stored > 0 { FileHandleOutput.stderr("\n") }
+            var out = "\(day): \(report.stored) stored, \(report.processed) processed, \(report.waiting) queued or dead-lettered, \(report.queued.count) republished\n"
+            for id in report.queued { out += id + "\n" }
+            FileHandleOutput.stdout(out)
         }
     }
 }

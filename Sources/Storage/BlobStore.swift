@@ -96,4 +96,15 @@ public enum BlobKeys {
         "v1/\(name == "upload_file_minidump" ? "dump" : name)/\(crashID)"
     }
     public static func processedCrash(_ crashID: String) -> String { "v1/processed_crash/\(crashID)" }
+    /// The folder of one day's raw crashes (`day` as `YYYYMMDD`).
+    public static func rawCrashDay(_ day: String) -> String { "v1/raw_crash/\(day)/" }
+
+    /// `YYYYMMDD` of `date` in UTC: the day folder of raw crashes and the last six digits of
+    /// a crash id.
+    public static func dayStamp(_ date: Date) -> String {
+        var t = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&t, &parts)
+        return String(format: "%04d%02d%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday)
+    }
 }

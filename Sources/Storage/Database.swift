@@ -164,7 +164,9 @@ actor SQLitePool {
             // WAL lets readers run beside the one writer; the busy timeout makes writers wait.
             if n == 0 { _ = try await db.raw("PRAGMA journal_mode=WAL").all() }
             try await db.raw("PRAGMA busy_timeout=10000").run()
-            try await db.raw("PRAGMA synchronous=NORMAL").run()
+            // FULL: a commit is on disk before the collector answers "accepted" (NORMAL in WAL mode
+            // can lose the last commits on power loss).
+            try await db.raw("PRAGMA synchronous=FULL").run()
             try await db.raw("PRAGMA foreign_keys=ON").run()
             try await c.install(customFunction: RegexMatch.sqliteFunction)
             all.append(c)

@@ -45,6 +45,62 @@ public struct CrashIndexRow: Sendable, Equatable {
         self.installAge = installAge
         self.document = document
     }
+
+    /// Longest value of a text column, in UTF-8 bytes: the covering index's columns together stay
+    /// under PostgreSQL's B-tree entry limit (2704 bytes), whatever a client sent.
+    public static let maxColumnBytes = 256
+    public static let maxSignatureBytes = 1024
+
+    /// The row as the index stores it: NUL characters removed everywhere (PostgreSQL's text and
+    /// JSONB refuse them) and over-long text columns cut to `maxColumnBytes` (the document keeps
+    /// the whole value).
+    public func sanitizedForIndex() -> CrashIndexRow {
+        var row = self
+        func column(_ value: String?, _ limit: Int = Self.maxColumnBytes) -> String? {
+            guard let value else { return nil }
+            return Self.truncated(Self.removingNUL(value), toUTF8Bytes: limit)
+        }
+        row.crashID = Self.removingNUL(crashID)
+        row.product = column(product)
+        row.version = column(version)
+        row.releaseChannel = column(releaseChannel)
+        row.platform = column(platform)
+        row.platformVersion = column(platformVersion)
+        row.cpuArch = column(cpuArch)
+        row.processType = column(processType)
+        row.signature = column(signature, Self.maxSignatureBytes)
+        row.buildID = column(buildID)
+        row.reason = column(reason)
+        row.document = Self.removingNUL(document)
+        return row
+    }
+
+    static func removingNUL(_ s: String) -> String {
+        s.utf8.contains(0) ? String(String.UnicodeScalarView(s.unicodeScalars.filter { $0 != "\u{0}" })) : s
+    }
+
+    static func removingNUL(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let s): return .string(removingNUL(s))
+        case .array(let items): return .array(items.map(removingNUL))
+        case .object(let pairs): return .object(pairs.map { (removingNUL($0.0), removingNUL($0.1)) })
+        default: return value
+        }
+    }
+
+    /// At most `limit` UTF-8 bytes, cut at a character boundary.
+    static func truncated(_ s: String, toUTF8Bytes limit: Int) -> String {
+        guard s.utf8.count > limit else { return s }
+        var out = ""
+        var used = 0
+        for c in s {
+            let n = c.utf8.count
+            if used + n > limit { break }
+            out.append(c)
+            used += n
+        }
+        return out
+    }
 }
 
 public struct Account: Sendable, Equatable {
@@ -100,7 +156,8 @@ public struct MetadataStore: Sendable {
                     platform_version, cpu_arch, process_type, signature, build_id, reason, uptime, install_age, document)
                 VALUES 
                 """
-            for (i, row) in chunk.enumerated() {
+            for (i, original) in chunk.enumerated() {
+                let row = original.sanitizedForIndex()
                 let json = row.document.serialized()
                 let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
                 if i > 0 { query += ", " }
@@ -673,6 +730,11 @@ public struct MetadataStore: Sendable {
     public func recordMissingSymbols(crashID: String, modules: [MissingModule], firstCheckAfter: Duration) async throws {
         let now = clock()
         let next = now + firstCheckAfter.components.seconds * 1_000_000
+        // Module names come from the dump: no NUL reaches PostgreSQL's text columns.
+        let modules = modules.map { m in
+            MissingModule(debugFile: CrashIndexRow.removingNUL(m.debugFile), debugId: CrashIndexRow.removingNUL(m.debugId),
+                          codeFile: CrashIndexRow.removingNUL(m.codeFile), codeId: CrashIndexRow.removingNUL(m.codeId), checks: m.checks)
+        }
         try await database.withTransaction { db in
             try await db.raw("DELETE FROM missing_symbol_crashes WHERE crash_id = \(bind: crashID)").run()
             for m in modules {
@@ -724,6 +786,61 @@ public struct MetadataStore: Sendable {
             try await db.raw("DELETE FROM missing_symbol_crashes WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)").run()
             try await db.raw("DELETE FROM missing_symbols WHERE debug_file = \(bind: m.debugFile) AND debug_id = \(bind: m.debugId)").run()
             return try rows.map { try $0.decode(column: "crash_id", as: String.self) }
+        }
+    }
+
+    // MARK: - missing processed crashes
+
+    /// Which of `ids` have a crash index row (the processor writes it last).
+    public func indexedCrashIDs(_ ids: [String]) async throws -> Set<String> {
+        var found = Set<String>()
+        var start = 0
+        while start < ids.count {
+            let batch = Array(ids[start..<min(ids.count, start + 500)])
+            start += batch.count
+            let rows = try await database.withConnection { db in
+                try await db.raw("SELECT crash_id FROM crashes WHERE crash_id IN (\(binds: batch))").all()
+            }
+            for row in rows { found.insert(try row.decode(column: "crash_id", as: String.self)) }
+        }
+        return found
+    }
+
+    /// Records crashes the republish job queued again (an id already recorded keeps its date).
+    public func recordMissingProcessedCrashes(_ ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        let now = clock()
+        try await database.withTransaction { db in
+            for id in ids {
+                try await db.raw("""
+                    INSERT INTO missing_processed_crashes (crash_id, created) VALUES (\(bind: id), \(bind: now)) ON CONFLICT (crash_id) DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
+    public struct MissingProcessedCrash: Sendable, Equatable {
+        public var crashID: String
+        public var isProcessed: Bool
+        /// Microseconds since 1970.
+        public var created: Int64
+    }
+
+    /// The recorded crashes, newest first, with whether each has been processed since; and
+    /// how many there are in all.
+    public func missingProcessedCrashes(limit: Int, offset: Int) async throws -> (rows: [MissingProcessedCrash], count: Int) {
+        try await database.withConnection { db in
+            let total = try await db.raw("SELECT COUNT(*) AS n FROM missing_processed_crashes").first()?.decode(column: "n", as: Int.self) ?? 0
+            let rows = try await db.raw("""
+                SELECT m.crash_id, m.created, CASE WHEN c.crash_id IS NULL THEN 0 ELSE 1 END AS processed
+                FROM missing_processed_crashes m LEFT JOIN crashes c ON c.crash_id = m.crash_id
+                ORDER BY m.created DESC, m.crash_id LIMIT \(bind: limit) OFFSET \(bind: offset)
+                """).all()
+            return (try rows.map { row in
+                MissingProcessedCrash(crashID: try row.decode(column: "crash_id", as: String.self),
+                                      isProcessed: try row.decode(column: "processed", as: Int.self) == 1,
+                                      created: try row.decode(column: "created", as: Int64.self))
+            }, total)
         }
     }
 }

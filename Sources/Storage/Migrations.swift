@@ -218,6 +218,12 @@ enum Migrations {
             // table row (with its JSON document) per crash.
             "CREATE INDEX crashes_date_cover ON crashes (date_processed, product, platform, version, signature, process_type, release_channel)",
         ]),
+        Migration(version: 8, name: "missing processed crashes", statements: [
+            // Socorro's MissingProcessedCrash: stored raw crashes the republish job found with no
+            // processed crash and queued again. Whether one is processed now is read from `crashes`.
+            "CREATE TABLE missing_processed_crashes (crash_id TEXT PRIMARY KEY, created BIGINT NOT NULL)",
+            "CREATE INDEX missing_processed_crashes_created ON missing_processed_crashes (created)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

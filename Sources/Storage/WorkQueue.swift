@@ -102,6 +102,14 @@ public struct WorkQueue: Sendable {
         try await enqueue([item], queue: queue)
     }
 
+    /// The crash ids waiting in any queue or dead-lettered: the republish job leaves them alone.
+    public func knownCrashIDs() async throws -> Set<String> {
+        let rows = try await database.withConnection { db in
+            try await db.raw("SELECT payload FROM queue_messages UNION SELECT payload FROM dead_letters").all()
+        }
+        return Set(try rows.map { QueueItem(message: try $0.decode(column: "payload", as: String.self)).crashID })
+    }
+
     /// Leases up to `limit` visible messages, priority queue first, oldest first.
     public func lease(limit: Int = 1) async throws -> [Lease] {
         try await deadLetterExpired()

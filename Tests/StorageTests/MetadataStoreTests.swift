@@ -26,14 +26,38 @@ import TestSupport
     func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        #expect(try await f.metadata.schemaVersion() == 7)
+        #expect(try await f.metadata.schemaVersion() == 8)
         // A second process starting on the same database applies nothing and loses nothing.
         try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
         let again = try await Database.open(url: f.databaseURL, poolSize: 1)
         let reopened = try await MetadataStore.open(again)
-        #expect(try await reopened.schemaVersion() == 7)
+        #expect(try await reopened.schemaVersion() == 8)
         #expect(try await reopened.crash("a") != nil)
         await again.shutdown()
+    }
+
+    /// Annotations are the client's: NUL characters anywhere and huge product/version/channel
+    /// values must never make indexing fail (PostgreSQL refuses NUL in text and JSONB, and a
+    /// B-tree entry over 2704 bytes).
+    @Test(arguments: Backend.allCases)
+    func indexingNeverFailsOnNULOrHugeValues(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let huge = String(repeating: "é", count: 40_000)  // 80,000 bytes
+        let row = CrashIndexRow(
+            crashID: "nul", dateProcessed: 1, product: "Fire\u{0}fox" + huge, version: huge, releaseChannel: "\u{0}",
+            platform: huge, platformVersion: huge, cpuArch: huge, processType: huge, signature: "sig\u{0}" + huge, buildID: huge, reason: huge,
+            document: .object([("product", .string("Fire\u{0}fox" + huge)), ("key\u{0}", .array([.string("\u{0}\u{0}")]))]))
+        try await f.metadata.index(row)
+        let stored = try #require(try await f.metadata.crash("nul"))
+        #expect(stored.product == "Firefox" + String(repeating: "é", count: (CrashIndexRow.maxColumnBytes - 7) / 2))
+        #expect(stored.version?.utf8.count == CrashIndexRow.maxColumnBytes)
+        #expect(stored.releaseChannel == "")
+        #expect(stored.signature == "sig" + String(repeating: "é", count: (CrashIndexRow.maxSignatureBytes - 3) / 2))
+        // The document keeps the whole value, without the NULs.
+        #expect(stored.document == .object([("product", .string("Firefox" + huge)), ("key", .array([.string("")]))]))
+        // Searchable by the stored prefix.
+        #expect(try await f.metadata.crashes(from: 0, to: 10, product: stored.product).map(\.crashID) == ["nul"])
     }
 
     @Test(arguments: Backend.allCases)
