@@ -24,10 +24,11 @@ public struct Submission<Body: AsyncSequence & Sendable>: Sendable where Body.El
     }
 }
 
-/// The collector's answer: status and a plain-text body.
+/// The collector's answer: status and a plain-text body (and `Retry-After` when busy).
 public struct CollectorResponse: Sendable, Equatable {
     public var status: Int
     public var body: String
+    public var retryAfter: Int? = nil
 }
 
 /// Why a submission was refused before throttling (the `Discarded=malformed_<reason>` set).
@@ -42,6 +43,10 @@ enum Refusal: Error {
     case malformed(Malformed)
     case tooLarge
     case unauthorizedUUID
+    /// Too many submissions in progress, or their bodies fill the buffer budget: 503, retry later.
+    case busy
+    /// The body did not arrive within `bodyTimeout`.
+    case tooSlow
 }
 
 /// The crash collector (`../shared/reference/collector.md`): reads a multipart submission
@@ -60,6 +65,7 @@ public struct Collector: Sendable {
     let payloads: GroupCommit<MetadataStore.PayloadRecord>?
     let logger: Logger
     let now: @Sendable () -> Date
+    let gate: SubmissionGate
 
     public init(configuration: CollectorConfiguration, throttler: Throttler, blobs: any BlobStore, queue: WorkQueue?,
                 metadata: MetadataStore?, logger: Logger = Logger(label: "postmortem.collector"),
@@ -74,6 +80,9 @@ public struct Collector: Sendable {
         payloads = metadata.map { m in GroupCommit { records in try await m.recordPayloads(records) } }
         self.logger = logger
         self.now = now
+        gate = SubmissionGate(.init(maxSubmissions: configuration.maxConcurrentSubmissions,
+                                    maxDecompressions: configuration.maxConcurrentDecompressions,
+                                    maxBufferedBytes: configuration.maxBufferedBytes))
     }
 
     public func handle<Body>(_ submission: Submission<Body>) async -> CollectorResponse {
@@ -93,6 +102,12 @@ public struct Collector: Sendable {
             case .unauthorizedUUID:
                 metrics.result("unauthorized_uuid")
                 response = CollectorResponse(status: 401, body: "Discarded=unauthorized_uuid")
+            case .busy:
+                metrics.result("busy")
+                response = CollectorResponse(status: 503, body: "Discarded=collector_busy", retryAfter: configuration.busyRetryAfter)
+            case .tooSlow:
+                metrics.result("too_slow")
+                response = CollectorResponse(status: 408, body: "Discarded=request_timeout")
             }
         }
         metrics.handleTime.record(ContinuousClock.now - started)
@@ -119,7 +134,12 @@ public struct Collector: Sendable {
         if let declared, declared > configuration.maxPayloadSize { throw .tooLarge }
         let gzip = submission.header("Content-Encoding")?.lowercased().trimmingCharacters(in: .whitespaces) == "gzip"
 
-        let body = try await read(submission.body, gzip: gzip)
+        guard let ticket = gate.enter(gzip: gzip) else { throw .busy }
+        defer { ticket.close() }
+        // A declared length is reserved up front: a client that announces more than fits waits
+        // (503) instead of filling memory halfway.
+        if let declared, !ticket.hold(declared) { throw .busy }
+        let body = try await read(submission.body, gzip: gzip, ticket: ticket)
         guard body.receivedSize > 0 else { throw .malformed(.noContentLength) }
 
         // Parse in place: dumps stay slices of the one body buffer.
@@ -287,7 +307,8 @@ public struct Collector: Sendable {
     }
 
     /// Reads the body within the limits, decompressing gzip as it arrives.
-    func read<B: AsyncSequence>(_ stream: B, gzip: Bool) async throws(Refusal) -> Body where B.Element == ByteBuffer {
+    func read<B: AsyncSequence>(_ stream: B, gzip: Bool, ticket: SubmissionGate.Ticket? = nil) async throws(Refusal) -> Body where B.Element == ByteBuffer {
+        let deadline = ContinuousClock.now + configuration.bodyTimeout
         var received = 0
         var collected = ByteBuffer()
         let decompressor = gzip ? CompressionAlgorithm.gzip().decompressor : nil
@@ -300,6 +321,8 @@ public struct Collector: Sendable {
             for try await var chunk in stream {
                 received += chunk.readableBytes
                 if received > configuration.maxPayloadSize { throw Refusal.tooLarge }
+                // Slow clients: the HTTP idle timeout closes silent ones, this the ones that drip.
+                if ContinuousClock.now > deadline { throw Refusal.tooSlow }
                 if let decompressor {
                     var overflow = false
                     do {
@@ -315,6 +338,7 @@ public struct Collector: Sendable {
                 } else {
                     collected.writeBuffer(&chunk)
                 }
+                if let ticket, !ticket.hold(collected.readableBytes) { throw Refusal.busy }
             }
         } catch let refusal as Refusal {
             throw refusal

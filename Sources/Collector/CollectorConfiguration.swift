@@ -31,6 +31,14 @@ public struct CollectorConfiguration: Sendable {
     /// Tries to save a crash before answering 500, and the pause between them.
     public var saveAttempts = 5
     public var saveRetryDelay: Duration = .seconds(2)
+    /// Submissions read at once, gzip ones among them, and the body bytes they may buffer
+    /// together; beyond any of them a submission is answered 503 with `Retry-After`.
+    public var maxConcurrentSubmissions = 256
+    public var maxConcurrentDecompressions = 32
+    public var maxBufferedBytes = 512 << 20
+    public var busyRetryAfter = 10
+    /// Longest time a body may take to arrive (408 after it).
+    public var bodyTimeout: Duration = .seconds(120)
 
     public init() {}
 
@@ -51,6 +59,16 @@ public struct CollectorConfiguration: Sendable {
         replayToken = c.string(forKey: "collector.replay_token", isSecret: true)
         saveAttempts = max(1, c.int(forKey: "collector.save_attempts", default: saveAttempts))
         saveRetryDelay = .milliseconds(c.int(forKey: "collector.save_retry_delay_ms", default: 2000))
+        maxConcurrentSubmissions = c.int(forKey: "collector.max_concurrent_submissions", default: maxConcurrentSubmissions)
+        maxConcurrentDecompressions = c.int(forKey: "collector.max_concurrent_decompressions", default: maxConcurrentDecompressions)
+        maxBufferedBytes = c.int(forKey: "collector.max_buffered_bytes", default: maxBufferedBytes)
+        busyRetryAfter = c.int(forKey: "collector.busy_retry_after", default: busyRetryAfter)
+        bodyTimeout = .seconds(c.int(forKey: "collector.body_timeout", default: 120))
+        guard maxConcurrentSubmissions >= 1, maxConcurrentDecompressions >= 1, maxBufferedBytes >= maxPayloadSize,
+              (0...86_400).contains(busyRetryAfter), bodyTimeout >= .seconds(1) else {
+            throw PostmortemConfiguration.Invalid(description:
+                "collector.max_concurrent_submissions and max_concurrent_decompressions must be ≥ 1, max_buffered_bytes ≥ max_payload_size, busy_retry_after 0…86400, body_timeout ≥ 1")
+        }
         guard maxPayloadSize > 0, maxPartSize > 0, maxDecompressedSize >= maxPayloadSize else {
             throw PostmortemConfiguration.Invalid(description: "collector size limits must be positive and max_decompressed_size ≥ max_payload_size")
         }

@@ -13,8 +13,9 @@ public enum CollectorService {
             for field in request.headers { headers.append((field.name.rawName, field.value)) }
             let query = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
             let answer = await collector.handle(Submission(headers: headers, query: query, body: request.body))
-            return Response(status: .init(code: answer.status), headers: [.contentType: "text/plain; charset=utf-8"],
-                            body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+            var fields: HTTPFields = [.contentType: "text/plain; charset=utf-8"]
+            if let retryAfter = answer.retryAfter { fields[.retryAfter] = String(retryAfter) }
+            return Response(status: .init(code: answer.status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
         }
         router.get("/__broken__") { _, _ -> Response in
             throw HTTPError(.internalServerError, message: "broken on purpose")

@@ -97,18 +97,24 @@ public struct CrashStatsAPI: Sendable {
         var caller = Caller.anonymous
         if let token = request.headers["auth-token"] {
             do {
+                var refusal: APIResponse?
                 switch try await metadata.checkToken(token) {
                 case .valid(_, let t): caller = Caller(permissions: t.permissions, accountID: t.accountID)
-                case .unknown: return .error(403, "API Token not matched")
-                case .expired: return .error(403, "API Token found but expired")
-                case .inactiveAccount: return .error(403, "User of API token not active")
+                case .unknown: refusal = .error(403, "API Token not matched")
+                case .expired: refusal = .error(403, "API Token found but expired")
+                case .inactiveAccount: refusal = .error(403, "User of API token not active")
+                }
+                // A token that does not authenticate counts against its address's anonymous
+                // budget: guessing tokens is rate-limited like any anonymous request.
+                if let refusal {
+                    return limiter.allow(client: "ip:\(request.client)", authenticated: false) ? refusal : Self.tooManyRequests
                 }
             } catch {
                 return .error(500, "token check failed")
             }
         }
         guard limiter.allow(client: caller.accountID.map { "account:\($0)" } ?? "ip:\(request.client)", authenticated: caller.accountID != nil) else {
-            return APIResponse(status: 429, contentType: "text/plain", body: Data("Too Many Requests".utf8), headers: [])
+            return Self.tooManyRequests
         }
         let pretty = request.query.contains { $0 == ("pretty", "print") }
         var response: APIResponse
@@ -123,6 +129,8 @@ public struct CrashStatsAPI: Sendable {
     }
 
     struct APIFailure: Error { let response: APIResponse }
+
+    static let tooManyRequests = APIResponse(status: 429, contentType: "text/plain", body: Data("Too Many Requests".utf8), headers: [])
 
     /// Models with their methods and cache time (seconds).
     static let models: [String: (methods: Set<String>, cache: Int)] = [

@@ -22,10 +22,9 @@ public enum CrashStatsService {
                     form = Self.parseForm(String(decoding: body, as: UTF8.self))
                 }
             }
-            // Anonymous clients are told apart by their address: the first X-Forwarded-For entry
-            // behind a proxy, else the peer.
-            let client = headers["x-forwarded-for"]?.split(separator: ",").first.map { $0.trimmingCharacters(in: .whitespaces) }
-                ?? context.remoteAddress?.ipAddress ?? "unknown"
+            // Anonymous clients are told apart by their address (X-Forwarded-For only from a
+            // trusted proxy: `ClientAddress`).
+            let client = context.clientAddress
             let answer = await api.handle(APIRequest(method: request.method.rawValue, endpoint: endpoint, query: query, form: form,
                                                      headers: headers, body: body, client: client))
             var fields = HTTPFields()

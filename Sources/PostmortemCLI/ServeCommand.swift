@@ -123,7 +123,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: workers, logger: logger) { router in
+                                  healthChecks: storage.healthChecks, services: workers, limits: configuration.httpLimits, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)
@@ -156,7 +156,7 @@ struct SymbolicationServerCommand: AsyncParsableCommand {
                 try FileManager.default.createDirectory(atPath: cache, withIntermediateDirectories: true)
                 guard FileManager.default.isWritableFile(atPath: cache) else { throw ValidationError("\(cache) is not writable") }
             }],
-            logger: logger) { router in
+            limits: configuration.httpLimits, logger: logger) { router in
                 SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             }
         try await runHTTPService(service) { await supplier.shutdown() }
@@ -187,7 +187,7 @@ struct CollectorCommand: AsyncParsableCommand {
                 throw ValidationError("\(error)")
             }
             let service = HTTPService(name: "collector", host: configuration.host, port: configuration.port,
-                                      healthChecks: storage.healthChecks, logger: logger) { router in
+                                      healthChecks: storage.healthChecks, limits: configuration.httpLimits, logger: logger) { router in
                 CollectorService.mount(collector, on: router)
             }
             try await runHTTPService(service) { await storage.close() }
@@ -282,7 +282,7 @@ struct ProcessorCommand: AsyncParsableCommand {
         }
         let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
                                   services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
-                                    + makeRepublisher(configuration, storage: storage), logger: logger)
+                                    + makeRepublisher(configuration, storage: storage), limits: configuration.httpLimits, logger: logger)
         try await runHTTPService(service) {
             await supplier.shutdown()
             await storage.close()

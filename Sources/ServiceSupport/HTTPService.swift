@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import JSONSupport
 import Logging
@@ -8,15 +9,32 @@ import ServiceLifecycle
 public typealias ServiceRouter = Router<ServiceRequestContext>
 
 /// The request context of every Postmortem service: Hummingbird's basics plus the peer address
-/// (per-client rate limits need it).
+/// and the client address derived from it (per-client rate limits need it).
 public struct ServiceRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let remoteAddress: SocketAddress?
+    /// The peer, or the client a trusted proxy names in `X-Forwarded-For` (`ClientAddress`).
+    public var clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         remoteAddress = source.channel.remoteAddress
+        clientAddress = remoteAddress?.ipAddress ?? "unknown"
     }
+}
+
+/// Limits of the HTTP server itself (`http.*` keys; docs/configuration.md).
+public struct HTTPLimits: Sendable {
+    /// A connection that sends nothing for this long is closed, mid-request too (slow clients).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Connections served at once; beyond it new ones wait in the listen backlog.
+    public var maxConnections = 1024
+    /// Peers whose `X-Forwarded-For` is believed.
+    public var trustedProxies: [IPAddressRange] = []
+    /// When not empty, `/metrics` answers only clients in these networks (others get 403).
+    public var metricsAllowedFrom: [IPAddressRange] = []
+
+    public init() {}
 }
 
 public enum PostmortemVersion {
@@ -38,9 +56,11 @@ public struct HTTPService: Sendable {
     /// Background work run beside the server and shut down with it (queue consumers, pools).
     public var services: [any Service]
     public var logger: Logger
+    public var limits: HTTPLimits
 
     public init(name: String, host: String, port: Int, healthChecks: [HealthCheck] = [], services: [any Service] = [],
-                logger: Logger, mount: @escaping @Sendable (ServiceRouter) -> Void = { _ in }) {
+                limits: HTTPLimits = HTTPLimits(), logger: Logger, mount: @escaping @Sendable (ServiceRouter) -> Void = { _ in }) {
+        self.limits = limits
         self.name = name
         self.host = host
         self.port = port
@@ -53,6 +73,7 @@ public struct HTTPService: Sendable {
     public func makeRouter() -> ServiceRouter {
         Observability.bootstrapMetrics()
         let router = ServiceRouter(context: ServiceRequestContext.self)
+        router.add(middleware: ClientAddressMiddleware(trustedProxies: limits.trustedProxies))
         router.add(middleware: JSONErrorMiddleware())
         router.add(middleware: LogRequestsMiddleware(.info))
         router.add(middleware: MetricsMiddleware())
@@ -67,8 +88,12 @@ public struct HTTPService: Sendable {
         }
         let name = self.name
         router.get("/__version__") { _, _ in Self.json(.ok, Self.versionDocument(service: name)) }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+        let metricsAllowed = limits.metricsAllowedFrom
+        router.get("/metrics") { _, context in
+            if !metricsAllowed.isEmpty, !metricsAllowed.contains(where: { $0.contains(context.clientAddress) }) {
+                return Self.json(.forbidden, #"{"error": "metrics are not served to this address"}"#)
+            }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: Observability.prometheusText())))
         }
         mount(router)
@@ -79,7 +104,9 @@ public struct HTTPService: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            configuration: .init(address: .hostname(host, port: port), serverName: "postmortem-\(name)"),
+            server: .http1(configuration: .init(idleTimeout: .init(limits.idleTimeout))),
+            configuration: .init(address: .hostname(host, port: port), serverName: "postmortem-\(name)",
+                                 availableConnectionsDelegate: .maximum(limits.maxConnections, logger: logger)),
             services: services,
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -102,6 +129,21 @@ public struct HTTPService: Sendable {
             ("source", .string(PostmortemVersion.source)), ("version", .string(PostmortemVersion.current)),
             ("commit", .string("")), ("build", .string("")), ("service", .string(service)),
         ]).serialized()
+    }
+}
+
+/// Sets `clientAddress` from the peer and, behind a trusted proxy, `X-Forwarded-For`.
+struct ClientAddressMiddleware: RouterMiddleware {
+    let trustedProxies: [IPAddressRange]
+
+    func handle(_ request: Request, context: ServiceRequestContext,
+                next: (Request, ServiceRequestContext) async throws -> Response) async throws -> Response {
+        var context = context
+        if !trustedProxies.isEmpty {
+            context.clientAddress = ClientAddress.resolve(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!],
+                                                          trustedProxies: trustedProxies)
+        }
+        return try await next(request, context)
     }
 }
 

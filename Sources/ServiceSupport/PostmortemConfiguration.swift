@@ -28,8 +28,8 @@ public struct PostmortemConfiguration: Sendable {
     public var symbolURLs: [String]
     public var symbolCacheDirectory: String
     public var symbolCacheSizeMiB: Int
-    /// Largest accepted request body, in bytes, for routes without their own limit.
-    public var maxRequestBodySize: Int
+    /// Time-outs, connection cap, trusted proxies, who may read `/metrics`.
+    public var httpLimits: HTTPLimits
     /// The underlying reader, for the keys of individual services (`collector.*`, …).
     public let reader: ConfigReader
 
@@ -90,7 +90,11 @@ public struct PostmortemConfiguration: Sendable {
         symbolURLs = config.stringArray(forKey: "symbols.urls", default: [])
         symbolCacheDirectory = config.string(forKey: "symbols.cache_dir") ?? ""
         symbolCacheSizeMiB = config.int(forKey: "symbols.cache_size_mib", default: 20 * 1024)
-        maxRequestBodySize = config.int(forKey: "http.max_body_size", default: 64 << 20)
+        httpLimits = HTTPLimits()
+        httpLimits.idleTimeout = .seconds(config.int(forKey: "http.idle_timeout", default: 30))
+        httpLimits.maxConnections = config.int(forKey: "http.max_connections", default: httpLimits.maxConnections)
+        httpLimits.trustedProxies = try IPAddressRange.list(config.stringArray(forKey: "http.trusted_proxies", default: []), key: "http.trusted_proxies")
+        httpLimits.metricsAllowedFrom = try IPAddressRange.list(config.stringArray(forKey: "http.metrics_allow", default: []), key: "http.metrics_allow")
         try validate()
     }
 
@@ -107,6 +111,9 @@ public struct PostmortemConfiguration: Sendable {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw Invalid(description: "http.port must be 0…65535, not \(port)") }
+        guard httpLimits.idleTimeout >= .seconds(1), httpLimits.maxConnections >= 1 else {
+            throw Invalid(description: "http.idle_timeout and http.max_connections must be at least 1")
+        }
         guard databasePoolSize >= 1 else { throw Invalid(description: "database.pool_size must be at least 1") }
         guard queueMaxAttempts >= 1 else { throw Invalid(description: "queue.max_attempts must be at least 1") }
         guard ["json", "text"].contains(logFormat) else { throw Invalid(description: "log.format must be \"json\" or \"text\"") }

@@ -163,6 +163,57 @@ import TestSupport
         #expect(answer.status == 413)
     }
 
+    /// Submissions in progress are bounded: past `max_concurrent_submissions`, or when the bodies
+    /// announced would pass `max_buffered_bytes`, the answer is 503 with Retry-After, and the
+    /// collector takes crashes again as soon as the place is free.
+    @Test func aFullCollectorAnswers503WithRetryAfterAndRecovers() async throws {
+        var configuration = CollectorConfiguration()
+        configuration.maxPayloadSize = 100_000
+        configuration.maxBufferedBytes = 150_000
+        configuration.maxConcurrentSubmissions = 2
+        configuration.busyRetryAfter = 7
+        let h = try await CollectorHarness(configuration: configuration)
+        defer { Task { await h.close() } }
+        let port = try #require(Int(h.base.split(separator: ":").last ?? ""))
+        func slowClient(declaring length: Int) throws -> RawHTTPConnection {
+            let c = try RawHTTPConnection(port: port)
+            c.send("POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: \(length)\r\n\r\n--b\r\n")
+            return c
+        }
+        func rawSubmit() throws -> Data {
+            let m = standardBody()
+            let c = try RawHTTPConnection(port: port)
+            var body = m.finished()
+            let head = "POST /submit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + m.headers.map { "\($0.0): \($0.1)\r\n" }.joined()
+                + "Content-Length: \(body.readableBytes)\r\n\r\n"
+            c.send(Data(head.utf8) + Data(body.readBytes(length: body.readableBytes)!))
+            return c.receive(timeout: .seconds(30))
+        }
+        // One slow client holds 100,000 of the 150,000 bytes: a second announcing 100,000 is refused.
+        var first: RawHTTPConnection? = try slowClient(declaring: 100_000)
+        try await Task.sleep(for: .milliseconds(300))
+        let refused = try slowClient(declaring: 100_000).receive(timeout: .seconds(30))
+        #expect(RawHTTPConnection.status(of: refused) == 503)
+        #expect(RawHTTPConnection.body(of: refused) == "Discarded=collector_busy")
+        #expect(String(decoding: refused, as: UTF8.self).lowercased().contains("retry-after: 7\r\n"))
+        // A small one still fits; with two in progress, a third is refused whatever its size.
+        var second: RawHTTPConnection? = try slowClient(declaring: 1000)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(RawHTTPConnection.status(of: try rawSubmit()) == 503)
+        // The slow clients go away: their places and bytes are given back.
+        first = nil
+        second = nil
+        _ = (first, second)
+        var answer = Data()
+        for _ in 0..<50 {
+            answer = try rawSubmit()
+            if RawHTTPConnection.status(of: answer) == 200 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(RawHTTPConnection.status(of: answer) == 200)
+        #expect(RawHTTPConnection.body(of: answer).hasPrefix("CrashID=bp-"))
+    }
+
     @Test func hostileDumpNamesAreSanitized() async throws {
         let h = try await CollectorHarness()
         defer { Task { await h.close() } }

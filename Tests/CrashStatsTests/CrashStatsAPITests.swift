@@ -117,6 +117,11 @@ import TestSupport
         #expect(await status("10.0.0.2").0 == 200) // another client has its own budget
         for _ in 0..<3 { #expect(await status("10.0.0.1", token: w.plainToken).0 == 200) } // tokens count per account
         #expect(await status("10.0.0.3", token: w.plainToken).0 == 429)
+        // Guessed tokens are anonymous requests of their address: 403 within its budget, then 429.
+        #expect(await status("10.0.0.4", token: "guess-1").1 == #"{"error": "API Token not matched"}"#)
+        #expect(await status("10.0.0.4", token: "guess-2").0 == 403)
+        #expect(await status("10.0.0.4", token: "guess-3").0 == 429)
+        #expect(await status("10.0.0.4").0 == 429)
     }
 
     @Test(arguments: Backend.allCases)

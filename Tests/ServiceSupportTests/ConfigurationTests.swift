@@ -71,3 +71,40 @@ import TestSupport
         #expect(failures.map(\.message) == ["connection refused", "no answer within 0.2 seconds"])
     }
 }
+
+/// Client addresses: X-Forwarded-For is believed only from trusted proxies, walked from the right.
+@Suite struct ClientAddressTests {
+    @Test func networksMatchIPv4IPv6AndMappedAddresses() throws {
+        let v4 = try #require(IPAddressRange("10.0.0.0/8"))
+        #expect(v4.contains("10.200.3.4") && !v4.contains("11.0.0.1") && v4.contains("::ffff:10.1.2.3"))
+        let one = try #require(IPAddressRange("192.168.1.7"))
+        #expect(one.contains("192.168.1.7") && !one.contains("192.168.1.8"))
+        let v6 = try #require(IPAddressRange("2001:db8::/33"))
+        #expect(v6.contains("2001:db8:7fff::1") && !v6.contains("2001:db8:8000::1") && !v6.contains("10.0.0.1"))
+        #expect(IPAddressRange("0.0.0.0/0")?.contains("8.8.8.8") == true)
+        for bad in ["", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "example.com", "10.0.0.0/8/8", "1.2.3.4/x", "999.1.1.1"] {
+            #expect(IPAddressRange(bad) == nil, "\(bad)")
+        }
+    }
+
+    @Test func forwardedForIsBelievedOnlyFromTrustedProxies() throws {
+        let proxies = try IPAddressRange.list(["127.0.0.1", "10.0.0.0/8"], key: "http.trusted_proxies")
+        // From a client directly: its own address, whatever it claims.
+        #expect(ClientAddress.resolve(peer: "203.0.113.9", forwardedFor: "1.2.3.4", trustedProxies: proxies) == "203.0.113.9")
+        // Through two trusted proxies: the first untrusted address from the right; a forged left part is ignored.
+        #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: "6.6.6.6, 198.51.100.7, 10.1.1.1", trustedProxies: proxies) == "198.51.100.7")
+        // Garbage in the header: the proxy's own address.
+        #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: "not-an-ip", trustedProxies: proxies) == "127.0.0.1")
+        #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: nil, trustedProxies: proxies) == "127.0.0.1")
+        #expect(ClientAddress.resolve(peer: nil, forwardedFor: "1.2.3.4", trustedProxies: proxies) == "unknown")
+        // Without trusted proxies the header never counts.
+        #expect(ClientAddress.resolve(peer: "127.0.0.1", forwardedFor: "1.2.3.4", trustedProxies: []) == "127.0.0.1")
+    }
+
+    @Test func badNetworksInTheConfigurationNameTheirKey() async {
+        for key in ["POSTMORTEM_HTTP_TRUSTED_PROXIES", "POSTMORTEM_HTTP_METRICS_ALLOW"] {
+            let error = await #expect(throws: (any Error).self) { _ = try await PostmortemConfiguration.load(environment: [key: "10.0.0.0/8,nonsense"]) }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("nonsense"))
+        }
+    }
+}
