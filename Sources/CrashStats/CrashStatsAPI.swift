@@ -82,7 +82,8 @@ public struct CrashStatsAPI: Sendable {
     ]
 
     public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, signatures: SignatureGenerator,
-                anonymousPerMinute: Int = 100, authenticatedPerMinute: Int = 1000) throws {
+                anonymousPerMinute: Int = 100, authenticatedPerMinute: Int = 1000,
+                queryTimeout: Duration = .seconds(10), maxConcurrentSearches: Int = 4) throws {
         self.blobs = blobs
         self.metadata = metadata
         self.queue = queue
@@ -90,7 +91,7 @@ public struct CrashStatsAPI: Sendable {
         rawSchema = try CrashSchema.bundled("raw_crash")
         processedSchema = try CrashSchema.bundled("processed_crash")
         limiter = RateLimiter(anonymousPerMinute: anonymousPerMinute, authenticatedPerMinute: authenticatedPerMinute)
-        search = SuperSearch(metadata: metadata, schema: processedSchema)
+        search = SuperSearch(metadata: metadata, schema: processedSchema, timeout: queryTimeout, maxConcurrent: maxConcurrentSearches)
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {

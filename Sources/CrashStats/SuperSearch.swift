@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import JSONSupport
 import SQLKit
@@ -9,6 +10,18 @@ import Storage
 struct SuperSearch: Sendable {
     let metadata: MetadataStore
     let schema: CrashSchema
+    /// How long one search may take, waiting for a slot included (`api.query_timeout`).
+    var timeout: Duration = .seconds(10)
+    /// Searches run at once (`api.max_concurrent_searches`); the others wait for a slot until
+    /// their time is up. Keeps database connections and cores for crash intake and processing.
+    let slots: SearchSlots
+
+    /// A grouped query returns at most this many groups: facets and aggregations never read an
+    /// unbounded set of groups into memory, whatever the field's cardinality.
+    static let maxGroups = 50_000
+    /// The end of the search running in this task, and the same as `pm_regexp`'s deadline.
+    @TaskLocal static var deadline: ContinuousClock.Instant?
+    @TaskLocal static var regexDeadline: Int64 = .max
 
     enum FieldType: String, Sendable {
         case string, integer, date, boolean
@@ -71,9 +84,11 @@ struct SuperSearch: Sendable {
     let fields: [Field]
     let byName: [String: Field]
 
-    init(metadata: MetadataStore, schema: CrashSchema) {
+    init(metadata: MetadataStore, schema: CrashSchema, timeout: Duration = .seconds(10), maxConcurrent: Int = 4) {
         self.metadata = metadata
         self.schema = schema
+        self.timeout = timeout
+        slots = SearchSlots(maxConcurrent)
         var fields = Self.columnFields.map { f in
             Field(name: f.name, type: f.type, column: f.column, description: schema.field(f.source)?.description.nonEmpty ?? f.description)
         }
@@ -121,11 +136,31 @@ struct SuperSearch: Sendable {
         if unredacted, !caller.permissions.contains("view_pii") {
             return .error(403, "Use of this endpoint requires the 'View Personal Identifiable Information' permission")
         }
+        let deadline = ContinuousClock.now + timeout
         do {
-            return .json(200, try await search(r, caller: caller), pretty: pretty)
+            guard await slots.acquire(until: deadline) else { throw QueryTimedOut() }
+            defer { slots.release() }
+            let result = try await Self.$deadline.withValue(deadline) {
+                try await Self.$regexDeadline.withValue(MetadataStore.regexDeadline(deadline - ContinuousClock.now)) {
+                    try await search(r, caller: caller)
+                }
+            }
+            return .json(200, result, pretty: pretty)
         } catch let e as BadRequest {
             return .error(400, "Bad request: BadArgumentError: \(e.message)")
+        } catch is QueryTimedOut {
+            return .error(504, "The search did not finish within \(timeout.components.seconds) seconds; narrow it down (a shorter date range, fewer facets, a simpler regular expression).")
         }
+    }
+
+    /// A search query with what is left of this search's time.
+    func query(_ q: SQLQueryString) async throws -> [any SQLRow] {
+        var left: Duration?
+        if let deadline = Self.deadline {
+            left = deadline - ContinuousClock.now
+            guard let l = left, l > .zero else { throw QueryTimedOut() }
+        }
+        return try await metadata.search(q, timeout: left)
     }
 
     func search(_ r: APIRequest, caller: Caller) async throws -> JSONValue {
@@ -190,7 +225,7 @@ struct SuperSearch: Sendable {
             return .object([("query", .object([("sql", .string(text)), ("binds", .array(binds.map { .string($0) }))])),
                             ("indices", .array([.string("crashes")]))])
         }
-        let total = try await metadata.search("SELECT COUNT(*) AS n FROM crashes WHERE \(whereSQL)").first?.decode(column: "n", as: Int64.self) ?? 0
+        let total = try await query("SELECT COUNT(*) AS n FROM crashes WHERE \(whereSQL)").first?.decode(column: "n", as: Int64.self) ?? 0
         var hits: [JSONValue] = []
         if number > 0 {
             var select: SQLQueryString = "SELECT crash_id, date_processed"
@@ -198,7 +233,7 @@ struct SuperSearch: Sendable {
                 guard let f = byName[c], f.name != "uuid", f.name != "date" else { continue }
                 select += ", CAST(\(unsafeRaw: sql(f, kind)) AS \(unsafeRaw: f.type == .integer || f.type == .boolean ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
             }
-            let rows = try await metadata.search(select + " FROM crashes WHERE \(whereSQL) ORDER BY \(order) LIMIT \(bind: number) OFFSET \(bind: offset)")
+            let rows = try await query(select + " FROM crashes WHERE \(whereSQL) ORDER BY \(order) LIMIT \(bind: number) OFFSET \(bind: offset)")
             for row in rows {
                 var members: [(String, JSONValue)] = []
                 for (i, c) in columns.enumerated() {
@@ -277,7 +312,7 @@ struct SuperSearch: Sendable {
         for name in facetNames where !name.isEmpty {
             if name.hasPrefix("_cardinality.") {
                 guard case .cardinality(let f)? = try subs([name]).first else { continue }
-                let n = try await metadata.search("SELECT COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)")
+                let n = try await query("SELECT COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)")
                     .first?.decode(column: "n", as: Int64.self) ?? 0
                 put("cardinality_\(f.name)", .object([("value", .int(n))]))
             } else if let d = try dimension(name, r, caller), size > 0 {
@@ -317,7 +352,11 @@ struct SuperSearch: Sendable {
                 select += "CAST(\(unsafeRaw: expression(c, kind)) AS TEXT) AS k\(unsafeRaw: String(i))"
             }
             select += ", COUNT(*) AS n FROM crashes WHERE \(whereSQL) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
-            return try await metadata.search(select).map { row in
+            // The largest groups only: exactly the top `size` for one level of terms, a cap of
+            // `maxGroups` otherwise (histogram buckets and nested levels are then summed from it).
+            let exact = chain.count == 1 && chain[0].interval == nil
+            select += " ORDER BY n DESC, 1 LIMIT \(bind: exact ? max(1, size) : Self.maxGroups)"
+            return try await query(select).map { row in
                 (try (0..<chain.count).map { try row.decode(column: "k\($0)", as: String?.self) }, try row.decode(column: "n", as: Int64.self))
             }
         }
@@ -355,7 +394,7 @@ struct SuperSearch: Sendable {
             }
             select += ", COUNT(DISTINCT \(unsafeRaw: sql(f, kind))) AS n FROM crashes WHERE \(whereSQL)\(nn) GROUP BY \(unsafeRaw: (1...path.count).map(String.init).joined(separator: ", "))"
             var values: [[String]: Int64] = [:]
-            for row in try await metadata.search(select) {
+            for row in try await query(select) {
                 values[try (0..<path.count).map { try row.decode(column: "k\($0)", as: String.self) }] = try row.decode(column: "n", as: Int64.self)
             }
             cardinalities.append((f, values))
@@ -460,7 +499,7 @@ struct SuperSearch: Sendable {
                 case (.string, "@"):
                     // A regular expression matching the whole value (as on Socorro's keyword fields).
                     guard (try? NSRegularExpression(pattern: value)) != nil else { throw BadRequest(message: "'\(value)' is not a valid regular expression.") }
-                    clause = kind == .sqlite ? "pm_regexp(\(bind: value), \(unsafeRaw: column)) = 1"
+                    clause = kind == .sqlite ? "pm_regexp(\(bind: value), \(unsafeRaw: column), \(bind: Self.regexDeadline)) = 1"
                         : "\(unsafeRaw: column) ~ ('^(?:' || \(bind: value) || ')$')"
                 case (.string, _):
                     throw BadRequest(message: "Operator '\(op)' is not supported for \(f.name).")
@@ -520,4 +559,23 @@ struct SuperSearch: Sendable {
         guard let n = Int(text), range.contains(n) else { throw BadRequest(message: "\(name) must be an integer in \(range.lowerBound)...\(range.upperBound).") }
         return n
     }
+}
+
+/// A counter of searches in progress; waiting polls (searches are few and long, so a 20 ms poll
+/// costs nothing and needs no continuation bookkeeping for waiters that time out).
+final class SearchSlots: Sendable {
+    private let limit: Int
+    private let used = Mutex(0)
+
+    init(_ limit: Int) { self.limit = max(1, limit) }
+
+    func acquire(until deadline: ContinuousClock.Instant) async -> Bool {
+        while true {
+            if used.withLock({ n in n < limit ? { n += 1; return true }() : false }) { return true }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    func release() { used.withLock { $0 -= 1 } }
 }

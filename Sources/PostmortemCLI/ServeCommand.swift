@@ -227,7 +227,9 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
     return try CrashStatsAPI(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue,
                              signatures: SignatureGenerator(lists: try SignatureLists.bundled()),
                              anonymousPerMinute: r.int(forKey: "api.rate_limit.anonymous_per_minute", default: 100),
-                             authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000))
+                             authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000),
+                             queryTimeout: .seconds(max(1, min(3600, r.int(forKey: "api.query_timeout", default: 10)))),
+                             maxConcurrentSearches: max(1, r.int(forKey: "api.max_concurrent_searches", default: max(1, configuration.databasePoolSize / 2))))
 }
 
 /// The processor and its queue workers, configured by `processor.*` keys.

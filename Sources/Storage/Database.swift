@@ -241,7 +241,13 @@ public actor AsyncGate {
 enum RegexMatch {
     private static let cache = Mutex<[String: NSRegularExpression?]>([:])
 
-    static func matches(_ pattern: String, _ text: String) -> Bool {
+    /// Milliseconds of a monotonic clock: the deadlines callers bind into `pm_regexp`.
+    static func nowMilliseconds() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds / 1_000_000) }
+
+    /// Whether `pattern` matches all of `text`; throws `QueryTimedOut` once `deadline` (from
+    /// `nowMilliseconds`) has passed — checked before each row and while ICU backtracks, so a
+    /// catastrophic pattern costs at most the query's time limit, not minutes per row.
+    static func matches(_ pattern: String, _ text: String, deadline: Int64 = .max) throws -> Bool {
         let regex: NSRegularExpression? = cache.withLock { c in
             if let hit = c[pattern] { return hit }
             if c.count >= 1_000 { c.removeAll() }
@@ -250,11 +256,34 @@ enum RegexMatch {
             return compiled
         }
         guard let regex else { return false }
-        return regex.firstMatch(in: text, range: NSRange(text.startIndex..., in: text)) != nil
+        guard nowMilliseconds() < deadline else { throw QueryTimedOut() }
+        var matched = false, timedOut = false
+        regex.enumerateMatches(in: text, options: [.reportProgress], range: NSRange(text.startIndex..., in: text)) { match, _, stop in
+            if match != nil { matched = true; stop.pointee = true }
+            else if nowMilliseconds() >= deadline { timedOut = true; stop.pointee = true }
+        }
+        if timedOut { throw QueryTimedOut() }
+        return matched
     }
 
-    static let sqliteFunction = SQLiteCustomFunction("pm_regexp", argumentCount: 2, pure: true) { args in
+    static let sqliteFunction = SQLiteCustomFunction("pm_regexp", argumentCount: 3, pure: false) { args in
         guard let pattern = args[0].string, let text = args[1].string else { return nil as Int? }
-        return matches(pattern, text) ? 1 : 0
+        return try matches(pattern, text, deadline: args[2].integer.map(Int64.init) ?? .max) ? 1 : 0
     }
+}
+
+extension Database {
+    /// Whether a query failed for its time limit: PostgreSQL's query_canceled (57014), or
+    /// `pm_regexp` giving up on SQLite.
+    static func isTimeout(_ error: any Error) -> Bool {
+        if error is QueryTimedOut { return true }
+        if let e = error as? PSQLError, e.serverInfo?[.sqlState] == "57014" { return true }
+        return String(describing: error).contains("pm_query_timed_out")
+    }
+}
+
+/// A query ran past its time limit (`statement_timeout` on PostgreSQL, the regex deadline on SQLite).
+public struct QueryTimedOut: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String { "pm_query_timed_out: the query ran past its time limit" }
 }

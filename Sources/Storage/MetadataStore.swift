@@ -554,8 +554,29 @@ public struct MetadataStore: Sendable {
     // MARK: - search
 
     /// Rows of a read-only query built by the search layer (binds only, no user text as SQL).
-    public func search(_ query: SQLQueryString) async throws -> [any SQLRow] {
-        try await database.withConnection { db in try await db.raw(query).all() }
+    /// Runs a search query. With `timeout`, PostgreSQL cancels it then (`statement_timeout`);
+    /// on SQLite the caller binds `regexDeadline(timeout)` into its `pm_regexp` calls, the one
+    /// thing there whose cost a request controls. Past the limit: `QueryTimedOut`.
+    public func search(_ query: SQLQueryString, timeout: Duration? = nil) async throws -> [any SQLRow] {
+        do {
+            if let timeout, database.kind == .postgres {
+                let (seconds, attoseconds) = timeout.components
+                let ms = max(1, min(Int64(86_400_000), seconds.multipliedReportingOverflow(by: 1000).partialValue + attoseconds / 1_000_000_000_000_000))
+                return try await database.withTransaction { db in
+                    try await db.raw("SET LOCAL statement_timeout = \(unsafeRaw: String(ms))").run()
+                    return try await db.raw(query).all()
+                }
+            }
+            return try await database.withConnection { db in try await db.raw(query).all() }
+        } catch {
+            throw Database.isTimeout(error) ? QueryTimedOut() : error
+        }
+    }
+
+    /// The value to bind as `pm_regexp`'s third argument so matching stops `timeout` from now.
+    public static func regexDeadline(_ timeout: Duration) -> Int64 {
+        let (seconds, attoseconds) = timeout.components
+        return RegexMatch.nowMilliseconds() + min(Int64(86_400_000), max(0, seconds) * 1000 + attoseconds / 1_000_000_000_000_000)
     }
 
     /// The SQL text and bound values of a query, as the database would receive it (Super

@@ -14,8 +14,7 @@ import TestSupport
         let blobs: FileBlobStore
     }
 
-    func start(symbols: String?, extraEnvironment: [String: String] = [:]) throws -> Server {
-        let data = TestData.temporaryDirectory("processor")
+    func start(symbols: String?, data: String = TestData.temporaryDirectory("processor"), extraEnvironment: [String: String] = [:]) throws -> Server {
         var arguments = ["serve", "--data", data, "--port", "0"]
         if let symbols { arguments += ["--symbols-path", symbols] }
         let server = try BackgroundProcess(try CommandLineTests.executable(), arguments, environment: extraEnvironment)

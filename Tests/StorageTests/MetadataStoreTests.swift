@@ -60,6 +60,33 @@ import TestSupport
         #expect(try await f.metadata.crashes(from: 0, to: 10, product: stored.product).map(\.crashID) == ["nul"])
     }
 
+    /// Search queries end at their time limit with `QueryTimedOut`: PostgreSQL's statement_timeout
+    /// (scoped to the query's transaction), SQLite's deadline inside `pm_regexp`.
+    @Test(arguments: Backend.allCases)
+    func searchesStopAtTheirTimeLimit(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        try await f.metadata.index((0..<200).map { CrashIndexRow(crashID: "c\($0)", dateProcessed: Int64($0), signature: String(repeating: "a", count: 40)) })
+        let start = ContinuousClock.now
+        await #expect(throws: QueryTimedOut.self) {
+            if backend == .scaleOut {
+                _ = try await f.metadata.search("SELECT pg_sleep(5)", timeout: .milliseconds(300))
+            } else {
+                let deadline = MetadataStore.regexDeadline(.milliseconds(300))
+                _ = try await f.metadata.search("SELECT COUNT(*) AS n FROM crashes WHERE pm_regexp(\(bind: "(a|a)*!"), signature, \(bind: deadline)) = 1")
+            }
+        }
+        #expect(ContinuousClock.now - start < .seconds(3))
+        // The limit belonged to that query only.
+        let n = try await f.metadata.search("SELECT COUNT(*) AS n FROM crashes").first?.decode(column: "n", as: Int64.self)
+        #expect(n == 200)
+        if backend == .embedded {
+            // Without a deadline the same function still matches.
+            let rows = try await f.metadata.search("SELECT COUNT(*) AS n FROM crashes WHERE pm_regexp(\(bind: "a+"), signature, \(bind: Int64.max)) = 1")
+            #expect(try rows.first?.decode(column: "n", as: Int64.self) == 200)
+        }
+    }
+
     @Test(arguments: Backend.allCases)
     func indexesCrashesAndQueriesByDateProductAndSignaturePrefix(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
