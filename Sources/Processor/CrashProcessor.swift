@@ -18,6 +18,9 @@ public enum Ruleset: String, Sendable, CaseIterable {
 
 public struct ProcessorError: Error, CustomStringConvertible {
     public let description: String
+    /// Trying again cannot help (the stored raw crash is missing or not JSON): the message goes
+    /// to the dead letters at once instead of being retried.
+    public var permanent = false
 }
 
 /// Turns a stored raw crash into a processed crash (`processor.md`): loads the raw crash and
@@ -54,9 +57,9 @@ public struct CrashProcessor: Sendable {
     @discardableResult
     public func process(_ crashID: String, ruleset: Ruleset = .default) async throws -> JSONValue {
         guard let rawData = try await blobs.get(BlobKeys.rawCrash(crashID, date: "20" + crashID.suffix(6))) else {
-            throw ProcessorError(description: "no raw crash for \(crashID)")
+            throw ProcessorError(description: "no raw crash for \(crashID)", permanent: true)
         }
-        guard case .object(let rawPairs)? = JSONValue.parse(rawData) else { throw ProcessorError(description: "the raw crash of \(crashID) is not a JSON object") }
+        guard case .object(let rawPairs)? = JSONValue.parse(rawData) else { throw ProcessorError(description: "the raw crash of \(crashID) is not a JSON object", permanent: true) }
         let previous = try await blobs.get(BlobKeys.processedCrash(crashID)).flatMap { JSONValue.parse($0) }
         var dumps: [(name: String, data: Data)] = []
         if ruleset != .regenerateSignature, let namesData = try await blobs.get(BlobKeys.dumpNames(crashID)), case .array(let names)? = JSONValue.parse(namesData) {
@@ -187,7 +190,7 @@ public struct ProcessorWorkers: Service {
                 _ = try await queue.ack(lease)
             } catch {
                 logger.error("processing failed", metadata: ["crash_id": "\(lease.item.crashID)", "error": "\(error)"])
-                try? await queue.fail(lease, error: "\(error)")
+                try? await queue.fail(lease, error: "\(error)", retry: !((error as? ProcessorError)?.permanent ?? false))
             }
         }
     }

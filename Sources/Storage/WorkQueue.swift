@@ -154,10 +154,11 @@ public struct WorkQueue: Sendable {
     }
 
     /// Records a failure: the message becomes visible again after a backoff, or goes to the
-    /// dead-letter list once it has been attempted `maxAttempts` times.
-    public func fail(_ lease: Lease, error: String) async throws {
+    /// dead-letter list once it has been attempted `maxAttempts` times — at once when `retry`
+    /// is false (a failure that would only repeat).
+    public func fail(_ lease: Lease, error: String, retry: Bool = true) async throws {
         let now = clock()
-        if lease.attempts >= maxAttempts {
+        if lease.attempts >= maxAttempts || !retry {
             try await database.withTransaction { db in
                 let moved = try await db.raw("""
                     DELETE FROM queue_messages WHERE id = \(bind: lease.id) AND lease_token = \(bind: lease.token)

@@ -71,6 +71,21 @@ import TestSupport
         #expect(try await q.lease().first?.attempts == 1)
     }
 
+    /// A failure that would only repeat goes to the dead letters on its first attempt.
+    @Test(arguments: Backend.allCases)
+    func aPermanentFailureIsDeadLetteredOnce(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let q = queue(f, maxAttempts: 5)
+        try await q.enqueue(QueueItem(crashID: "gone"))
+        let l = try #require(try await q.lease().first)
+        try await q.fail(l, error: "no raw crash for gone", retry: false)
+        f.clock.advance(seconds: 3600)
+        #expect(try await q.lease().isEmpty)
+        let letters = try await q.deadLetters()
+        #expect(letters.map(\.item.crashID) == ["gone"] && letters[0].attempts == 1)
+    }
+
     @Test(arguments: Backend.allCases)
     func aMessageWhoseConsumersKeepDyingIsDeadLettered(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
