@@ -20,6 +20,8 @@ let package = Package(
         .library(name: "Symbolication", targets: ["Symbolication"]),
         .library(name: "Storage", targets: ["Storage"]),
         .library(name: "CrashStats", targets: ["CrashStats"]),
+        // The fuzz targets, for the libFuzzer package in Fuzz/.
+        .library(name: "FuzzTargets", targets: ["FuzzTargets"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -191,6 +193,15 @@ let package = Package(
             swiftSettings: strict),
         // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
         .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
+        // Where untrusted bytes enter, one function per entry: driven by libFuzzer (Fuzz/) and
+        // by the test suite's mutation run (FuzzTargetsTests).
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication",
+                           "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
+                           .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
+            path: "Fuzz/Targets", swiftSettings: strict),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(
             name: "TestSupport",

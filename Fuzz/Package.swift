@@ -1,20 +1,17 @@
 // swift-tools-version: 6.0
-// libFuzzer harness for the minidump reader, the stackwalker and the x86 decoder (see docs/fuzzing.md):
+// libFuzzer over the targets of the main package's FuzzTargets module (docs/fuzzing.md). One
+// binary; FUZZ_TARGET picks the target (minidump, sym, submission, supersearch, symbolication, processor):
 //   swift build -c debug --package-path Fuzz -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library
 import PackageDescription
 
 let package = Package(
     name: "PostmortemFuzz",
-    products: [.executable(name: "minidump-fuzzer", targets: ["MinidumpFuzzer"])],
+    products: [.executable(name: "postmortem-fuzzer", targets: ["PostmortemFuzzer"])],
     dependencies: [.package(name: "Postmortem", path: "..")],
     targets: [
         .executableTarget(
-            name: "MinidumpFuzzer",
-            dependencies: [
-                .product(name: "MinidumpFormat", package: "Postmortem"),
-                .product(name: "Stackwalker", package: "Postmortem"),
-                .product(name: "X86Decoder", package: "Postmortem"),
-            ],
+            name: "PostmortemFuzzer",
+            dependencies: [.product(name: "FuzzTargets", package: "Postmortem")],
             swiftSettings: [.swiftLanguageMode(.v6)]),
     ]
 )

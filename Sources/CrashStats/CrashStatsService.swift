@@ -37,7 +37,7 @@ public enum CrashStatsService {
     }
 
     /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte; keys may repeat.
-    static func parseForm(_ text: String) -> [(String, String)] {
+    public static func parseForm(_ text: String) -> [(String, String)] {
         text.split(separator: "&").map { pair in
             let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
                 let spaced = $0.replacingOccurrences(of: "+", with: " ")
