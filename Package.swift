@@ -183,7 +183,7 @@ let package = Package(
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport", "Storage", "TestSupport",
+        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport", "Storage", "TestSupport", "Signatures", "Stackwalker",
                                                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),

@@ -28,6 +28,8 @@ public struct ProcessorError: Error, CustomStringConvertible {
 public struct CrashProcessor: Sendable {
     let blobs: any BlobStore
     let metadata: MetadataStore
+    /// How long a claim lasts if its run dies: past the stackwalk time limit with room to save.
+    let claimLease: Duration
     let rules: [any ProcessorRule]
     let signatureRule: SignatureRule
     let host: String
@@ -38,6 +40,7 @@ public struct CrashProcessor: Sendable {
                 logger: Logger = Logger(label: "postmortem.processor")) {
         self.blobs = blobs
         self.metadata = metadata
+        claimLease = stackwalkTimeLimit * 2 + .seconds(60)
         signatureRule = SignatureRule(generator: signatures)
         rules = [
             DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()),
@@ -53,9 +56,30 @@ public struct CrashProcessor: Sendable {
         self.logger = logger
     }
 
-    /// Processes one crash and saves it; returns the processed crash.
+    /// Another run is processing this crash now (`processing_claims`); try again later.
+    public struct Busy: Error, CustomStringConvertible {
+        public let crashID: String
+        public var description: String { "\(crashID) is being processed by another run" }
+    }
+
+    /// Processes one crash and saves it; returns the processed crash. Only one run per crash
+    /// at a time, in any process: a concurrent one throws `Busy` (and its caller retries), so a
+    /// run that started earlier can never save over a later one's result.
     @discardableResult
     public func process(_ crashID: String, ruleset: Ruleset = .default) async throws -> JSONValue {
+        let token = UUID().uuidString
+        guard try await metadata.claimProcessing(crashID, token: token, lease: claimLease) else { throw Busy(crashID: crashID) }
+        do {
+            let document = try await processClaimed(crashID, ruleset: ruleset)
+            try? await metadata.releaseProcessing(crashID, token: token)
+            return document
+        } catch {
+            try? await metadata.releaseProcessing(crashID, token: token)
+            throw error
+        }
+    }
+
+    func processClaimed(_ crashID: String, ruleset: Ruleset) async throws -> JSONValue {
         guard let rawData = try await blobs.get(BlobKeys.rawCrash(crashID, date: "20" + crashID.suffix(6))) else {
             throw ProcessorError(description: "no raw crash for \(crashID)", permanent: true)
         }
@@ -188,6 +212,9 @@ public struct ProcessorWorkers: Service {
             do {
                 try await processor.process(lease.item.crashID, ruleset: Ruleset(rawValue: lease.item.ruleset ?? "default") ?? .default)
                 _ = try await queue.ack(lease)
+            } catch let busy as CrashProcessor.Busy {
+                logger.info("postponed", metadata: ["crash_id": "\(busy.crashID)", "reason": "processed by another run"])
+                try? await queue.postpone(lease, by: .seconds(5))
             } catch {
                 logger.error("processing failed", metadata: ["crash_id": "\(lease.item.crashID)", "error": "\(error)"])
                 try? await queue.fail(lease, error: "\(error)", retry: !((error as? ProcessorError)?.permanent ?? false))

@@ -864,4 +864,28 @@ public struct MetadataStore: Sendable {
             }, total)
         }
     }
+
+    // MARK: - processing claims
+
+    /// Claims the processing of `crashID` for `lease` under `token`: true when no other run
+    /// holds an unexpired claim.
+    public func claimProcessing(_ crashID: String, token: String, lease: Duration) async throws -> Bool {
+        let now = clock()
+        let expires = now + max(1, lease.components.seconds) * 1_000_000
+        return try await database.write { db in
+            try await db.raw("""
+                INSERT INTO processing_claims (crash_id, token, expires_at) VALUES (\(bind: crashID), \(bind: token), \(bind: expires))
+                ON CONFLICT (crash_id) DO UPDATE SET token = excluded.token, expires_at = excluded.expires_at
+                WHERE processing_claims.expires_at < \(bind: now)
+                RETURNING token
+                """).first() != nil
+        }
+    }
+
+    /// Gives a claim back (only the run holding it can).
+    public func releaseProcessing(_ crashID: String, token: String) async throws {
+        try await database.write { db in
+            try await db.raw("DELETE FROM processing_claims WHERE crash_id = \(bind: crashID) AND token = \(bind: token)").run()
+        }
+    }
 }

@@ -224,6 +224,12 @@ enum Migrations {
             "CREATE TABLE missing_processed_crashes (crash_id TEXT PRIMARY KEY, created BIGINT NOT NULL)",
             "CREATE INDEX missing_processed_crashes_created ON missing_processed_crashes (created)",
         ]),
+        Migration(version: 9, name: "processing claims", statements: [
+            // One processing run per crash at a time, across processes: a second run (a
+            // reprocessing request, a republished message) waits, so an older result can never
+            // overwrite a newer one. A claim left by a dead processor expires.
+            "CREATE TABLE processing_claims (crash_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at BIGINT NOT NULL)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

@@ -153,6 +153,18 @@ public struct WorkQueue: Sendable {
         }
     }
 
+    /// Hands a message back without counting the attempt (its work cannot start yet, e.g. the
+    /// crash is being processed elsewhere); it is leased again after `delay`.
+    public func postpone(_ lease: Lease, by delay: Duration) async throws {
+        let visible = clock() + max(0, delay.components.seconds) * 1_000_000 + delay.components.attoseconds / 1_000_000_000_000
+        try await database.write { db in
+            try await db.raw("""
+                UPDATE queue_messages SET visible_at = \(bind: visible), lease_token = NULL, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+                WHERE id = \(bind: lease.id) AND lease_token = \(bind: lease.token)
+                """).run()
+        }
+    }
+
     /// Records a failure: the message becomes visible again after a backoff, or goes to the
     /// dead-letter list once it has been attempted `maxAttempts` times — at once when `retry`
     /// is false (a failure that would only repeat).
