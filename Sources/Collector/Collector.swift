@@ -292,12 +292,17 @@ public struct Collector: Sendable {
         }
         if let enqueuer {
             let queueStart = ContinuousClock.now
-            do {
-                try await enqueuer.submit(QueueItem(crashID: id))
-            } catch {
-                // The crash is stored; a republish run finds stored crashes that were never queued.
-                metrics.result("queue_failed")
-                logger.error("queueing a saved crash failed", metadata: ["crash_id": "\(id)", "error": "\(error)"])
+            // Tried like the save (a database restart takes seconds); if it still fails, the crash
+            // is stored and the daily republish job (`Republisher`) queues it.
+            for attempt in 1...configuration.saveAttempts {
+                do {
+                    try await enqueuer.submit(QueueItem(crashID: id))
+                    break
+                } catch {
+                    logger.error("queueing a saved crash failed", metadata: ["crash_id": "\(id)", "attempt": "\(attempt)", "error": "\(error)"])
+                    if attempt == configuration.saveAttempts { metrics.result("queue_failed") }
+                    else { try? await Task.sleep(for: configuration.saveRetryDelay) }
+                }
             }
             metrics.queueTime.record(ContinuousClock.now - queueStart)
         }

@@ -79,6 +79,14 @@ public struct CrashProcessor: Sendable {
         }
     }
 
+    /// Whether the blob store and the database answer their health checks.
+    public func storageIsHealthy() async -> Bool {
+        async let blobsOK = (try? await blobs.check()) != nil
+        async let databaseOK = (try? await metadata.database.check()) != nil
+        let (b, d) = await (blobsOK, databaseOK)
+        return b && d
+    }
+
     func processClaimed(_ crashID: String, ruleset: Ruleset) async throws -> JSONValue {
         guard let rawData = try await blobs.get(BlobKeys.rawCrash(crashID, date: "20" + crashID.suffix(6))) else {
             throw ProcessorError(description: "no raw crash for \(crashID)", permanent: true)
@@ -217,7 +225,13 @@ public struct ProcessorWorkers: Service {
                 try? await queue.postpone(lease, by: .seconds(5))
             } catch {
                 logger.error("processing failed", metadata: ["crash_id": "\(lease.item.crashID)", "error": "\(error)"])
-                try? await queue.fail(lease, error: "\(error)", retry: !((error as? ProcessorError)?.permanent ?? false))
+                if (error as? ProcessorError)?.permanent != true, await !processor.storageIsHealthy() {
+                    // The blob store or the database is down: not this crash's fault, so no attempt
+                    // is spent; processing resumes by itself when storage is back.
+                    try? await queue.postpone(lease, by: .seconds(10))
+                } else {
+                    try? await queue.fail(lease, error: "\(error)", retry: !((error as? ProcessorError)?.permanent ?? false))
+                }
             }
         }
     }

@@ -75,3 +75,55 @@ import TestSupport
         #expect(try await queue.deadLetters().isEmpty)
     }
 }
+
+/// While the blob store is down, a crash the workers cannot load is postponed without spending
+/// an attempt (a one-attempt queue would otherwise dead-letter it), and processed once the store
+/// is back.
+@Suite struct StorageOutageTests {
+    final class FlakyBlobStore: BlobStore, @unchecked Sendable {
+        let inner: any BlobStore
+        private let lock = NSLock()
+        private var isDown = false
+        init(_ inner: any BlobStore) { self.inner = inner }
+        var down: Bool {
+            get { lock.withLock { isDown } }
+            set { lock.withLock { isDown = newValue } }
+        }
+        struct Unavailable: Error {}
+        func gate() throws { if down { throw Unavailable() } }
+        func put(_ key: String, _ data: Data) async throws { try gate(); try await inner.put(key, data) }
+        func get(_ key: String) async throws -> Data? { try gate(); return try await inner.get(key) }
+        func size(_ key: String) async throws -> Int? { try gate(); return try await inner.size(key) }
+        func delete(_ key: String) async throws { try gate(); try await inner.delete(key) }
+        func list(prefix: String) async throws -> [String] { try gate(); return try await inner.list(prefix: prefix) }
+        func check() async throws { try gate(); try await inner.check() }
+        var description: String { "flaky" }
+    }
+
+    @Test func processingWaitsOutAStorageOutage() async throws {
+        let f = try await StorageFixture.make(.embedded)
+        defer { Task { await f.close() } }
+        let blobs = FlakyBlobStore(f.blobs)
+        let id = "de1bb258-cbbf-4589-a673-34f800261128"
+        try await blobs.put(BlobKeys.rawCrash(id, date: "20261128"), Data(#"{"ProductName": "Firefox", "Version": "1.0"}"#.utf8))
+        let queue = WorkQueue(database: f.database, maxAttempts: 1, clock: f.clock.function)
+        try await queue.enqueue(QueueItem(crashID: id))
+        let processor = CrashProcessor(blobs: blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
+                                       signatures: SignatureGenerator(lists: try SignatureLists.bundled()))
+        blobs.down = true
+        let workers = ProcessorWorkers(processor: processor, queue: queue, workers: 1, idleDelay: .milliseconds(20))
+        let running = Task { try await workers.run() }
+        defer { running.cancel() }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(try await queue.deadLetters().isEmpty, "an outage must not dead-letter the crash")
+        blobs.down = false
+        f.clock.advance(seconds: 11)
+        var processed: Data?
+        for _ in 0..<100 where processed == nil {
+            processed = try await f.blobs.get(BlobKeys.processedCrash(id))
+            if processed == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(processed != nil)
+        #expect(try await queue.deadLetters().isEmpty)
+    }
+}
