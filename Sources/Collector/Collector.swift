@@ -318,7 +318,6 @@ public struct Collector: Sendable {
         var collected = ByteBuffer()
         let decompressor = gzip ? CompressionAlgorithm.gzip().decompressor : nil
         if let decompressor {
-            decompressor.window = ByteBufferAllocator().buffer(capacity: 64 << 10)
             do { try decompressor.startStream() } catch { throw .malformed(.badGzip) }
         }
         defer { try? decompressor?.finishStream() }
@@ -329,17 +328,7 @@ public struct Collector: Sendable {
                 // Slow clients: the HTTP idle timeout closes silent ones, this the ones that drip.
                 if ContinuousClock.now > deadline { throw Refusal.tooSlow }
                 if let decompressor {
-                    var overflow = false
-                    do {
-                        try chunk.decompressStream(with: decompressor) { window in
-                            if collected.readableBytes + window.readableBytes > configuration.maxDecompressedSize { overflow = true; return }
-                            var w = window
-                            collected.writeBuffer(&w)
-                        }
-                    } catch {
-                        throw Refusal.malformed(.badGzip)
-                    }
-                    if overflow { throw Refusal.tooLarge }
+                    try inflate(&chunk, with: decompressor, into: &collected)
                 } else {
                     collected.writeBuffer(&chunk)
                 }
@@ -353,6 +342,34 @@ public struct Collector: Sendable {
         }
         if gzip && received > 0 && collected.readableBytes == 0 { throw .malformed(.badGzip) }
         return Body(buffer: collected, receivedSize: received, compressed: gzip)
+    }
+
+    /// Decompresses one chunk of a gzip body into `collected`, within `maxDecompressedSize`.
+    /// CompressNIO's looping `decompressStream(with:process:)` spins forever on bytes after the end
+    /// of the gzip stream (zlib then consumes nothing and reports the end again), so the loop is
+    /// ours: a step that consumes and produces nothing means trailing bytes, a malformed body.
+    func inflate(_ chunk: inout ByteBuffer, with decompressor: NIODecompressor, into collected: inout ByteBuffer) throws(Refusal) {
+        var window = ByteBufferAllocator().buffer(capacity: 64 << 10)
+        func flush() throws(Refusal) {
+            if collected.readableBytes + window.readableBytes > configuration.maxDecompressedSize { throw .tooLarge }
+            collected.writeBuffer(&window)
+            window.clear()
+        }
+        while chunk.readableBytes > 0 {
+            let unread = chunk.readableBytes, written = window.writerIndex
+            do {
+                try chunk.decompressStream(to: &window, with: decompressor)
+            } catch let e as CompressNIOError where e == .bufferOverflow {
+                try flush()
+                continue
+            } catch let e as CompressNIOError where e == .inputBufferOverflow {
+                break  // all of this chunk taken; the stream goes on in the next one
+            } catch {
+                throw .malformed(.badGzip)
+            }
+            if chunk.readableBytes == unread && window.writerIndex == written { throw .malformed(.badGzip) }
+        }
+        try flush()
     }
 
     func recordPayload(_ body: Body, outcome: ThrottleResult) async {

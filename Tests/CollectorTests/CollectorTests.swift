@@ -99,6 +99,15 @@ import TestSupport
         truncatedGzip.moveWriterIndex(to: truncatedGzip.writerIndex - 20)
         truncatedGzip.setBytes([0xFF, 0xFF, 0xFF, 0xFF], at: 30)
         expectDiscarded(try await h.post(truncatedGzip, headers: good.headers + [("Content-Encoding", "gzip")]), "bad_gzip")
+        // Bytes after the end of the gzip stream (found by the fuzzer: the decompressor spun on them forever).
+        for trailing in [[0x90], [0x00, 0x00], Array(repeating: UInt8(0x41), count: 5000)] as [[UInt8]] {
+            var withTrailing = try MultipartBody.gzip(good.finished())
+            withTrailing.writeBytes(trailing)
+            expectDiscarded(try await h.post(withTrailing, headers: good.headers + [("Content-Encoding", "gzip")]), "bad_gzip")
+            var chunkedTrailing = withTrailing
+            expectDiscarded(try await h.post(chunkedTrailing.readSlice(length: chunkedTrailing.readableBytes)!, headers: good.headers + [("Content-Encoding", "gzip")],
+                                             framing: .chunked), "bad_gzip")
+        }
 
         var badJSON = MultipartBody()
         badJSON.field("extra", "{not json", contentType: "application/json")
