@@ -84,7 +84,10 @@ import TestSupport
         let inner: any BlobStore
         private let lock = NSLock()
         private var isDown = false
+        private var failedChecks = 0
         init(_ inner: any BlobStore) { self.inner = inner }
+        /// Health checks answered while down.
+        var checksRefused: Int { lock.withLock { failedChecks } }
         var down: Bool {
             get { lock.withLock { isDown } }
             set { lock.withLock { isDown = newValue } }
@@ -96,7 +99,10 @@ import TestSupport
         func size(_ key: String) async throws -> Int? { try gate(); return try await inner.size(key) }
         func delete(_ key: String) async throws { try gate(); try await inner.delete(key) }
         func list(prefix: String) async throws -> [String] { try gate(); return try await inner.list(prefix: prefix) }
-        func check() async throws { try gate(); try await inner.check() }
+        func check() async throws {
+            if down { lock.withLock { failedChecks += 1 }; throw Unavailable() }
+            try await inner.check()
+        }
         var description: String { "flaky" }
     }
 
@@ -114,7 +120,10 @@ import TestSupport
         let workers = ProcessorWorkers(processor: processor, queue: queue, workers: 1, idleDelay: .milliseconds(20))
         let running = Task { try await workers.run() }
         defer { running.cancel() }
-        try await Task.sleep(for: .milliseconds(500))
+        // Down until a worker has failed on the crash and found the store unhealthy.
+        for _ in 0..<600 where blobs.checksRefused == 0 { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(blobs.checksRefused > 0)
+        try await Task.sleep(for: .milliseconds(300))
         #expect(try await queue.deadLetters().isEmpty, "an outage must not dead-letter the crash")
         blobs.down = false
         f.clock.advance(seconds: 11)
