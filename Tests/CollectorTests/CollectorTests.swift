@@ -189,33 +189,32 @@ import TestSupport
             c.send("POST /submit HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: \(length)\r\n\r\n--b\r\n")
             return c
         }
-        func rawSubmit() throws -> Data {
+        func rawSubmit() async throws -> Data {
             let m = standardBody()
-            let c = try RawHTTPConnection(port: port)
             var body = m.finished()
             let head = "POST /submit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" + m.headers.map { "\($0.0): \($0.1)\r\n" }.joined()
                 + "Content-Length: \(body.readableBytes)\r\n\r\n"
-            c.send(Data(head.utf8) + Data(body.readBytes(length: body.readableBytes)!))
-            return c.receive(timeout: .seconds(30))
+            return try await RawHTTPConnection.exchange(port: port, Data(head.utf8) + Data(body.readBytes(length: body.readableBytes)!), timeout: .seconds(30))
         }
         // One slow client holds 100,000 of the 150,000 bytes: a second announcing 100,000 is refused.
         var first: RawHTTPConnection? = try slowClient(declaring: 100_000)
         try await Task.sleep(for: .milliseconds(300))
-        let refused = try slowClient(declaring: 100_000).receive(timeout: .seconds(30))
+        let third = try slowClient(declaring: 100_000)
+        let refused = try await offPool { third.receive(timeout: .seconds(30)) }
         #expect(RawHTTPConnection.status(of: refused) == 503)
         #expect(RawHTTPConnection.body(of: refused) == "Discarded=collector_busy")
         #expect(String(decoding: refused, as: UTF8.self).lowercased().contains("retry-after: 7\r\n"))
         // A small one still fits; with two in progress, a third is refused whatever its size.
         var second: RawHTTPConnection? = try slowClient(declaring: 1000)
         try await Task.sleep(for: .milliseconds(300))
-        #expect(RawHTTPConnection.status(of: try rawSubmit()) == 503)
+        #expect(RawHTTPConnection.status(of: try await rawSubmit()) == 503)
         // The slow clients go away: their places and bytes are given back.
         first = nil
         second = nil
         _ = (first, second)
         var answer = Data()
         for _ in 0..<50 {
-            answer = try rawSubmit()
+            answer = try await rawSubmit()
             if RawHTTPConnection.status(of: answer) == 200 { break }
             try await Task.sleep(for: .milliseconds(100))
         }

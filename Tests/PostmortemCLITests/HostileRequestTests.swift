@@ -114,10 +114,8 @@ import TestSupport
         try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
     }
 
-    func heartbeat(_ port: Int) throws -> Int? {
-        let c = try RawHTTPConnection(port: port)
-        c.send(Self.get("/__lbheartbeat__"))
-        return RawHTTPConnection.status(of: c.receive(timeout: .seconds(10)))
+    func heartbeat(_ port: Int) async throws -> Int? {
+        RawHTTPConnection.status(of: try await RawHTTPConnection.exchange(port: port, Self.get("/__lbheartbeat__"), timeout: .seconds(10)))
     }
 
     @Test func hostileRequestsGetTheirDocumentedErrorsAndServeKeepsProcessing() async throws {
@@ -127,15 +125,13 @@ import TestSupport
         let dump = try TestData.path("minidumps/linux-mini.dmp")
         var accepted: [String] = []
         for c in Self.requestCases {
-            let connection = try RawHTTPConnection(port: port)
-            connection.send(c.request)
-            let response = connection.receive(timeout: .seconds(60))
+            let response = try await RawHTTPConnection.exchange(port: port, c.request)
             #expect(RawHTTPConnection.status(of: response) == c.status, "\(c.name): \(String(decoding: response.prefix(300), as: UTF8.self))")
             if let body = c.body {
                 #expect(RawHTTPConnection.body(of: response).contains(body), "\(c.name): \(RawHTTPConnection.body(of: response).prefix(300))")
             }
-            #expect(try heartbeat(port) == 200, "\(c.name): /__lbheartbeat__ after it")
-            let id = try e2e.submit(server, dump: dump)
+            #expect(try await heartbeat(port) == 200, "\(c.name): /__lbheartbeat__ after it")
+            let id = try await offPool { try e2e.submit(server, dump: dump) }
             #expect(id.count == 36, "\(c.name): a normal crash after it")
             accepted.append(id)
         }
@@ -160,9 +156,7 @@ import TestSupport
         ]
         for (annotations, note) in cases {
             let body = Self.multipart([("ProductName", "Firefox")] + annotations + (annotations.contains { $0.0 == "Version" } ? [] : [("Version", "120.0")]), dump: dump)
-            let connection = try RawHTTPConnection(port: port)
-            connection.send(Self.post("/submit", headers: ["Content-Type: multipart/form-data; boundary=hostile-boundary"], body: body))
-            let response = connection.receive(timeout: .seconds(60))
+            let response = try await RawHTTPConnection.exchange(port: port, Self.post("/submit", headers: ["Content-Type: multipart/form-data; boundary=hostile-boundary"], body: body))
             let text = RawHTTPConnection.body(of: response)
             #expect(RawHTTPConnection.status(of: response) == 200 && text.hasPrefix("CrashID=bp-"), "\(annotations.map(\.0)): \(text)")
             let id = String(text.dropFirst("CrashID=bp-".count).prefix(36))
@@ -170,7 +164,7 @@ import TestSupport
             let notes = (processed["processor_notes"]?.stringValue ?? "")
             #expect(note.isEmpty || notes.contains(note), "\(annotations.map(\.0)): notes \(notes)")
             #expect(processed["signature"]?.stringValue?.isEmpty == false, "\(annotations.map(\.0)): processed with a signature")
-            #expect(try heartbeat(port) == 200)
+            #expect(try await heartbeat(port) == 200)
         }
     }
 
@@ -194,26 +188,26 @@ import TestSupport
         // 200 half bodies are 100 MiB; the bound allows for them once, not for copies of them.
         #expect(during - before < 200, "RSS grew from \(before) MiB to \(during) MiB")
         print("slow clients: RSS \(before) MiB before, \(during) MiB with 200 half bodies of \(bodySize / 2) bytes")
-        let id = try e2e.submit(server, dump: try TestData.path("minidumps/linux-mini.dmp"))
+        let dump = try TestData.path("minidumps/linux-mini.dmp")
+        let id = try await offPool { try e2e.submit(server, dump: dump) }
         #expect(id.count == 36, "a normal submission beside 200 slow clients")
         // The idle timeout (5 s here) closes every one of them.
-        let closed = slow.filter { $0.isClosedByServer(timeout: .seconds(20)) }.count
+        let connections = slow
+        let closed = try await offPool { connections.filter { $0.isClosedByServer(timeout: .seconds(20)) }.count }
         #expect(closed == 200)
-        #expect(try heartbeat(port) == 200)
+        #expect(try await heartbeat(port) == 200)
         _ = try await e2e.processed(server, id)
     }
 
     /// `/metrics` can be kept to an address range; the other operations endpoints stay open.
-    @Test func metricsAreServedOnlyToTheAllowedNetworks() throws {
+    @Test func metricsAreServedOnlyToTheAllowedNetworks() async throws {
         for (allow, expected) in [("10.0.0.0/8", 403), ("10.0.0.0/8,127.0.0.0/8", 200)] {
             let server = try e2e.start(symbols: nil, extraEnvironment: ["POSTMORTEM_HTTP_METRICS_ALLOW": allow])
             defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
-            let connection = try RawHTTPConnection(port: try port(server))
-            connection.send(Self.get("/metrics"))
-            let response = connection.receive(timeout: .seconds(10))
+            let response = try await RawHTTPConnection.exchange(port: try port(server), Self.get("/metrics"), timeout: .seconds(10))
             #expect(RawHTTPConnection.status(of: response) == expected, "\(allow)")
             if expected == 200 { #expect(RawHTTPConnection.body(of: response).contains("# TYPE")) }
-            #expect(try heartbeat(try port(server)) == 200)
+            #expect(try await heartbeat(try port(server)) == 200)
         }
     }
 

@@ -91,8 +91,10 @@ import TestSupport
                                                       "POSTMORTEM_API_RATE_LIMIT_AUTHENTICATED_PER_MINUTE": "0"])
         defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
         let port = try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
-        let id = try e2e.submit(server, dump: try TestData.path("minidumps/linux-mini.dmp"),
-                                annotations: ["ProductName=Firefox", "Version=120.0", "URL=\(Self.protectedURL)", "Comments=\(Self.protectedComment)"])
+        let dumpPath = try TestData.path("minidumps/linux-mini.dmp")
+        let id = try await offPool {
+            try e2e.submit(server, dump: dumpPath, annotations: ["ProductName=Firefox", "Version=120.0", "URL=\(Self.protectedURL)", "Comments=\(Self.protectedComment)"])
+        }
         _ = try await e2e.processed(server, id)
         let dump = try Data(contentsOf: URL(fileURLWithPath: try TestData.path("minidumps/linux-mini.dmp")))
 
@@ -103,9 +105,7 @@ import TestSupport
                 if let token = caller.token { head += "Auth-Token: \(token)\r\n" }
                 if let type = route.contentType { head += "Content-Type: \(type)\r\n" }
                 if route.method == "POST" { head += "Content-Length: \(route.body.count)\r\n" }
-                let connection = try RawHTTPConnection(port: port)
-                connection.send(Data((head + "\r\n").utf8) + route.body)
-                let response = connection.receive(timeout: .seconds(30))
+                let response = try await RawHTTPConnection.exchange(port: port, Data((head + "\r\n").utf8) + route.body, timeout: .seconds(30))
                 let where_ = "\(route.name) as \(caller.name)"
                 #expect(RawHTTPConnection.status(of: response) == route.status(caller.permissions), "\(where_): \(String(decoding: response.prefix(400), as: UTF8.self))")
                 let text = String(decoding: response, as: UTF8.self)
@@ -125,8 +125,7 @@ import TestSupport
         #expect(checked == Self.routes(id).count * callers.count)
         // Holders of view_pii do see the protected values (the redaction is not just "drop everything").
         let all = try #require(callers.last?.token)
-        let connection = try RawHTTPConnection(port: port)
-        connection.send("GET /api/ProcessedCrash/?crash_id=\(id) HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuth-Token: \(all)\r\n\r\n")
-        #expect(String(decoding: connection.receive(), as: UTF8.self).contains(Self.protectedComment))
+        let response = try await RawHTTPConnection.exchange(port: port, Data("GET /api/ProcessedCrash/?crash_id=\(id) HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuth-Token: \(all)\r\n\r\n".utf8))
+        #expect(String(decoding: response, as: UTF8.self).contains(Self.protectedComment))
     }
 }

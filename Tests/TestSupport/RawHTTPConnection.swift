@@ -93,3 +93,26 @@ public final class RawHTTPConnection: @unchecked Sendable {
         return response.count - end.upperBound >= length
     }
 }
+
+/// Runs blocking work (socket reads, waits on child processes) on a thread of its own, so an
+/// async test never holds one of the few threads of Swift's cooperative pool while it waits —
+/// with two cores, a few blocked tests would stall every other suite's tasks (and their HTTP
+/// clients' deadlines) in the same process.
+public func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+}
+
+extension RawHTTPConnection {
+    /// Connects, sends `request` and reads the response, off the cooperative pool.
+    public static func exchange(port: Int, _ request: Data, timeout: Duration = .seconds(60)) async throws -> Data {
+        try await offPool {
+            let c = try RawHTTPConnection(port: port)
+            c.send(request)
+            return c.receive(timeout: timeout)
+        }
+    }
+}
