@@ -41,6 +41,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.4.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // formats
@@ -192,6 +193,10 @@ let package = Package(
             dependencies: ["PostmortemCLI", "TestSupport", "Storage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
         // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
+        // The symbol server (issue 17; being built): upload archive validation so far.
+        .target(name: "SymbolServer", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
+        .testTarget(name: "SymbolServerTests", dependencies: ["SymbolServer", "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    swiftSettings: strict),
         .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
         // Where untrusted bytes enter, one function per entry: driven by libFuzzer (Fuzz/) and
         // by the test suite's mutation run (FuzzTargetsTests).

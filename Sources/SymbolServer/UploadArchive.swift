@@ -1,0 +1,130 @@
+import Foundation
+import ZIPFoundation
+
+/// A symbol upload's zip archive, read and validated as Tecken does (`symbols-server.md` §2,
+/// "Archive validation"), plus what Tecken leaves out: no absolute or `..` paths, no symlinks, a
+/// bounded member count and a bounded uncompressed size checked before anything is extracted — so
+/// a rejected archive never leaves anything behind, and a zip bomb costs nothing.
+public struct UploadArchive {
+    public struct Limits: Sendable {
+        public var maxMembers = 20_000
+        public var maxUncompressedBytes: UInt64 = 4 << 30
+        /// Member names containing one of these are refused (Tecken's default).
+        public var disallowedSnippets = ["qcom/proprietary"]
+        public init() {}
+    }
+
+    /// A file to store, under its path in the archive (`<debug_file>/<id>/<file>`).
+    public struct Member: Sendable, Equatable {
+        public let name: String
+        public let size: UInt64
+    }
+
+    /// Why an archive is refused; `message` is the text of the 400 answer.
+    public enum Rejection: Error, Equatable, CustomStringConvertible {
+        case notAZip
+        case duplicateWithDifferentSizes(name: String, first: UInt64, later: UInt64)
+        case disallowedSnippet(String)
+        case unrecognizedPattern(String)
+        case unsafePath(String)
+        case symlink(String)
+        case tooManyMembers(limit: Int)
+        case tooLarge(limit: UInt64)
+
+        public var message: String {
+            switch self {
+            case .notAZip: "File is not a zip file"
+            case let .duplicateWithDifferentSizes(name, first, later):
+                // Tecken names the later member's size first.
+                "The zipfile buffer contains two files both called \(name) and they have difference sizes (\(later) != \(first))"
+            case .disallowedSnippet(let s): "Content of archive file contains the snippet '\(s)' which is not allowed"
+            case .unrecognizedPattern(let name):
+                "Unrecognized file pattern. Should only be <module>/<hex>/<file> or <name>-symbols.txt and nothing else. (First unrecognized pattern was '\(name)')"
+            case .unsafePath(let name): "The archive member '\(name)' is an absolute path or contains '.' or '..' components"
+            case .symlink(let name): "The archive member '\(name)' is a symbolic link"
+            case .tooManyMembers(let limit): "The archive has more than \(limit) members"
+            case .tooLarge(let limit): "The archive's members are larger than \(limit) bytes uncompressed"
+            }
+        }
+
+        public var description: String { message }
+    }
+
+    public let members: [Member]
+    /// Members Tecken ignores and reports: root-level `<name>-symbols.txt`, every `.DS_Store`.
+    public let ignored: [String]
+    private let archive: ZIPFoundation.Archive
+
+    /// Reads and validates `data`; nothing is extracted yet.
+    public init(data: Data, limits: Limits = Limits()) throws(Rejection) {
+        let archive: ZIPFoundation.Archive
+        do { archive = try ZIPFoundation.Archive(data: data, accessMode: .read) } catch { throw .notAZip }
+        // Counted and summed from the central directory before any member is read.
+        var entries: [Entry] = []
+        var total: UInt64 = 0
+        for entry in archive {
+            entries.append(entry)
+            guard entries.count <= limits.maxMembers else { throw .tooManyMembers(limit: limits.maxMembers) }
+            let (sum, overflow) = total.addingReportingOverflow(entry.uncompressedSize)
+            guard !overflow, sum <= limits.maxUncompressedBytes else { throw .tooLarge(limit: limits.maxUncompressedBytes) }
+            total = sum
+        }
+        // Tecken's order: duplicates first, then each member in archive order.
+        var sizes: [String: UInt64] = [:]
+        for entry in entries where entry.type != .directory {
+            if let first = sizes[entry.path], first != entry.uncompressedSize {
+                throw .duplicateWithDifferentSizes(name: entry.path, first: first, later: entry.uncompressedSize)
+            }
+            sizes[entry.path] = entry.uncompressedSize
+        }
+        var members: [Member] = [], ignored: [String] = [], seen = Set<String>()
+        for entry in entries where entry.type != .directory {
+            let name = entry.path
+            if let snippet = limits.disallowedSnippets.first(where: { name.contains($0) }) { throw .disallowedSnippet(snippet) }
+            guard entry.type != .symlink else { throw .symlink(name) }
+            if Self.isIgnored(name) { ignored.append(name); continue }
+            guard Self.matchesKeyPattern(name) else { throw .unrecognizedPattern(name) }
+            guard !name.split(separator: "/", omittingEmptySubsequences: false).contains(where: { $0 == "." || $0 == ".." }) else {
+                throw .unsafePath(name)
+            }
+            if seen.insert(name).inserted { members.append(Member(name: name, size: entry.uncompressedSize)) }
+        }
+        self.members = members
+        self.ignored = ignored
+        self.archive = archive
+    }
+
+    /// The bytes of a member, stopping at its declared size (a lying header cannot inflate more).
+    public func contents(of member: Member) throws -> Data {
+        guard let entry = archive[member.name] else { throw CocoaError(.fileNoSuchFile) }
+        var out = Data()
+        out.reserveCapacity(Int(clamping: member.size))
+        _ = try archive.extract(entry, skipCRC32: false) { chunk in
+            guard UInt64(out.count) + UInt64(chunk.count) <= member.size else { throw Rejection.tooLarge(limit: member.size) }
+            out.append(chunk)
+        }
+        return out
+    }
+
+    /// Root-level `<something>-symbols.txt`, or any member whose file name is `.DS_Store`.
+    static func isIgnored(_ name: String) -> Bool {
+        if name.split(separator: "/").last == ".DS_Store" { return true }
+        return !name.contains("/") && name.hasSuffix("-symbols.txt") && name.count > "-symbols.txt".count
+    }
+
+    /// `<KEY>/<hex>/<KEY>`: KEY is one or more bytes that are not control characters, not ≥ 0x80
+    /// and not one of `\ ^ ` < > { } [ ] # % " ' | /`.
+    static func matchesKeyPattern(_ name: String) -> Bool {
+        let parts = name.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[1].isEmpty, parts[1].allSatisfy(isHexDigit) else { return false }
+        return isKey(parts[0]) && isKey(parts[2])
+    }
+
+    static func isKey(_ bytes: Substring.UTF8View.SubSequence) -> Bool {
+        !bytes.isEmpty && bytes.allSatisfy { b in b >= 0x20 && b < 0x7f && !forbiddenKeyBytes.contains(b) }
+    }
+
+    static let forbiddenKeyBytes: Set<UInt8> = Set(#"\^`<>{}[]#%"'|/"#.utf8)
+
+    static func isHexDigit(_ b: UInt8) -> Bool { (0x30...0x39).contains(b) || (0x41...0x46).contains(b) || (0x61...0x66).contains(b) }
+}
