@@ -83,14 +83,15 @@ public struct CrashStatsAPI: Sendable {
 
     public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, signatures: SignatureGenerator,
                 anonymousPerMinute: Int = 100, authenticatedPerMinute: Int = 1000,
-                queryTimeout: Duration = .seconds(10), maxConcurrentSearches: Int = 4) throws {
+                queryTimeout: Duration = .seconds(10), maxConcurrentSearches: Int = 4,
+                rateLimitClock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.blobs = blobs
         self.metadata = metadata
         self.queue = queue
         self.signatures = signatures
         rawSchema = try CrashSchema.bundled("raw_crash")
         processedSchema = try CrashSchema.bundled("processed_crash")
-        limiter = RateLimiter(anonymousPerMinute: anonymousPerMinute, authenticatedPerMinute: authenticatedPerMinute)
+        limiter = RateLimiter(anonymousPerMinute: anonymousPerMinute, authenticatedPerMinute: authenticatedPerMinute, now: rateLimitClock)
         search = SuperSearch(metadata: metadata, schema: processedSchema, timeout: queryTimeout, maxConcurrent: maxConcurrentSearches)
     }
 
@@ -343,16 +344,19 @@ final class RateLimiter: @unchecked Sendable {
     private let lock = NSLock()
     private var window = 0
     private var counts: [String: Int] = [:]
+    /// The time the minute windows are cut from (tests pin it).
+    let now: @Sendable () -> Date
 
-    init(anonymousPerMinute: Int, authenticatedPerMinute: Int) {
+    init(anonymousPerMinute: Int, authenticatedPerMinute: Int, now: @escaping @Sendable () -> Date = { Date() }) {
         self.anonymousPerMinute = anonymousPerMinute
         self.authenticatedPerMinute = authenticatedPerMinute
+        self.now = now
     }
 
     func allow(client: String, authenticated: Bool) -> Bool {
         let limit = authenticated ? authenticatedPerMinute : anonymousPerMinute
         guard limit > 0 else { return true }
-        let minute = Int(Date().timeIntervalSince1970 / 60)
+        let minute = Int(now().timeIntervalSince1970 / 60)
         lock.lock(); defer { lock.unlock() }
         if minute != window { window = minute; counts.removeAll(keepingCapacity: true) }
         let n = counts[client, default: 0] + 1
