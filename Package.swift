@@ -194,8 +194,8 @@ let package = Package(
             swiftSettings: strict),
         // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
         // The symbol server (issue 17; being built): upload archive validation so far.
-        .target(name: "SymbolServer", dependencies: [.product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
-        .testTarget(name: "SymbolServerTests", dependencies: ["SymbolServer", "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+        .target(name: "SymbolServer", dependencies: ["BreakpadSymbols", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
+        .testTarget(name: "SymbolServerTests", dependencies: ["SymbolServer", "BreakpadSymbols", "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
                     swiftSettings: strict),
         .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
         // Where untrusted bytes enter, one function per entry: driven by libFuzzer (Fuzz/) and
@@ -206,7 +206,7 @@ let package = Package(
                            "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Targets", swiftSettings: strict),
-        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "TestSupport", "MinidumpSynth"], swiftSettings: strict),
         // Shared test helpers: locating ../shared/testdata, a loopback HTTP file server.
         .target(
             name: "TestSupport",

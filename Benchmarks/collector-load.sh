@@ -19,16 +19,11 @@ cd "$(dirname "$0")/.."
 RATE="${1:-500}"; SECONDS_="${2:-60}"; CONCURRENCY="${3:-32}"
 if [ -n "${4:-}" ]; then export POSTMORTEM_PROCESSOR_WORKERS="$4"; fi
 # POSTMORTEM_BIN runs a given binary instead of building (to compare two builds).
-if [ -n "${POSTMORTEM_BIN:-}" ]; then BIN="$POSTMORTEM_BIN"; else
-    swift build -c release --product postmortem >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/postmortem"
-fi
+. Benchmarks/scripts/serve.sh
+postmortem_binary
 DATA="$(mktemp -d /tmp/pm-load.XXXXXX)"
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$DATA"' EXIT
-"$BIN" serve --data "$DATA" --port 0 >"$DATA.out" 2>/dev/null &
-SERVER=$!
-for _ in $(seq 1 100); do grep -q "Listening on" "$DATA.out" 2>/dev/null && break; sleep 0.05; done
-URL="$(sed -n 's/^Listening on //p' "$DATA.out")/submit"
+start_serve "$DATA" "$DATA.out" /dev/null
 "$BIN" submit "$URL" --load --count 0 --duration "$SECONDS_" --rate "$RATE" --concurrency "$CONCURRENCY" \
     --size-mean 300000 --gzip-share 0.1 --ids-file "$DATA/ids.txt" 2>/dev/null
 kill -TERM $SERVER; wait $SERVER || true

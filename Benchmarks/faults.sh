@@ -16,10 +16,8 @@ PGBIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 STATE="${POSTMORTEM_TEST_SERVICES_DIR:-/tmp/postmortem-test-services}"
 as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 DUMP="$PWD/../shared/testdata/minidumps/linux-mini.dmp"
-if [ -n "${POSTMORTEM_BIN:-}" ]; then BIN="$POSTMORTEM_BIN"; else
-    swift build -c release --static-swift-stdlib --product postmortem >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/postmortem"
-fi
+. Benchmarks/scripts/serve.sh
+postmortem_binary --static-swift-stdlib
 NAME="pm_faults_$$"
 DATA="$(mktemp -d /tmp/pm-faults.XXXXXX)"
 PROXY_PORT=$((56000 + $$ % 1000))
@@ -39,10 +37,7 @@ export POSTMORTEM_DATABASE_URL="${POSTMORTEM_TEST_POSTGRES_URL%/*}/$NAME"
 export POSTMORTEM_S3_BUCKET="$NAME" POSTMORTEM_S3_ENDPOINT="http://127.0.0.1:$PROXY_PORT"
 export POSTMORTEM_S3_ACCESS_KEY=testing POSTMORTEM_S3_SECRET_KEY=testing POSTMORTEM_LOG_LEVEL=warning
 sleep 0.5
-"$BIN" serve --data "$DATA" --port 0 >"$DATA/out" 2>"$DATA/log" &
-SERVER=$!
-for _ in $(seq 1 200); do grep -q "Listening on" "$DATA/out" 2>/dev/null && break; sleep 0.05; done
-URL="$(sed -n 's/^Listening on //p' "$DATA/out")/submit"
+start_serve "$DATA" "$DATA/out" "$DATA/log"
 
 ( sleep 40; echo "$(date +%T) restarting PostgreSQL" >&2
   as_postgres "$PGBIN/pg_ctl" -D "$STATE/pg" -m fast -w restart -o "-p ${POSTMORTEM_TEST_PG_PORT:-55432} -c listen_addresses=127.0.0.1 -k $STATE -c fsync=off -c max_connections=200" -l "$STATE/postgres.log" >/dev/null

@@ -14,16 +14,11 @@ RATE="${1:-50}"; MINUTES="${2:-30}"
 WINDOW=300
 DUMP="$PWD/../shared/testdata/minidumps/linux-mini.dmp"
 [ -f "$DUMP" ] || { echo "soak: $DUMP is missing" >&2; exit 1; }
-if [ -n "${POSTMORTEM_BIN:-}" ]; then BIN="$POSTMORTEM_BIN"; else
-    swift build -c release --static-swift-stdlib --product postmortem >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/postmortem"
-fi
+. Benchmarks/scripts/serve.sh
+postmortem_binary --static-swift-stdlib
 DATA="$(mktemp -d /tmp/pm-soak.XXXXXX)"
 trap 'kill $SERVER $SAMPLER 2>/dev/null || true; rm -rf "$DATA" "$DATA.out"' EXIT
-"$BIN" serve --data "$DATA" --port 0 >"$DATA.out" 2>/dev/null &
-SERVER=$!
-for _ in $(seq 1 100); do grep -q "Listening on" "$DATA.out" 2>/dev/null && break; sleep 0.05; done
-URL="$(sed -n 's/^Listening on //p' "$DATA.out")/submit"
+start_serve "$DATA" "$DATA.out" /dev/null
 
 # RSS of the server every 10 s (MiB).
 ( while kill -0 $SERVER 2>/dev/null; do

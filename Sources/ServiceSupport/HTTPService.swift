@@ -135,12 +135,13 @@ public struct HTTPService: Sendable {
 /// Sets `clientAddress` from the peer and, behind a trusted proxy, `X-Forwarded-For`.
 struct ClientAddressMiddleware: RouterMiddleware {
     let trustedProxies: [IPAddressRange]
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
     func handle(_ request: Request, context: ServiceRequestContext,
                 next: (Request, ServiceRequestContext) async throws -> Response) async throws -> Response {
         var context = context
         if !trustedProxies.isEmpty {
-            context.clientAddress = ClientAddress.resolve(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!],
+            context.clientAddress = ClientAddress.resolve(peer: context.remoteAddress?.ipAddress, forwardedFor: request.headers[Self.forwardedFor],
                                                           trustedProxies: trustedProxies)
         }
         return try await next(request, context)

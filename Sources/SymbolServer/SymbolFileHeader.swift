@@ -1,22 +1,16 @@
+import BreakpadSymbols
 import Foundation
 
 /// What an uploaded `.sym` file says about itself in its leading MODULE and INFO lines
-/// (`symbols-server.md` §2, "Storing"): read up to the first other line, so a 1 GB file costs a
-/// few bytes. Ids are upper-cased; the record's identity comes from here, not from the path.
-public struct SymbolFileHeader: Sendable, Equatable {
-    public var os: String
-    public var arch: String
-    public var debugId: String
-    public var debugFile: String
-    public var codeId: String?
-    public var codeFile: String?
-    public var generator: String?
-
+/// (`symbols-server.md` §2, "Storing"), as the symbol engine's `ModuleInfo`: read up to the first
+/// other line, so a 1 GB file costs a few bytes (`SymbolFileParser` reads the whole file). Ids are
+/// upper-cased; the record's identity comes from here, not from the path.
+public enum SymbolFileHeader {
     /// Lines longer than this end the header (no real MODULE or INFO line comes close).
     static let maxLine = 4096
 
     /// Nil when the data does not start with a `MODULE <os> <arch> <id> <file>` line.
-    public init?(_ data: Data) {
+    public static func read(_ data: Data) -> ModuleInfo? {
         var lines: [Substring] = []
         var start = data.startIndex
         while start < data.endIndex, lines.count < 64 {
@@ -38,18 +32,16 @@ public struct SymbolFileHeader: Sendable, Equatable {
         // The file name may contain spaces: it is everything after the id.
         let fields = module.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: true)
         guard fields.count == 5 else { return nil }
-        os = String(fields[1])
-        arch = String(fields[2])
-        debugId = fields[3].uppercased()
-        debugFile = String(fields[4])
+        var info = ModuleInfo(os: String(fields[1]), arch: String(fields[2]), debugId: fields[3].uppercased(), debugFile: String(fields[4]))
         for line in lines.dropFirst() {
             if line.hasPrefix("INFO CODE_ID ") {
                 let parts = line.dropFirst("INFO CODE_ID ".count).split(separator: " ", maxSplits: 1)
-                codeId = parts.first.map { $0.uppercased() }
-                codeFile = parts.count > 1 ? String(parts[1]) : nil
+                info.codeId = parts.first.map { $0.uppercased() }
+                info.codeFile = parts.count > 1 ? String(parts[1]) : nil
             } else if line.hasPrefix("INFO GENERATOR ") {
-                generator = String(line.dropFirst("INFO GENERATOR ".count))
+                info.generator = String(line.dropFirst("INFO GENERATOR ".count))
             }
         }
+        return info
     }
 }

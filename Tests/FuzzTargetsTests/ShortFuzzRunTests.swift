@@ -1,5 +1,6 @@
 import Foundation
 import FuzzTargets
+import MinidumpSynth
 import Testing
 import TestSupport
 
@@ -27,7 +28,7 @@ import TestSupport
     }
 
     /// One random change of `input`, drawn from `rng`.
-    static func mutate(_ input: [UInt8], _ seeds: [[UInt8]], _ rng: inout SplitMix) -> [UInt8] {
+    static func mutate(_ input: [UInt8], _ seeds: [[UInt8]], _ rng: inout SeededGenerator) -> [UInt8] {
         var b = input
         let edits = 1 + Int(rng.next() % 4)
         for _ in 0..<edits {
@@ -61,7 +62,7 @@ import TestSupport
     @Test(arguments: FuzzTargets.names)
     func mutationsOfTheSeedsNeverTrap(_ target: String) async throws {
         let seeds = try Self.seeds(target)
-        var rng = SplitMix(seed: UInt64(target.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
+        var rng = SeededGenerator(seed: UInt64(target.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
         var inputs = 0
         for seed in seeds {
             #expect(await FuzzTargets.run(target, seed))
@@ -78,18 +79,5 @@ import TestSupport
             if inputs % 16 == 0 { await Task.yield() }
         }
         #expect(inputs == Self.budget)
-    }
-}
-
-/// A small, fast, seeded random generator (reproducible runs).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
