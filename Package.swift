@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "ServiceSupport",
             dependencies: [
-                "Storage", "JSONSupport",
+                "Storage", "JSONSupport", "CSystemShims",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -141,8 +141,10 @@ let package = Package(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats",
+                "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats", "SymbolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],
@@ -193,9 +195,26 @@ let package = Package(
             dependencies: ["PostmortemCLI", "TestSupport", "Storage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
         // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
-        // The symbol server (issue 17; being built): upload archive validation so far.
-        .target(name: "SymbolServer", dependencies: ["BreakpadSymbols", .product(name: "ZIPFoundation", package: "ZIPFoundation")], swiftSettings: strict),
-        .testTarget(name: "SymbolServerTests", dependencies: ["SymbolServer", "BreakpadSymbols", "TestSupport", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+        // The symbol server: Tecken's upload, download, code-id lookup and listings.
+        .target(
+            name: "SymbolServer",
+            dependencies: [
+                "BreakpadSymbols", "Storage", "ServiceSupport", "SymbolSources", "JSONSupport",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio"),
+                .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "SymbolServerTests",
+                    dependencies: ["SymbolServer", "BreakpadSymbols", "TestSupport", "Storage", "ServiceSupport", "SymbolSources", "JSONSupport",
+                                   .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                                   .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Hummingbird", package: "hummingbird"),
+                                   .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                                   .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+                                   .product(name: "CompressNIO", package: "compress-nio")],
                     swiftSettings: strict),
         .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
         // Where untrusted bytes enter, one function per entry: driven by libFuzzer (Fuzz/) and

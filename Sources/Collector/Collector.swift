@@ -5,6 +5,7 @@ import JSONSupport
 import Logging
 import NIOCore
 import NIOFoundationCompat
+import ServiceSupport
 import Storage
 
 /// A submission as the HTTP layer hands it over.

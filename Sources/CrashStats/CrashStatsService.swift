@@ -36,14 +36,5 @@ public enum CrashStatsService {
         for method in [HTTPRequest.Method.get, .post, .put, .delete] { router.on("/api/:model", method: method, use: handler) }
     }
 
-    /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` a byte; keys may repeat.
-    public static func parseForm(_ text: String) -> [(String, String)] {
-        text.split(separator: "&").map { pair in
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
-                let spaced = $0.replacingOccurrences(of: "+", with: " ")
-                return spaced.removingPercentEncoding ?? spaced
-            }
-            return (kv[0], kv.count > 1 ? kv[1] : "")
-        }
-    }
+    public static func parseForm(_ text: String) -> [(String, String)] { FormEncoding.parse(text) }
 }

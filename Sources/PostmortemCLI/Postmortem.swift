@@ -7,8 +7,8 @@ struct Postmortem: AsyncParsableCommand {
         commandName: "postmortem",
         abstract: "Crash reporting: collect, symbolicate, process and search crash reports.",
         subcommands: [
-            ServeCommand.self, CollectorCommand.self, ProcessorCommand.self, ReprocessCommand.self, SymbolicationServerCommand.self, SubmitCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
-            SymbolsCommand.self, BlobsCommand.self, QueueCommand.self, UsersCommand.self, GroupsCommand.self, TokensCommand.self, VersionsCommand.self,
+            ServeCommand.self, CollectorCommand.self, ProcessorCommand.self, ReprocessCommand.self, SymbolicationServerCommand.self, SymbolsServerCommand.self, SubmitCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
+            SymbolsCommand.self, BlobsCommand.self, QueueCommand.self, UsersCommand.self, GroupsCommand.self, TokensCommand.self, VersionsCommand.self, CleanupCommand.self,
         ])
 
     /// Runs the command with the contract's exit codes: 0 success, 1 operational failure,

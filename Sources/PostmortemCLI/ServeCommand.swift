@@ -11,6 +11,7 @@ import ServiceSupport
 import Storage
 import SymbolSources
 import Symbolication
+import SymbolServer
 
 /// Flags every server command shares; they override the configuration (environment, file).
 struct ServerOptions: ParsableArguments {
@@ -80,11 +81,12 @@ func runHTTPService(_ service: HTTPService, cleanup: @Sendable () async -> Void)
     service.logger.info("stopped")
 }
 
-func symbolSupplier(_ configuration: PostmortemConfiguration) -> SymbolSupplier {
+/// `stores`: symbol stores read directly (serve's own symbol server).
+func symbolSupplier(_ configuration: PostmortemConfiguration, stores: [any SymbolObjectSource] = []) -> SymbolSupplier {
     SymbolSupplier(configuration: SymbolSourcesConfiguration(
         symbolPaths: configuration.symbolPaths + [configuration.dataDirectory + "/symbols/v1"].filter { FileManager.default.fileExists(atPath: $0) },
         symbolURLs: configuration.symbolURLs, cacheDirectory: configuration.symbolCacheDirectory,
-        cacheSizeLimit: Int64(configuration.symbolCacheSizeMiB) << 20, negativeCacheTTL: .seconds(300)))
+        cacheSizeLimit: Int64(configuration.symbolCacheSizeMiB) << 20, negativeCacheTTL: .seconds(300)), stores: stores)
 }
 
 struct ServeCommand: AsyncParsableCommand {
@@ -101,7 +103,12 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger, storage) = try await options.start(logger: "postmortem.serve")
-        let supplier = symbolSupplier(configuration)
+        // Symbols uploaded to this process's symbol server are used by its processor and its
+        // symbolication service directly.
+        let symbolStore = SymbolStore(blobs: storage.blobs, metadata: storage.metadata)
+        let supplier = symbolSupplier(configuration, stores: [symbolStore])
+        let symbolServer = makeSymbolServer(configuration, store: symbolStore,
+                                            watcher: makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier))
         let collector: Collector
         do {
             collector = try makeCollector(configuration, storage: storage)
@@ -115,6 +122,7 @@ struct ServeCommand: AsyncParsableCommand {
             ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier), makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
                 + makeRepublisher(configuration, storage: storage)
             : []
+        let cleanup = SymbolUploadCleanup(metadata: storage.metadata, settings: symbolServer.settings)
         let api: CrashStatsAPI
         do {
             api = try makeCrashStatsAPI(configuration, storage: storage)
@@ -123,10 +131,11 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: workers, limits: configuration.httpLimits, logger: logger) { router in
+                                  healthChecks: storage.healthChecks, services: workers + [cleanup], limits: configuration.httpLimits, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)
+            SymbolServer.mount(symbolServer, on: router)
         }
         logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
                                             "blobs": "\(storage.blobs.description)", "database": "\(storage.database.kind)"])

@@ -6,8 +6,8 @@ import SymbolSources
 struct SymbolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "symbols",
-        abstract: "Inspect Breakpad symbol files.",
-        subcommands: [Info.self, Lookup.self])
+        abstract: "Inspect Breakpad symbol files; upload them to a symbol server.",
+        subcommands: [Info.self, Lookup.self, SymbolsUploadCommand.self])
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a symbol file's module header, record counts and parse time.")

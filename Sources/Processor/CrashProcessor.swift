@@ -32,6 +32,7 @@ public struct CrashProcessor: Sendable {
     let claimLease: Duration
     let rules: [any ProcessorRule]
     let signatureRule: SignatureRule
+    let walker: Stackwalker
     let host: String
     let logger: Logger
 
@@ -40,6 +41,7 @@ public struct CrashProcessor: Sendable {
                 logger: Logger = Logger(label: "postmortem.processor")) {
         self.blobs = blobs
         self.metadata = metadata
+        self.walker = walker
         claimLease = stackwalkTimeLimit * 2 + .seconds(60)
         signatureRule = SignatureRule(generator: signatures)
         rules = [
@@ -108,7 +110,14 @@ public struct CrashProcessor: Sendable {
         state.processed["started_datetime"] = .string(started)
         state.processed["signature"] = .string("EMPTY: crash failed to process")
         state.notes = [">>> Start processing: \(started) (\(host))"]
-        if ruleset == .lateSymbols { state.notes.append("reprocessed: symbols for a module this crash lacked became available") }
+        if ruleset == .lateSymbols {
+            state.notes.append("reprocessed: symbols for a module this crash lacked became available")
+            // The symbols arrived since this process last looked: skip its negative cache for
+            // the modules the previous run lacked (the upload may have reached another process).
+            if let supplier = walker.symbols as? SymbolSupplier, let previous {
+                for m in Self.missingModulesInStack(previous) { await supplier.forgetMissing(debugFile: m.debugFile, debugId: m.debugId) }
+            }
+        }
         for rule in ruleset == .regenerateSignature ? [signatureRule] : rules {
             do {
                 try await rule.run(&state)
@@ -301,6 +310,26 @@ public struct LateSymbolsWatcher: Service {
             try await queue.enqueue(ids.map { QueueItem(crashID: $0, ruleset: Ruleset.lateSymbols.rawValue) }, queue: .reprocessing)
             logger.info("symbols arrived; reprocessing", metadata: ["module": "\(m.debugFile)/\(m.debugId)", "crashes": "\(ids.count)"])
             queued += ids
+        }
+        return queued
+    }
+
+    /// An upload stored symbols for these modules: the crashes waiting for them (processed in
+    /// the look-back window) are queued for reprocessing now, without waiting for a check.
+    @discardableResult
+    public func symbolsArrived(_ modules: [(debugFile: String, debugId: String)]) async throws -> [String] {
+        var queued: [String] = []
+        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - lookBack.components.seconds * 1_000_000
+        for (file, id) in modules {
+            await supplier.forgetMissing(debugFile: file, debugId: id)
+            for m in try await metadata.waitingModules(debugFile: file, debugId: id) {
+                let ids = try await metadata.resolveMissingModule(m, since: since, limit: maxPerModule)
+                try await queue.enqueue(ids.map { QueueItem(crashID: $0, ruleset: Ruleset.lateSymbols.rawValue) }, queue: .reprocessing)
+                if !ids.isEmpty {
+                    logger.info("symbols uploaded; reprocessing", metadata: ["module": "\(m.debugFile)/\(m.debugId)", "crashes": "\(ids.count)"])
+                }
+                queued += ids
+            }
         }
         return queued
     }

@@ -29,6 +29,9 @@ public struct FileBlobStore: BlobStore {
 
     public var description: String { "filesystem \(root.path)" }
 
+    /// The file that holds `key` (which may not exist): for streaming a large object to a client.
+    public func filePath(for key: String) throws(BlobStoreError) -> String { try path(key) }
+
     func path(_ key: String) throws(BlobStoreError) -> String {
         try BlobKey.validate(key)
         return root.path + "/" + key

@@ -127,6 +127,8 @@ public struct APIToken: Sendable, Equatable {
 public struct MetadataStore: Sendable {
     public let database: Database
     let clock: @Sendable () -> Int64
+    /// The store's clock (microseconds since 1970): what it stamps records with.
+    public var now: Int64 { clock() }
 
     /// Opens the store and applies pending migrations.
     public static func open(_ database: Database, clock: @escaping @Sendable () -> Int64 = WorkQueue.systemClock) async throws -> MetadataStore {
@@ -431,8 +433,15 @@ public struct MetadataStore: Sendable {
     /// value: the database keeps its SHA-256.
     /// The text is 32 hex digits (Crash Stats' format); a client may append `-label`, which is
     /// ignored when the token is used.
+    public struct InvalidTokenPermissions: Error, CustomStringConvertible {
+        public var description: String { "Invalid combination of permissions" }
+    }
+
     public func createToken(accountID: Int64, permissions: Set<String>, notes: String = "", lifetime: Duration = .seconds(365 * 86_400),
                             actor: String = "system") async throws -> (String, APIToken) {
+        // Tecken: a token uploads either regular or try symbols, which is how an upload knows
+        // which it is.
+        if permissions.contains("upload_symbols") && permissions.contains("upload_try_symbols") { throw InvalidTokenPermissions() }
         var random = SystemRandomNumberGenerator()
         let bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &random) }
         let text = SigV4Signer.hex(bytes)
@@ -504,52 +513,6 @@ public struct MetadataStore: Sendable {
     }
 
     static func tokenHash(_ text: String) -> String { SigV4Signer.sha256Hex(Data(text.utf8)) }
-
-    // MARK: - symbol uploads
-
-    public struct SymbolUpload: Sendable, Equatable {
-        public let id: Int64
-        public let accountID: Int64?
-        public let filename: String
-        public let size: Int64
-        public let contentHash: String
-        public let isTry: Bool
-        public let files: [String]
-        public let createdAt: Int64
-    }
-
-    @discardableResult
-    public func recordSymbolUpload(accountID: Int64?, filename: String, size: Int64, contentHash: String, isTry: Bool, files: [String]) async throws -> SymbolUpload {
-        let now = clock()
-        let json = JSONValue.array(files.map { .string($0) }).serialized()
-        let filesValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
-        let id = try await database.write { db in
-            try await db.raw("""
-                INSERT INTO symbol_uploads (account_id, filename, size, content_hash, is_try, created_at, completed_at, files)
-                VALUES (\(bind: accountID), \(bind: filename), \(bind: size), \(bind: contentHash), \(bind: isTry ? 1 : 0), \(bind: now), \(bind: now), \(filesValue))
-                RETURNING id
-                """).first()!.decode(column: "id", as: Int64.self)
-        }
-        return SymbolUpload(id: id, accountID: accountID, filename: filename, size: size, contentHash: contentHash, isTry: isTry, files: files, createdAt: now)
-    }
-
-    public func symbolUploads(limit: Int = 100) async throws -> [SymbolUpload] {
-        try await database.withConnection { db in
-            try await db.raw("""
-                SELECT id, account_id, filename, size, content_hash, is_try, created_at, CAST(files AS TEXT) AS files
-                FROM symbol_uploads ORDER BY id DESC LIMIT \(bind: limit)
-                """).all()
-        }.map { row in
-            let files = JSONValue.parse(Data(try row.decode(column: "files", as: String.self).utf8))
-            var names: [String] = []
-            if case .array(let items)? = files { names = items.compactMap { if case .string(let s) = $0 { s } else { nil } } }
-            return SymbolUpload(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64?.self),
-                                filename: try row.decode(column: "filename", as: String.self), size: try row.decode(column: "size", as: Int64.self),
-                                contentHash: try row.decode(column: "content_hash", as: String.self),
-                                isTry: try row.decode(column: "is_try", as: Int.self) != 0, files: names,
-                                createdAt: try row.decode(column: "created_at", as: Int64.self))
-        }
-    }
 
     // MARK: - search
 
@@ -760,9 +723,10 @@ public struct MetadataStore: Sendable {
             try await db.raw("DELETE FROM missing_symbol_crashes WHERE crash_id = \(bind: crashID)").run()
             for m in modules {
                 try await db.raw("""
-                    INSERT INTO missing_symbols (debug_file, debug_id, code_file, code_id, first_seen, next_check, checks)
-                    VALUES (\(bind: m.debugFile), \(bind: m.debugId), \(bind: m.codeFile), \(bind: m.codeId), \(bind: now), \(bind: next), 0)
-                    ON CONFLICT (debug_file, debug_id) DO NOTHING
+                    INSERT INTO missing_symbols (debug_file, debug_id, code_file, code_id, first_seen, next_check, checks, last_seen)
+                    VALUES (\(bind: m.debugFile), \(bind: m.debugId), \(bind: m.codeFile), \(bind: m.codeId), \(bind: now), \(bind: next), 0, \(bind: now))
+                    ON CONFLICT (debug_file, debug_id) DO UPDATE SET last_seen = excluded.last_seen,
+                    next_check = CASE WHEN missing_symbols.next_check < excluded.next_check THEN missing_symbols.next_check ELSE excluded.next_check END
                     """).run()
                 try await db.raw("""
                     INSERT INTO missing_symbol_crashes (debug_file, debug_id, crash_id, processed_at)

@@ -230,6 +230,51 @@ enum Migrations {
             // overwrite a newer one. A claim left by a dead processor expires.
             "CREATE TABLE processing_claims (crash_id TEXT PRIMARY KEY, token TEXT NOT NULL, expires_at BIGINT NOT NULL)",
         ]),
+        Migration(version: 10, name: "symbol server", statements: [
+            // What Tecken's Upload records beyond the first version of this table.
+            "ALTER TABLE symbol_uploads ADD COLUMN bucket_name TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE symbol_uploads ADD COLUMN download_url TEXT",
+            "ALTER TABLE symbol_uploads ADD COLUMN redirect_urls TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE symbol_uploads ADD COLUMN skipped_keys TEXT NOT NULL DEFAULT '[]'",
+            "ALTER TABLE symbol_uploads ADD COLUMN ignored_keys TEXT NOT NULL DEFAULT '[]'",
+            "CREATE INDEX symbol_uploads_try_created ON symbol_uploads (is_try, created_at)",
+            // One row per stored file of an upload, with its .sym header (the code-id lookup).
+            """
+            CREATE TABLE symbol_files (
+                id {id},
+                upload_id BIGINT REFERENCES symbol_uploads (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                is_try INTEGER NOT NULL,
+                size BIGINT NOT NULL,
+                compressed INTEGER NOT NULL,
+                debug_filename TEXT,
+                debug_id TEXT,
+                code_file TEXT,
+                code_id TEXT,
+                generator TEXT,
+                created_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX symbol_files_upload ON symbol_files (upload_id)",
+            "CREATE INDEX symbol_files_debug ON symbol_files (debug_filename, debug_id)",
+            "CREATE INDEX symbol_files_code ON symbol_files (code_file, code_id)",
+            "CREATE INDEX symbol_files_created ON symbol_files (created_at)",
+            // What is in the store under each symbol key: the object metadata Tecken keeps on S3
+            // objects, kept here so both stores share one skip check.
+            """
+            CREATE TABLE symbol_objects (
+                key TEXT PRIMARY KEY,
+                size BIGINT NOT NULL,
+                original_size BIGINT NOT NULL,
+                original_md5 TEXT NOT NULL,
+                compressed INTEGER NOT NULL,
+                stored_at BIGINT NOT NULL
+            )
+            """,
+            // Symbol-server requests for modules nobody uploaded (the missing-symbols report).
+            "ALTER TABLE missing_symbols ADD COLUMN download_misses BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE missing_symbols ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

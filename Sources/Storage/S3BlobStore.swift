@@ -86,6 +86,16 @@ public struct S3BlobStore: BlobStore {
 
     public var description: String { "s3 bucket \(configuration.bucket) at \(configuration.endpoint)" }
 
+    /// A URL that lets its holder GET (or PUT) `key` without credentials for `expires` seconds:
+    /// the symbol server redirects downloads to it and hands it to v2 uploads.
+    public func presignedURL(method: String, key: String, expires: Int, date: Date = Date()) throws -> String {
+        try BlobKey.validate(key)
+        let (hostHeader, path) = target(key)
+        let query = signer.presignedQuery(method: method, path: path, host: hostHeader, expires: expires, date: date)
+        let queryText = query.map { "\(SigV4Signer.encode($0.0, slash: true))=\(SigV4Signer.encode($0.1, slash: true))" }.joined(separator: "&")
+        return "\(scheme)://\(hostHeader)\(path)?\(queryText)"
+    }
+
     // MARK: - BlobStore
 
     public func put(_ key: String, _ data: Data) async throws {

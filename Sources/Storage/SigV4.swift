@@ -41,17 +41,42 @@ public struct SigV4Signer: Sendable {
         let canonicalRequest = [method, path.isEmpty ? "/" : path, canonicalQuery, canonicalHeaders, signedHeaders, payloadHash]
             .joined(separator: "\n")
         let scope = "\(day)/\(region)/\(service)/aws4_request"
+        let signature = signature(canonicalRequest: canonicalRequest, amzDate: amzDate, day: day)
+        var out: [(String, String)] = [("x-amz-date", amzDate), ("x-amz-content-sha256", payloadHash)]
+        if let sessionToken { out.append(("x-amz-security-token", sessionToken)) }
+        out.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
+        return out
+    }
+
+    /// A presigned URL's query (query-string authentication): anyone holding the URL may do
+    /// `method` on the object until `expires` seconds after `date`. Only `host` is signed, and
+    /// the payload is unsigned, as S3 expects of presigned URLs.
+    public func presignedQuery(method: String, path: String, host: String, expires: Int, date: Date) -> [(String, String)] {
+        let (amzDate, day) = Self.timestamps(date)
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
+        var query: [(String, String)] = [
+            ("X-Amz-Algorithm", "AWS4-HMAC-SHA256"), ("X-Amz-Credential", "\(accessKey)/\(scope)"), ("X-Amz-Date", amzDate),
+            ("X-Amz-Expires", String(max(1, min(604_800, expires)))), ("X-Amz-SignedHeaders", "host"),
+        ]
+        if let sessionToken { query.append(("X-Amz-Security-Token", sessionToken)) }
+        let encoded: [(String, String)] = query.map { (Self.encode($0.0, slash: true), Self.encode($0.1, slash: true)) }
+        let sorted = encoded.sorted { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
+        let canonicalQuery = sorted.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+        let canonicalRequest = [method, path.isEmpty ? "/" : path, canonicalQuery, "host:\(host)\n", "host", "UNSIGNED-PAYLOAD"]
+            .joined(separator: "\n")
+        query.append(("X-Amz-Signature", signature(canonicalRequest: canonicalRequest, amzDate: amzDate, day: day)))
+        return query
+    }
+
+    func signature(canonicalRequest: String, amzDate: String, day: String) -> String {
+        let scope = "\(day)/\(region)/\(service)/aws4_request"
         let stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, Self.hex(SHA256.hash(data: Data(canonicalRequest.utf8)))]
             .joined(separator: "\n")
         var key = SymmetricKey(data: Data(("AWS4" + secretKey).utf8))
         for part in [day, region, service, "aws4_request"] {
             key = SymmetricKey(data: Data(HMAC<SHA256>.authenticationCode(for: Data(part.utf8), using: key)))
         }
-        let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
-        var out: [(String, String)] = [("x-amz-date", amzDate), ("x-amz-content-sha256", payloadHash)]
-        if let sessionToken { out.append(("x-amz-security-token", sessionToken)) }
-        out.append(("Authorization", "AWS4-HMAC-SHA256 Credential=\(accessKey)/\(scope), SignedHeaders=\(signedHeaders), Signature=\(signature)"))
-        return out
+        return Self.hex(HMAC<SHA256>.authenticationCode(for: Data(stringToSign.utf8), using: key))
     }
 
     public static func sha256Hex(_ data: Data) -> String { hex(SHA256.hash(data: data)) }

@@ -7,8 +7,12 @@ import ZIPFoundation
 /// a rejected archive never leaves anything behind, and a zip bomb costs nothing.
 public struct UploadArchive {
     public struct Limits: Sendable {
-        public var maxMembers = 20_000
+        /// A build uploads hundreds of files per archive; `symbols upload` splits larger trees.
+        public var maxMembers = 5_000
         public var maxUncompressedBytes: UInt64 = 4 << 30
+        /// Members of at least 1 MiB that inflate more than this many times are refused: text
+        /// symbol files compress 4–10×, a zip bomb a thousandfold.
+        public var maxCompressionRatio: UInt64 = 200
         /// Member names containing one of these are refused (Tecken's default).
         public var disallowedSnippets = ["qcom/proprietary"]
         public init() {}
@@ -30,6 +34,7 @@ public struct UploadArchive {
         case symlink(String)
         case tooManyMembers(limit: Int)
         case tooLarge(limit: UInt64)
+        case compressionRatio(name: String, ratio: UInt64, limit: UInt64)
 
         public var message: String {
             switch self {
@@ -44,6 +49,8 @@ public struct UploadArchive {
             case .symlink(let name): "The archive member '\(name)' is a symbolic link"
             case .tooManyMembers(let limit): "The archive has more than \(limit) members"
             case .tooLarge(let limit): "The archive's members are larger than \(limit) bytes uncompressed"
+            case let .compressionRatio(name, ratio, limit):
+                "The archive member '\(name)' inflates \(ratio) times (more than \(limit)): refused as a zip bomb"
             }
         }
 
@@ -53,12 +60,25 @@ public struct UploadArchive {
     public let members: [Member]
     /// Members Tecken ignores and reports: root-level `<name>-symbols.txt`, every `.DS_Store`.
     public let ignored: [String]
+    /// Every file of the archive (stored and ignored), once per name: the upload's content hash.
+    public let listing: [Member]
     private let archive: ZIPFoundation.Archive
 
     /// Reads and validates `data`; nothing is extracted yet.
     public init(data: Data, limits: Limits = Limits()) throws(Rejection) {
         let archive: ZIPFoundation.Archive
         do { archive = try ZIPFoundation.Archive(data: data, accessMode: .read) } catch { throw .notAZip }
+        try self.init(archive: archive, limits: limits)
+    }
+
+    /// Reads and validates the zip file at `url`, which must stay in place while members are read.
+    public init(url: URL, limits: Limits = Limits()) throws(Rejection) {
+        let archive: ZIPFoundation.Archive
+        do { archive = try ZIPFoundation.Archive(url: url, accessMode: .read) } catch { throw .notAZip }
+        try self.init(archive: archive, limits: limits)
+    }
+
+    private init(archive: ZIPFoundation.Archive, limits: Limits) throws(Rejection) {
         // Counted and summed from the central directory before any member is read.
         var entries: [Entry] = []
         var total: UInt64 = 0
@@ -68,6 +88,12 @@ public struct UploadArchive {
             let (sum, overflow) = total.addingReportingOverflow(entry.uncompressedSize)
             guard !overflow, sum <= limits.maxUncompressedBytes else { throw .tooLarge(limit: limits.maxUncompressedBytes) }
             total = sum
+            if entry.uncompressedSize >= 1 << 20 {
+                let ratio = entry.uncompressedSize / max(1, entry.compressedSize)
+                guard ratio <= limits.maxCompressionRatio else {
+                    throw .compressionRatio(name: entry.path, ratio: ratio, limit: limits.maxCompressionRatio)
+                }
+            }
         }
         // Tecken's order: duplicates first, then each member in archive order.
         var sizes: [String: UInt64] = [:]
@@ -77,9 +103,10 @@ public struct UploadArchive {
             }
             sizes[entry.path] = entry.uncompressedSize
         }
-        var members: [Member] = [], ignored: [String] = [], seen = Set<String>()
+        var members: [Member] = [], ignored: [String] = [], seen = Set<String>(), listed = Set<String>(), listing: [Member] = []
         for entry in entries where entry.type != .directory {
             let name = entry.path
+            if listed.insert(name).inserted { listing.append(Member(name: name, size: entry.uncompressedSize)) }
             if let snippet = limits.disallowedSnippets.first(where: { name.contains($0) }) { throw .disallowedSnippet(snippet) }
             guard entry.type != .symlink else { throw .symlink(name) }
             if Self.isIgnored(name) { ignored.append(name); continue }
@@ -89,9 +116,17 @@ public struct UploadArchive {
             }
             if seen.insert(name).inserted { members.append(Member(name: name, size: entry.uncompressedSize)) }
         }
+        self.listing = listing
         self.members = members
         self.ignored = ignored
         self.archive = archive
+    }
+
+    /// Tecken's `content_hash`: the first 30 hex digits of the MD5 of the sorted `name:size`
+    /// lines of every file in the archive.
+    public var contentHash: String {
+        let text = listing.sorted { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }.map { "\($0.name):\($0.size)" }.joined(separator: "\n")
+        return String(SymbolStore.md5Hex(Data(text.utf8)).prefix(30))
     }
 
     /// The bytes of a member, stopping at its declared size (a lying header cannot inflate more).

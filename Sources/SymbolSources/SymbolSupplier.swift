@@ -55,8 +55,17 @@ public struct SymbolFetch: Sendable {
     public var report: SymbolFetchReport
 }
 
+/// A symbol store read directly rather than over HTTP: `serve`'s own symbol server, so symbols
+/// uploaded to it are used by its processor and symbolication service with no configuration.
+public protocol SymbolObjectSource: Sendable {
+    /// The uncompressed `.sym` for `file`/`id`/`name` (a debug file and id, or a code file and
+    /// id), nil when the store has none.
+    func symbolFile(file: String, id: String, name: String) async throws -> Data?
+    var description: String { get }
+}
+
 /// Finds symbols for modules: an in-memory table cache, then local symbol trees, the on-disk index
-/// cache, and HTTP symbol servers. Concurrent requests for one module share a single fetch; misses
+/// cache, symbol stores and HTTP symbol servers. Concurrent requests for one module share a single fetch; misses
 /// are remembered for `negativeCacheTTL`.
 public actor SymbolSupplier {
     public nonisolated let configuration: SymbolSourcesConfiguration
@@ -68,7 +77,7 @@ public actor SymbolSupplier {
     private var inFlight: [ModuleIdentity: Task<SymbolFetch, Never>] = [:]
 
     /// With no `httpClient`, the supplier creates one and `shutdown()` must be called.
-    public init(configuration: SymbolSourcesConfiguration, httpClient: HTTPClient? = nil) {
+    public init(configuration: SymbolSourcesConfiguration, httpClient: HTTPClient? = nil, stores: [any SymbolObjectSource] = []) {
         self.configuration = configuration
         let client: HTTPClient?
         if let httpClient {
@@ -84,7 +93,7 @@ public actor SymbolSupplier {
             client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: c)
             ownsClient = true
         }
-        fetcher = Fetcher(configuration: configuration, client: client,
+        fetcher = Fetcher(configuration: configuration, client: client, stores: stores,
                           cache: DiskCache(root: configuration.cacheDirectory, sizeLimit: configuration.cacheSizeLimit,
                                            staging: configuration.stagingDirectory))
     }
@@ -119,9 +128,21 @@ public actor SymbolSupplier {
             remember(module, table)
         } else if configuration.negativeCacheTTL > .zero, result.notFound != .notLookedUp {
             if negative.count >= max(1, configuration.negativeCacheEntries) { pruneNegativeCache() }
-            negative[module] = clock.now + configuration.negativeCacheTTL
+            // A miss in local trees alone is cheap to repeat, and a file copied into a tree must be
+            // seen by the next crash: such misses are remembered for seconds, not minutes.
+            let ttl = hasServers || !fetcher.stores.isEmpty ? configuration.negativeCacheTTL
+                                                           : min(configuration.negativeCacheTTL, Self.localNegativeCacheTTL)
+            negative[module] = clock.now + ttl
         }
         return result
+    }
+
+    public static let localNegativeCacheTTL: Duration = .seconds(3)
+
+    /// Forgets that `file`/`id` was missing (a symbol upload just stored it).
+    public func forgetMissing(debugFile: String, debugId: String) {
+        let file = baseName(debugFile), id = debugId.uppercased()
+        negative = negative.filter { !(baseName($0.key.debugFile) == file && $0.key.debugId.uppercased() == id) }
     }
 
     /// Entries in the negative cache (for tests and metrics).
@@ -158,7 +179,7 @@ public actor SymbolSupplier {
     }
 
     /// Whether any symbol server is configured (late-symbol checks then also ask the network).
-    public nonisolated var hasServers: Bool { !configuration.symbolURLs.isEmpty }
+    public nonisolated var hasServers: Bool { !configuration.symbolURLs.isEmpty || !fetcher.stores.isEmpty }
 
     private func remember(_ module: ModuleIdentity, _ table: SymbolTable) {
         useCounter += 1
@@ -181,6 +202,7 @@ public extension Duration {
 struct Fetcher: Sendable {
     let configuration: SymbolSourcesConfiguration
     let client: HTTPClient?
+    let stores: [any SymbolObjectSource]
     let cache: DiskCache
 
     func fetch(_ module: ModuleIdentity) async -> SymbolFetch {
@@ -190,21 +212,33 @@ struct Fetcher: Sendable {
             let id = module.debugId.uppercased()
             return await find(
                 key: (debugFile, id), symName: ModuleIdentity.symbolFileName(for: debugFile),
-                requestedId: module.debugId, expectedDebugId: id, report: &report)
+                requestedId: module.debugId, expectedDebugId: id, code: codeQuery(module), report: &report)
         }
         let codeFile = baseName(module.codeFile)
         if !module.codeId.isEmpty, isSafePathComponent(codeFile), isSafePathComponent(module.codeId) {
             let symName = debugFile.isEmpty ? ModuleIdentity.symbolFileName(forCodeFile: codeFile)
                                             : ModuleIdentity.symbolFileName(for: debugFile)
             return await find(key: (codeFile, module.codeId.uppercased()), symName: symName,
-                              requestedId: module.codeId, expectedDebugId: nil, report: &report)
+                              requestedId: module.codeId, expectedDebugId: nil, code: codeQuery(module), report: &report)
         }
         return SymbolFetch(table: nil, notFound: .notLookedUp, report: report)
     }
 
+    /// `?code_file=…&code_id=…` for symbol-server requests: a Tecken-style server records a miss
+    /// with them (Postmortem's missing-symbols report), as Mozilla's stackwalker sends them.
+    private func codeQuery(_ module: ModuleIdentity) -> String {
+        let file = baseName(module.codeFile)
+        guard !file.isEmpty, !module.codeId.isEmpty else { return "" }
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        let f = file.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        let i = module.codeId.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+        return "?code_file=\(f)&code_id=\(i)"
+    }
+
     /// `key` is (file, upper-cased id) for local trees and the cache; servers get the id as requested.
     private func find(key: (String, String), symName: String, requestedId: String,
-                      expectedDebugId: String?, report: inout SymbolFetchReport) async -> SymbolFetch {
+                      expectedDebugId: String?, code: String, report: inout SymbolFetchReport) async -> SymbolFetch {
         let clock = ContinuousClock()
         var lastProblem: SymbolNotFoundReason = .missing
 
@@ -229,7 +263,32 @@ struct Fetcher: Sendable {
             }
         }
 
-        // 2. Indexes of earlier downloads.
+        // 2. Symbol stores read directly (serve's own symbol server), parsed into the index cache.
+        for store in stores {
+            let loadStart = clock.now
+            let data: Data?
+            do { data = try await store.symbolFile(file: key.0, id: requestedId, name: symName) } catch {
+                report.downloadFailedSeconds = (clock.now - loadStart).inSeconds
+                lastProblem = .fetchFailed("\(store.description): \(error)")
+                continue
+            }
+            guard let data else { continue }
+            report.downloadBytes = Int64(data.count)
+            report.downloadSeconds = (clock.now - loadStart).inSeconds
+            let parseStart = clock.now
+            do {
+                let table = try data.withUnsafeBytes { try SymbolFileParser().parse(bytes: $0) }
+                report.parseSeconds = (clock.now - parseStart).inSeconds
+                if let problem = mismatch(table, expectedDebugId) { lastProblem = problem; continue }
+                report.source = store.description
+                return SymbolFetch(table: table, notFound: nil, report: report)
+            } catch {
+                report.parseFailedSeconds = (clock.now - parseStart).inSeconds
+                lastProblem = .malformed("\(store.description): \(error)")
+            }
+        }
+
+        // 3. Indexes of earlier downloads.
         guard !configuration.symbolURLs.isEmpty, let client else {
             return SymbolFetch(table: nil, notFound: lastProblem, report: report)
         }
@@ -244,10 +303,10 @@ struct Fetcher: Sendable {
         }
         report.cacheLookupSeconds += (clock.now - lookupStart).inSeconds
 
-        // 3. Symbol servers, in order.
+        // 4. Symbol servers, in order.
         for base in configuration.symbolURLs {
             let trimmed = base.hasSuffix("/") ? String(base.dropLast()) : base
-            let url = "\(trimmed)/\(percentEncode(key.0))/\(percentEncode(requestedId))/\(percentEncode(symName))"
+            let url = "\(trimmed)/\(percentEncode(key.0))/\(percentEncode(requestedId))/\(percentEncode(symName))\(code)"
             let staging = cache.stagingPath()
             defer { unlink(staging) }
             let downloadStart = clock.now

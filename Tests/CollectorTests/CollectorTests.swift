@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import JSONSupport
 import NIOCore
+import ServiceSupport
 import Storage
 import Testing
 import TestSupport

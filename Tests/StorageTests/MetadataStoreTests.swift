@@ -26,12 +26,12 @@ import TestSupport
     func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        #expect(try await f.metadata.schemaVersion() == 9)
+        #expect(try await f.metadata.schemaVersion() == 10)
         // A second process starting on the same database applies nothing and loses nothing.
         try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
         let again = try await Database.open(url: f.databaseURL, poolSize: 1)
         let reopened = try await MetadataStore.open(again)
-        #expect(try await reopened.schemaVersion() == 9)
+        #expect(try await reopened.schemaVersion() == 10)
         #expect(try await reopened.crash("a") != nil)
         await again.shutdown()
     }
@@ -161,12 +161,53 @@ import TestSupport
     }
 
     @Test(arguments: Backend.allCases)
-    func recordsSymbolUploads(_ backend: Backend) async throws {
+    func recordsSymbolUploadsFilesAndObjects(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
         let account = try await f.metadata.createAccount(email: "ci@example.com")
-        let upload = try await f.metadata.recordSymbolUpload(accountID: account.id, filename: "symbols.zip", size: 1234, contentHash: "abc",
-                                                             isTry: false, files: ["xul.pdb/ABC/xul.sym", "libc.so/DEF/libc.so.sym"])
-        #expect(try await f.metadata.symbolUploads() == [upload])
+        let id = try await f.metadata.createSymbolUpload(accountID: account.id, filename: "symbols.zip", size: 1234, contentHash: "abc",
+                                                         isTry: false, bucket: "b", redirectURLs: ["https://x/y"])
+        var file = SymbolFileRecord(uploadID: id, key: "symbols/v1/xul.pdb/ABC/xul.sym", isTry: false, size: 10, compressed: true,
+                                    debugFilename: "xul.pdb", debugId: "ABC", codeFile: "xul.dll", codeId: "5F00AA")
+        try await f.metadata.addSymbolFile(file)
+        try await f.metadata.completeSymbolUpload(id: id, stored: [file.key], skipped: ["a/1/b"], ignored: ["x-symbols.txt"])
+        let upload = try #require(try await f.metadata.symbolUpload(id: id))
+        #expect(upload.user == "ci@example.com" && upload.files == [file.key] && upload.skippedKeys == ["a/1/b"] && upload.ignoredKeys == ["x-symbols.txt"])
+        #expect(upload.redirectURLs == ["https://x/y"] && upload.completedAt != nil)
+        #expect(try await f.metadata.symbolUploads(size: [RecordFilter.parse(">=1000")]).total == 1)
+        #expect(try await f.metadata.symbolUploads(size: [RecordFilter.parse("!>=1000")]).total == 0)
+        // The code-id lookup finds the file by either pair, case-insensitively by id.
+        let byCode = try #require(try await f.metadata.latestSymbolFile(file: "xul.dll", id: "5f00aa", includeTry: false))
+        file.id = byCode.id
+        file.createdAt = byCode.createdAt
+        #expect(byCode == file)
+        #expect(try await f.metadata.latestSymbolFile(file: "xul.pdb", id: "ABC", includeTry: false)?.id == byCode.id)
+        #expect(try await f.metadata.latestSymbolFile(file: "xul.pdb", id: "ABD", includeTry: true) == nil)
+        // Object metadata is replaced, not duplicated.
+        try await f.metadata.recordSymbolObject(SymbolObjectInfo(key: file.key, size: 10, originalSize: 30, originalMD5: "m1", compressed: true))
+        try await f.metadata.recordSymbolObject(SymbolObjectInfo(key: file.key, size: 11, originalSize: 31, originalMD5: "m2", compressed: true))
+        #expect(try await f.metadata.symbolObject(key: file.key) == SymbolObjectInfo(key: file.key, size: 11, originalSize: 31, originalMD5: "m2", compressed: true))
+        // Retention: a regular upload outlives the try cutoff.
+        let now = f.clock.now
+        #expect(try await f.metadata.deleteSymbolUploads(tryBefore: now + 1, regularBefore: now, dryRun: false) == (0, 0))
+        #expect(try await f.metadata.deleteSymbolUploads(tryBefore: now + 1, regularBefore: now + 1, dryRun: true) == (1, 1))
+        #expect(try await f.metadata.deleteSymbolUploads(tryBefore: now + 1, regularBefore: now + 1, dryRun: false) == (1, 1))
+        #expect(try await f.metadata.symbolFile(id: byCode.id) == nil)
+    }
+
+    @Test(arguments: Backend.allCases)
+    func missingSymbolsReportRanksByCrashes(_ backend: Backend) async throws {
+        let f = try await StorageFixture.make(backend)
+        defer { Task { await f.close() } }
+        let a = MetadataStore.MissingModule(debugFile: "a.pdb", debugId: "AA", codeFile: "a.dll", codeId: "1")
+        let b = MetadataStore.MissingModule(debugFile: "b.pdb", debugId: "bb", codeFile: "b.dll", codeId: "2")
+        for crash in ["c1", "c2"] { try await f.metadata.recordMissingSymbols(crashID: crash, modules: [b], firstCheckAfter: .seconds(30)) }
+        try await f.metadata.recordMissingSymbols(crashID: "c3", modules: [a], firstCheckAfter: .seconds(30))
+        try await f.metadata.recordDownloadMiss(debugFile: "c.so", debugId: "CC", codeFile: "c.so", codeId: "3")
+        try await f.metadata.recordDownloadMiss(debugFile: "c.so", debugId: "CC", codeFile: "c.so", codeId: "3")
+        let report = try await f.metadata.missingSymbolsReport(since: f.clock.now - 1)
+        #expect(report.map(\.module.debugFile) == ["b.pdb", "a.pdb", "c.so"])
+        #expect(report.map(\.crashes) == [2, 1, 0] && report[2].downloadMisses == 2)
+        #expect(try await f.metadata.waitingModules(debugFile: "b.pdb", debugId: "BB").map(\.debugId) == ["bb"])
     }
 }

@@ -2,15 +2,15 @@ import CSystemShims
 import Foundation
 
 /// One part of a multipart body: its headers and where its content lies in the body.
-struct MultipartPart {
-    var name: String?
-    var filename: String?
+public struct MultipartPart {
+    public var name: String?
+    public var filename: String?
     /// The part's Content-Type, lowercased, without parameters; nil when the part has none.
-    var contentType: String?
-    var range: Range<Int>
+    public var contentType: String?
+    public var range: Range<Int>
 }
 
-enum MultipartError: Error, Equatable {
+public enum MultipartError: Error, Equatable {
     /// The body does not follow the multipart grammar (no opening or closing delimiter,
     /// bad headers, a truncated body).
     case structure(String)
@@ -22,19 +22,19 @@ enum MultipartError: Error, Equatable {
 /// pass, delimiters found with memmem, part contents returned as ranges so no byte of a dump is
 /// copied. Truncated bodies (no closing delimiter) are errors, so a client that died mid-upload
 /// never produces a partial dump.
-struct MultipartParser {
-    let boundary: [UInt8]
-    var maxPartSize: Int
-    var maxParts: Int
-    var maxHeaderBytes = 16 << 10
+public struct MultipartParser {
+    public let boundary: [UInt8]
+    public var maxPartSize: Int
+    public var maxParts: Int
+    public var maxHeaderBytes = 16 << 10
 
-    init(boundary: String, maxPartSize: Int, maxParts: Int = 1000) {
+    public init(boundary: String, maxPartSize: Int, maxParts: Int = 1000) {
         self.boundary = Array(boundary.utf8)
         self.maxPartSize = maxPartSize
         self.maxParts = maxParts
     }
 
-    func parse(_ body: UnsafeRawBufferPointer) throws(MultipartError) -> [MultipartPart] {
+    public func parse(_ body: UnsafeRawBufferPointer) throws(MultipartError) -> [MultipartPart] {
         let dashBoundary = [UInt8(ascii: "-"), UInt8(ascii: "-")] + boundary
         let delimiter = [UInt8(ascii: "\r"), UInt8(ascii: "\n")] + dashBoundary
         // The first delimiter may open the body without a preceding CRLF.
@@ -117,8 +117,8 @@ struct MultipartParser {
 
 /// `type/subtype; key=value; key="quoted \"value\""` → the value and its parameters (keys
 /// lowercased). Used for Content-Type and Content-Disposition.
-enum HeaderValue {
-    static func parse(_ text: String) -> (value: String, parameters: [String: String]) {
+public enum HeaderValue {
+    public static func parse(_ text: String) -> (value: String, parameters: [String: String]) {
         var scalars = Substring(text)
         func skipSpace() { while let c = scalars.first, c == " " || c == "\t" { scalars.removeFirst() } }
         var value = ""
@@ -151,5 +151,19 @@ enum HeaderValue {
             if !key.isEmpty, parameters[key] == nil { parameters[key] = parameter }
         }
         return (value.trimmingCharacters(in: .whitespaces), parameters)
+    }
+}
+
+/// `application/x-www-form-urlencoded` (also query strings): `+` is a space, `%XX` a byte; keys
+/// may repeat.
+public enum FormEncoding {
+    public static func parse(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").map { pair in
+            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
+                let spaced = $0.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            return (kv[0], kv.count > 1 ? kv[1] : "")
+        }
     }
 }

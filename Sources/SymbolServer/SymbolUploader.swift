@@ -1,0 +1,65 @@
+import Foundation
+import Storage
+
+/// Stores a validated upload archive: one upload record, each member stored (or skipped when the
+/// same content is there), the record completed with its stored, skipped and ignored keys. The
+/// archive was validated whole before this runs, so a refused archive stores nothing; a storage
+/// failure half-way keeps what was stored, and a retry skips it (Tecken's rule).
+public struct SymbolUploader: Sendable {
+    public let store: SymbolStore
+    public var bucketName: String
+    /// Members compressed and stored at once (gzip is CPU-bound; storage waits on I/O).
+    public var concurrency = 4
+    /// Called with the `.sym` files an upload stored: crashes waiting for them are reprocessed.
+    public var onStored: @Sendable ([SymbolFileRecord]) async -> Void
+
+    public init(store: SymbolStore, bucketName: String, onStored: @escaping @Sendable ([SymbolFileRecord]) async -> Void = { _ in }) {
+        self.store = store
+        self.bucketName = bucketName
+        self.onStored = onStored
+    }
+
+    public func upload(_ archive: UploadArchive, filename: String, size: Int64, accountID: Int64?, isTry: Bool,
+                       downloadURL: String? = nil, redirectURLs: [String] = [],
+                       progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> SymbolUploadRecord {
+        let metadata = store.metadata
+        let id = try await metadata.createSymbolUpload(accountID: accountID, filename: filename, size: size, contentHash: archive.contentHash,
+                                                       isTry: isTry, bucket: bucketName, downloadURL: downloadURL, redirectURLs: redirectURLs)
+        var stored: [SymbolFileRecord] = [], skipped: [String] = []
+        let store = self.store
+        try await withThrowingTaskGroup(of: (String, SymbolStore.StoreOutcome).self) { group in
+            var inFlight = 0, done = 0
+            func collect(_ result: (String, SymbolStore.StoreOutcome)) {
+                switch result.1 {
+                case .stored(let record): stored.append(record)
+                case .skipped: skipped.append(result.0)
+                }
+                done += 1
+                progress(done, archive.members.count)
+            }
+            for member in archive.members {
+                // Members are read one at a time (the archive is not shared between tasks);
+                // compressing and storing them runs in parallel.
+                let data = try archive.contents(of: member)
+                if inFlight >= concurrency, let result = try await group.next() {
+                    inFlight -= 1
+                    collect(result)
+                }
+                group.addTask { (member.name, try await store.store(name: member.name, data: data, uploadID: id, isTry: isTry)) }
+                inFlight += 1
+            }
+            while let result = try await group.next() { collect(result) }
+        }
+        // Keys in archive order, as a client listed them.
+        let order = Dictionary(uniqueKeysWithValues: archive.members.enumerated().map { (SymbolStore.key($0.element.name, isTry: isTry), $0.offset) })
+        stored.sort { (order[$0.key] ?? 0) < (order[$1.key] ?? 0) }
+        let memberOrder = Dictionary(uniqueKeysWithValues: archive.members.enumerated().map { ($0.element.name, $0.offset) })
+        skipped.sort { (memberOrder[$0] ?? 0) < (memberOrder[$1] ?? 0) }
+        try await metadata.completeSymbolUpload(id: id, stored: stored.map(\.key), skipped: skipped, ignored: archive.ignored)
+        if !stored.isEmpty { store.invalidateLookups() }
+        let symbols = stored.filter { $0.debugFilename != nil && $0.debugId != nil }
+        if !symbols.isEmpty { await onStored(symbols) }
+        guard let record = try await metadata.symbolUpload(id: id) else { throw CocoaError(.fileNoSuchFile) }
+        return record
+    }
+}
