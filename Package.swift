@@ -157,7 +157,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "SymbolicationTests",
-            dependencies: ["Symbolication", "SymbolSources", "JSONSupport", "TestSupport"],
+            dependencies: ["Symbolication", "SymbolSources", "JSONSupport", "TestSupport", "MinidumpSynth"],
             swiftSettings: strict),
         .testTarget(name: "MinidumpFormatTests", dependencies: ["MinidumpFormat", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "X86DecoderTests", dependencies: ["X86Decoder"], swiftSettings: strict),

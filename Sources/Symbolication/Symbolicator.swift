@@ -105,14 +105,14 @@ public struct Symbolicator: Sendable {
                 if let table, frame.offset >= 0, let hit = table.lookup(UInt64(frame.offset)) {
                     out.append(("function", .string(hit.function.name)))
                     out.append(("function_offset", .string("0x" + String(UInt64(frame.offset) - hit.function.address, radix: 16))))
-                    if let file = hit.file {
+                    if let file = hit.file.flatMap(SourcePath.clean) {
                         out.append(("file", .string(file)))
                         if hit.line != 0 { out.append(("line", .int(Int64(hit.line)))) }
                     }
                     if !hit.inlines.isEmpty {
                         out.append(("inlines", .array(hit.inlines.map { inline in
                             var i: [(String, JSONValue)] = [("function", .string(inline.function))]
-                            if let file = inline.file {
+                            if let file = inline.file.flatMap(SourcePath.clean) {
                                 i.append(("file", .string(file)))
                                 if inline.line != 0 { i.append(("line", .int(Int64(inline.line)))) }
                             }
