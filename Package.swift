@@ -214,7 +214,7 @@ let package = Package(
                                    .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "Hummingbird", package: "hummingbird"),
                                    .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                                    .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
-                                   .product(name: "CompressNIO", package: "compress-nio")],
+                                   .product(name: "CompressNIO", package: "compress-nio"), .product(name: "Crypto", package: "swift-crypto")],
                     swiftSettings: strict),
         .target(name: "MinidumpSynth", path: "Tests/MinidumpSynth", swiftSettings: strict),
         // Where untrusted bytes enter, one function per entry: driven by libFuzzer (Fuzz/) and

@@ -76,10 +76,9 @@ public struct CrashStatsAPI: Sendable {
     let limiter: RateLimiter
     let search: SuperSearch
 
-    public static let permissionNames = [
-        "view_pii": "View Personal Identifiable Information", "view_rawdump": "View Raw Dumps", "reprocess_crashes": "Reprocess Crashes",
-        "run_custom_queries": "Run Custom Queries in Super Search", "run_long_queries": "Run Long Queries",
-    ]
+    public static let permissionNames = Dictionary(uniqueKeysWithValues: PermissionCatalog.all
+        .filter { ["view_pii", "view_rawdump", "reprocess_crashes", "run_custom_queries", "run_long_queries"].contains($0.codename) }
+        .map { ($0.codename, $0.name) })
 
     public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, signatures: SignatureGenerator,
                 anonymousPerMinute: Int = 100, authenticatedPerMinute: Int = 1000,

@@ -3,9 +3,8 @@ import Foundation
 import ServiceSupport
 import Storage
 
-/// The permissions Postmortem checks (Crash Stats' names; symbol uploads for the symbol server).
-let knownPermissions = ["view_pii", "view_rawdump", "reprocess_crashes", "run_long_queries", "run_custom_queries",
-                        "upload_symbols", "upload_try_symbols"]
+/// The permissions Postmortem checks (`PermissionCatalog`).
+let knownPermissions = PermissionCatalog.codenames
 
 func checkPermission(_ p: String) throws {
     guard knownPermissions.contains(p) else { throw ValidationError("unknown permission \(p); known: \(knownPermissions.joined(separator: ", "))") }

@@ -120,6 +120,7 @@ public struct APIToken: Sendable, Equatable {
     public let notes: String
     public let permissions: Set<String>
     public let expiresAt: Int64
+    public var createdAt: Int64 = 0
 }
 
 /// The metadata database: crash index, accounts and API tokens, symbol upload records (and the
@@ -415,7 +416,7 @@ public struct MetadataStore: Sendable {
 
     /// The tokens of an account (or of everyone), without their secret part.
     public func tokens(accountID: Int64? = nil) async throws -> [APIToken] {
-        var query: SQLQueryString = "SELECT id, account_id, token_prefix, notes, permissions, expires_at FROM api_tokens"
+        var query: SQLQueryString = "SELECT id, account_id, token_prefix, notes, permissions, expires_at, created_at FROM api_tokens"
         if let accountID { query += " WHERE account_id = \(bind: accountID)" }
         query += " ORDER BY id"
         let q = query
@@ -426,7 +427,20 @@ public struct MetadataStore: Sendable {
         APIToken(id: try row.decode(column: "id", as: Int64.self), accountID: try row.decode(column: "account_id", as: Int64.self),
                  prefix: try row.decode(column: "token_prefix", as: String.self), notes: try row.decode(column: "notes", as: String.self),
                  permissions: Set(try row.decode(column: "permissions", as: String.self).split(separator: ",").map(String.init)),
-                 expiresAt: try row.decode(column: "expires_at", as: Int64.self))
+                 expiresAt: try row.decode(column: "expires_at", as: Int64.self),
+                 createdAt: (try? row.decode(column: "created_at", as: Int64.self)) ?? 0)
+    }
+
+    /// Moves a token's expiry to `days` from now; false when `accountID` has no such token.
+    public func extendToken(id: Int64, accountID: Int64, days: Int, actor: String = "system") async throws -> Bool {
+        let now = clock()
+        let expires = now + Int64(days) * 86_400 * 1_000_000
+        return try await database.withTransaction { db in
+            guard try await db.raw("SELECT id FROM api_tokens WHERE id = \(bind: id) AND account_id = \(bind: accountID)").first() != nil else { return false }
+            try await db.raw("UPDATE api_tokens SET expires_at = \(bind: expires) WHERE id = \(bind: id)").run()
+            try await Self.audit(db, at: now, actor: actor, action: "token-extend", target: "account:\(accountID)", details: "token \(id) by \(days) days")
+            return true
+        }
     }
 
     /// Creates a token for `accountID` and returns its text, which exists only in this return

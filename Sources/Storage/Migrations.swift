@@ -271,6 +271,18 @@ enum Migrations {
                 stored_at BIGINT NOT NULL
             )
             """,
+            // Upload v2: files a manifest announced, waiting for the client's direct PUT.
+            """
+            CREATE TABLE symbol_pending_files (
+                upload_id BIGINT NOT NULL REFERENCES symbol_uploads (id) ON DELETE CASCADE,
+                key TEXT NOT NULL,
+                size BIGINT NOT NULL,
+                md5 TEXT NOT NULL,
+                compressed INTEGER NOT NULL,
+                expires_at BIGINT NOT NULL,
+                PRIMARY KEY (upload_id, key)
+            )
+            """,
             // Symbol-server requests for modules nobody uploaded (the missing-symbols report).
             "ALTER TABLE missing_symbols ADD COLUMN download_misses BIGINT NOT NULL DEFAULT 0",
             "ALTER TABLE missing_symbols ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0",

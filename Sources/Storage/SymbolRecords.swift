@@ -420,3 +420,70 @@ extension MetadataStore {
         }
     }
 }
+
+/// A file an upload-v2 manifest announced, waiting for its bytes (a direct PUT).
+public struct PendingSymbolFile: Sendable, Equatable {
+    public var uploadID: Int64
+    /// The blob key it will be stored under.
+    public var key: String
+    /// Size and MD5 of the original (uncompressed) file.
+    public var size: Int64
+    public var md5: String
+    /// Whether the client sends it gzip-compressed (`.sym`).
+    public var compressed: Bool
+    public var expiresAt: Int64
+    public init(uploadID: Int64, key: String, size: Int64, md5: String, compressed: Bool, expiresAt: Int64) {
+        self.uploadID = uploadID
+        self.key = key
+        self.size = size
+        self.md5 = md5
+        self.compressed = compressed
+        self.expiresAt = expiresAt
+    }
+}
+
+extension MetadataStore {
+    public func addPendingSymbolFiles(_ files: [PendingSymbolFile]) async throws {
+        guard !files.isEmpty else { return }
+        try await database.withTransaction { db in
+            for f in files {
+                try await db.raw("""
+                    INSERT INTO symbol_pending_files (upload_id, key, size, md5, compressed, expires_at)
+                    VALUES (\(bind: f.uploadID), \(bind: f.key), \(bind: f.size), \(bind: f.md5), \(bind: f.compressed ? 1 : 0), \(bind: f.expiresAt))
+                    ON CONFLICT (upload_id, key) DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
+    public func pendingSymbolFiles(uploadID: Int64) async throws -> [PendingSymbolFile] {
+        try await database.withConnection { db in
+            try await db.raw("""
+                SELECT upload_id, key, size, md5, compressed, expires_at FROM symbol_pending_files WHERE upload_id = \(bind: uploadID) ORDER BY key
+                """).all()
+        }.map { row in
+            PendingSymbolFile(uploadID: try row.decode(column: "upload_id", as: Int64.self), key: try row.decode(column: "key", as: String.self),
+                              size: try row.decode(column: "size", as: Int64.self), md5: try row.decode(column: "md5", as: String.self),
+                              compressed: try row.decode(column: "compressed", as: Int.self) != 0,
+                              expiresAt: try row.decode(column: "expires_at", as: Int64.self))
+        }
+    }
+
+    /// The file is stored (or given up on): no longer pending.
+    public func removePendingSymbolFile(uploadID: Int64, key: String) async throws {
+        try await database.write { db in
+            try await db.raw("DELETE FROM symbol_pending_files WHERE upload_id = \(bind: uploadID) AND key = \(bind: key)").run()
+        }
+    }
+
+    /// Forgets announced files whose PUT never came.
+    @discardableResult
+    public func deleteExpiredPendingSymbolFiles(before cutoff: Int64) async throws -> Int {
+        try await database.withTransaction { db in
+            let n = try await db.raw("SELECT COUNT(*) AS n FROM symbol_pending_files WHERE expires_at < \(bind: cutoff)").first()?
+                .decode(column: "n", as: Int.self) ?? 0
+            try await db.raw("DELETE FROM symbol_pending_files WHERE expires_at < \(bind: cutoff)").run()
+            return n
+        }
+    }
+}

@@ -27,6 +27,8 @@ public struct SymbolServerSettings: Sendable {
     /// Uploads kept: try uploads 30 days, regular ones 2 years (Tecken's `clearuploads`).
     public var tryRetention: Duration = .seconds(30 * 86_400)
     public var regularRetention: Duration = .seconds(730 * 86_400)
+    /// Signs the embedded store's upload-v2 PUT URLs.
+    public var putSigner = PutURLSigner()
 
     public init(temporaryDirectory: String) { self.temporaryDirectory = temporaryDirectory }
 }
@@ -54,6 +56,9 @@ public struct SymbolServer: Sendable {
             }
         }
         router.post("/upload/auth_info") { request, _ in try await server.authInfo(request) }
+        router.post("/upload/v2") { request, _ in try await server.uploadV2(request) }
+        router.put("/upload/v2/put/:token") { request, context in try await server.putV2(request, context: context) }
+        router.post("/upload/v2/:id/complete") { request, context in try await server.completeV2(request, context: context) }
         router.get("/api/syminfo/:file/:id") { request, context in try await server.syminfo(request, context: context) }
         router.get("/api/uploads") { request, _ in try await server.listUploads(request) }
         router.get("/api/uploads/upload/:id") { request, context in try await server.showUpload(request, context: context) }
@@ -63,6 +68,7 @@ public struct SymbolServer: Sendable {
         router.get("/api/missingsymbols") { request, _ in try await server.missingSymbols(request, csv: false) }
         router.get("/api/missingsymbols.csv") { request, _ in try await server.missingSymbols(request, csv: true) }
         router.get("/missingsymbols.csv") { request, _ in try await server.missingSymbols(request, csv: true) }
+        mountTokenAPI(server, on: router)
         router.add(middleware: SymbolDownloadMiddleware(server: server))
     }
 

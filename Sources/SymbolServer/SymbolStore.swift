@@ -52,39 +52,42 @@ public struct SymbolStore: Sendable {
         try BlobKey.validate(key)
         let compressed = isCompressed(name)
         let md5 = Self.md5Hex(data)
-        let existing = try await metadata.symbolObject(key: key)
-        let storedSize = try await blobs.size(key)
-        if let storedSize {
-            if compressed {
-                if let existing, existing.originalSize == Int64(data.count), existing.originalMD5 == md5, Int64(storedSize) == existing.size {
-                    return .skipped
-                }
-            } else if storedSize == data.count {
-                return .skipped
-            }
-        }
-        var record = SymbolFileRecord(uploadID: uploadID, key: key, isTry: isTry, size: Int64(data.count), compressed: compressed)
-        let body: Data
-        if compressed {
-            if let header = SymbolFileHeader.read(data) {
-                record.debugFilename = header.debugFile
-                record.debugId = header.debugId
-                // `INFO CODE_ID <id>` without a file (Linux, Android): the code file is the
-                // debug file, which is how stackwalkers name such modules.
-                record.codeFile = header.codeFile ?? (header.codeId == nil ? nil : header.debugFile)
-                record.codeId = header.codeId
-                record.generator = header.generator
-            }
-            body = try Self.gzip(data)
-        } else {
-            body = data
-        }
-        record.size = Int64(body.count)
+        if try await holds(name: name, isTry: isTry, originalSize: Int64(data.count), md5: md5) { return .skipped }
+        let body = compressed ? try Self.gzip(data) : data
         try await blobs.put(key, body)
-        try await metadata.recordSymbolObject(SymbolObjectInfo(key: key, size: Int64(body.count), originalSize: Int64(data.count),
+        return .stored(try await record(key: key, storedSize: Int64(body.count), original: data, md5: md5, compressed: compressed, uploadID: uploadID))
+    }
+
+    /// Whether the store has this content under `name`: for compressed files the same original
+    /// size and MD5 (and the object is there), for others an object of the same size (Tecken's
+    /// rules).
+    public func holds(name: String, isTry: Bool, originalSize: Int64, md5: String) async throws -> Bool {
+        let key = Self.key(name, isTry: isTry)
+        guard let storedSize = try await blobs.size(key) else { return false }
+        if isCompressed(name) {
+            guard let existing = try await metadata.symbolObject(key: key) else { return false }
+            return existing.originalSize == originalSize && existing.originalMD5 == md5 && Int64(storedSize) == existing.size
+        }
+        return Int64(storedSize) == originalSize
+    }
+
+    /// Records what now lies under `key`: the object's metadata and the file record, with the
+    /// `.sym` header's ids.
+    func record(key: String, storedSize: Int64, original: Data, md5: String, compressed: Bool, uploadID: Int64?) async throws -> SymbolFileRecord {
+        var record = SymbolFileRecord(uploadID: uploadID, key: key, isTry: key.hasPrefix(Self.tryPrefix), size: storedSize, compressed: compressed)
+        if compressed, let header = SymbolFileHeader.read(original) {
+            record.debugFilename = header.debugFile
+            record.debugId = header.debugId
+            // `INFO CODE_ID <id>` without a file (Linux, Android): the code file is the debug
+            // file, which is how stackwalkers name such modules.
+            record.codeFile = header.codeFile ?? (header.codeId == nil ? nil : header.debugFile)
+            record.codeId = header.codeId
+            record.generator = header.generator
+        }
+        try await metadata.recordSymbolObject(SymbolObjectInfo(key: key, size: storedSize, originalSize: Int64(original.count),
                                                                originalMD5: md5, compressed: compressed))
         try await metadata.addSymbolFile(record)
-        return .stored(record)
+        return record
     }
 
     /// Where a download finds `<debug_file>/<id>/<file>`: regular storage first, then try

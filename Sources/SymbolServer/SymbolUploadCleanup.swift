@@ -40,6 +40,7 @@ public struct SymbolUploadCleanup: Service {
         let (uploads, files) = try await metadata.deleteSymbolUploads(
             tryBefore: micros - settings.tryRetention.components.seconds * 1_000_000,
             regularBefore: micros - settings.regularRetention.components.seconds * 1_000_000, dryRun: dryRun)
+        if !dryRun { try await metadata.deleteExpiredPendingSymbolFiles(before: micros) }
         let temporary = removeOrphanedFiles(olderThan: orphanAge, now: now, dryRun: dryRun)
         return Outcome(uploads: uploads, files: files, temporaryFiles: temporary)
     }

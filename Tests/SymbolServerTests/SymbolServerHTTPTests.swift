@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import CompressNIO
+import Crypto
 import Foundation
 import JSONSupport
 import NIOCore
@@ -150,6 +151,66 @@ import TestSupport
         for weird in ["/x%C3%BCl.pdb/ABCD/xul.sym", "/xul.pdb/NOTHEX/xul.sym"] {
             #expect(try await h.send(.GET, weird).status == 404, "\(weird)")
         }
+    }
+
+    static func gzip(_ data: Data) throws -> Data {
+        var buffer = ByteBuffer(data: data)
+        return Data(try buffer.compress(with: .gzip()).readableBytesView)
+    }
+
+    static func md5(_ data: Data) -> String { Insecure.MD5.hash(data: data).map { String(format: "%02x", $0) }.joined() }
+
+    @Test(arguments: Backend.allCases)
+    func uploadV2ManifestsPutsAndSkips(_ backend: Backend) async throws {
+        let h = try await SymbolServerHarness(backend)
+        defer { Task { await h.close() } }
+        let sym = Data("MODULE windows x86_64 AABBCCDDEEFF00112233445566778899A v2.pdb\nINFO CODE_ID 5F00AA11 v2.dll\nFUNC 10 5 0 f\n".utf8)
+        let cab = Data((0..<5000).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        #expect(try await h.upload(try ZipBuilder.make([("old.pdb/AB/old.sym", Data("MODULE windows x86 AB old.pdb\n".utf8))]), token: h.token).status == 201)
+        let old = Data("MODULE windows x86 AB old.pdb\n".utf8)
+        func entry(_ key: String, _ data: Data, md5: String? = nil) -> JSONValue {
+            .object([("key", .string(key)), ("size", .int(Int64(data.count))), ("md5_hash", .string(md5 ?? Self.md5(data)))])
+        }
+        let manifest = JSONValue.object([("files", .array([
+            entry("v2.pdb/AABBCCDDEEFF00112233445566778899A/v2.sym", sym), entry("v2.dll/5F00AA115000/v2.dl_", cab),
+            entry("old.pdb/AB/old.sym", old), entry("../AB/x.sym", old), entry("x.pdb/AB/x.sym", old, md5: "XYZ"),
+        ]))])
+        let answer = try await h.send(.POST, "/upload/v2/", headers: [("Auth-Token", h.token)], body: Data(manifest.serialized().utf8))
+        #expect(answer.status == 201, "\(answer.text)")
+        let actions = try #require(answer.json?["files"]?.arrayValue)
+        #expect(actions.map { $0["action"]?["type"]?.stringValue } == ["upload", "upload", "skip", "error", "error"])
+        #expect(actions[3]["action"]?["msg"] == .string("invalid key") && actions[4]["action"]?["msg"] == .string("invalid MD5 hex digest"))
+        #expect(actions[0]["action"]?["content_encoding"] == .string("gzip") && actions[1]["action"]?["content_encoding"] == nil)
+        #expect(answer.json?["upload_protocol"] == .string(backend == .embedded ? "postmortem-put" : "s3-presigned-put"))
+        let symURL = try #require(actions[0]["action"]?["url"]?.stringValue), cabURL = try #require(actions[1]["action"]?["url"]?.stringValue)
+        if backend == .embedded {
+            // Bytes that differ from the manifest are refused; a forged URL is refused.
+            let wrong = try await h.send(.PUT, cabURL, body: Data(cab.reversed()))
+            #expect(wrong.status == 400 && wrong.error?.contains("differs from the manifest") == true, "\(wrong.text)")
+            #expect(try await h.send(.PUT, cabURL.replacingOccurrences(of: "v2.dl_", with: "v3.dl_").dropLast(3) + "abc", body: cab).status == 403)
+        }
+        #expect([200, 201].contains(try await h.send(.PUT, symURL, body: try Self.gzip(sym)).status))
+        #expect([200, 201].contains(try await h.send(.PUT, cabURL, body: cab).status))
+        let id = try #require(answer.json?["id"]?.intValue)
+        let done = try await h.send(.POST, "/upload/v2/\(id)/complete", headers: [("Auth-Token", h.token)])
+        #expect(done.status == 200 && done.json?["errors"] == .array([]), "\(done.text)")
+        #expect(Set(done.json?["upload"]?["files"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+                == ["v1/v2.pdb/AABBCCDDEEFF00112233445566778899A/v2.sym", "v1/v2.dll/5F00AA115000/v2.dl_"])
+        #expect(done.json?["upload"]?["skipped_keys"] == .array([.string("old.pdb/AB/old.sym")]))
+        #expect(h.stored.contains { $0.debugFilename == "v2.pdb" && $0.codeFile == "v2.dll" })
+        // Both are served like v1 uploads, and the code id finds the symbols.
+        let viaCode = try await h.send(.GET, "/v2.dll/5F00AA11/v2.sym")
+        #expect(viaCode.status == 302 && viaCode.headers.first(name: "Location") == "/v2.pdb/AABBCCDDEEFF00112233445566778899A/v2.sym")
+        var got = try await h.send(.GET, "/v2.dll/5F00AA115000/v2.dl_")
+        if backend == .scaleOut { got = try await h.send(.GET, try #require(got.headers.first(name: "Location"))) }
+        #expect(got.status == 200 && got.body == cab)
+        let again = try await h.send(.POST, "/upload/v2/", headers: [("Auth-Token", h.token)], body: Data(manifest.serialized().utf8))
+        #expect(again.json?["files"]?.arrayValue?.prefix(3).map { $0["action"]?["type"]?.stringValue } == ["skip", "skip", "skip"])
+        let tooMany = JSONValue.object([("files", .array(Array(repeating: entry("a.pdb/AB/a.sym", old), count: 1025)))])
+        let refused = try await h.send(.POST, "/upload/v2/", headers: [("Auth-Token", h.token)], body: Data(tooMany.serialized().utf8))
+        #expect(refused.status == 400 && refused.error == "too many files")
+        let malformed = try await h.send(.POST, "/upload/v2/", headers: [("Auth-Token", h.token)], body: Data("{".utf8))
+        #expect(malformed.status == 400 && malformed.error == "malformed JSON request body")
     }
 
     @Test func trySymbolsLiveInTheirOwnNamespace() async throws {
@@ -315,6 +376,39 @@ import TestSupport
         let sym = Data("MODULE Linux x86_64 FEDCBA9876543210FEDCBA98765432100 libmissing.so\nINFO CODE_ID 10325476\n".utf8)
         #expect(try await h.upload(try ZipBuilder.make([("libmissing.so/FEDCBA9876543210FEDCBA98765432100/libmissing.so.sym", sym)]), token: h.token).status == 201)
         #expect(h.stored.last?.debugFilename == "libmissing.so" && h.stored.last?.debugId == "FEDCBA9876543210FEDCBA98765432100")
+    }
+
+    @Test func theTokenAPISharesAccountsTokensAndTheAuditLog() async throws {
+        let h = try await SymbolServerHarness(.embedded)
+        defer { Task { await h.close() } }
+        #expect(try await h.send(.GET, "/api/tokens/", headers: [("Auth-Token", h.token)]).status == 403, "needs manage_tokens")
+        try await h.fixture.metadata.grant("manage_tokens", to: h.account.id)
+        let manager = try await h.fixture.metadata.createToken(accountID: h.account.id, permissions: ["manage_tokens"]).0
+        let auth = [("Auth-Token", manager)], form = auth + [("Content-Type", "application/x-www-form-urlencoded")]
+        let list = try await h.send(.GET, "/api/tokens/", headers: auth)
+        #expect(list.json?["totals"]?["active"] == .int(3))
+        #expect(Set(list.json?["permissions"]?.arrayValue?.compactMap { $0["id"]?.intValue } ?? []) == [6, 7, 9])
+        #expect(list.json?["tokens"]?.arrayValue?.first?["key"]?.stringValue?.hasSuffix("…") == true, "keys are never shown again")
+
+        let created = try await h.send(.POST, "/api/tokens/", headers: form, body: Data("permissions=7&expires=10&notes=ci+try".utf8))
+        #expect(created.status == 201 && created.json?["ok"] == .bool(true))
+        let key = try #require(created.json?["key"]?.stringValue)
+        #expect(try await h.send(.POST, "/upload/auth_info/", headers: [("Auth-Token", key)]).json?["try_symbols"] == .bool(true))
+        let both = try await h.send(.POST, "/api/tokens/", headers: form, body: Data("permissions=6,7".utf8))
+        #expect(both.status == 400 && both.json?["errors"]?["permissions"] == .array([.string("Invalid combination of permissions")]))
+        let notHeld = try await h.send(.POST, "/api/tokens/", headers: form, body: Data("permissions=1".utf8))
+        #expect(notHeld.status == 403 && notHeld.error == "View Personal Identifiable Information not a valid permission")
+        #expect(try await h.send(.POST, "/api/tokens/", headers: form, body: Data("expires=5".utf8)).json?["errors"]?["permissions"] != nil)
+
+        let tokens = try await h.send(.GET, "/api/tokens/?state=all", headers: auth).json?["tokens"]?.arrayValue ?? []
+        let newest = try #require(tokens.first)
+        #expect(newest["notes"] == .string("ci try") && newest["permissions"]?.arrayValue?.first?["name"] == .string("Upload Try Symbols Files"))
+        let id = try #require(newest["id"]?.intValue)
+        #expect(try await h.send(.POST, "/api/tokens/token/\(id)/extend", headers: form, body: Data("days=30".utf8)).json?["ok"] == .bool(true))
+        #expect(try await h.send(.DELETE, "/api/tokens/token/\(id)", headers: auth).json?["ok"] == .bool(true))
+        #expect(try await h.send(.POST, "/upload/auth_info/", headers: [("Auth-Token", key)]).error == "API Token not matched")
+        let log = try await h.fixture.metadata.auditLog().map(\.action)
+        #expect(log.contains("token-extend") && log.contains("token-revoke") && log.contains("token-create"))
     }
 
     @Test func cleanupDeletesRecordsPastRetentionOnly() async throws {
