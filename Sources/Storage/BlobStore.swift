@@ -24,6 +24,13 @@ public protocol BlobStore: Sendable {
     /// (a crash's raw crash, whose presence means the crash is complete). When this returns,
     /// all are durable.
     func putAll(_ items: [(String, Data)]) async throws
+    /// `put`, with HTTP headers the object is served with where the store serves objects itself
+    /// (S3: `Content-Encoding`, `Content-Type`, `Cache-Control`). Other stores ignore them.
+    func put(_ key: String, _ data: Data, headers: [(String, String)]) async throws
+}
+
+extension BlobStore {
+    public func put(_ key: String, _ data: Data, headers: [(String, String)]) async throws { try await put(key, data) }
 }
 
 extension BlobStore {

@@ -88,23 +88,29 @@ public struct S3BlobStore: BlobStore {
 
     /// A URL that lets its holder GET (or PUT) `key` without credentials for `expires` seconds:
     /// the symbol server redirects downloads to it and hands it to v2 uploads.
-    public func presignedURL(method: String, key: String, expires: Int, date: Date = Date()) throws -> String {
+    /// `responseHeaders` (GET only) are S3's response overrides, e.g. `("content-encoding",
+    /// "gzip")` for an object stored compressed.
+    public func presignedURL(method: String, key: String, expires: Int, date: Date = Date(),
+                             responseHeaders: [(String, String)] = []) throws -> String {
         try BlobKey.validate(key)
         let (hostHeader, path) = target(key)
-        let query = signer.presignedQuery(method: method, path: path, host: hostHeader, expires: expires, date: date)
+        let overrides = responseHeaders.map { ("response-" + $0.0.lowercased(), $0.1) }
+        let query = signer.presignedQuery(method: method, path: path, host: hostHeader, expires: expires, date: date, extraQuery: overrides)
         let queryText = query.map { "\(SigV4Signer.encode($0.0, slash: true))=\(SigV4Signer.encode($0.1, slash: true))" }.joined(separator: "&")
         return "\(scheme)://\(hostHeader)\(path)?\(queryText)"
     }
 
     // MARK: - BlobStore
 
-    public func put(_ key: String, _ data: Data) async throws {
+    public func put(_ key: String, _ data: Data) async throws { try await put(key, data, headers: []) }
+
+    public func put(_ key: String, _ data: Data, headers: [(String, String)]) async throws {
         try BlobKey.validate(key)
         if data.count > configuration.multipartThreshold {
-            try await multipartPut(key, data)
+            try await multipartPut(key, data, headers: headers)
             return
         }
-        _ = try await send("PUT", key: key, body: data, operation: "put \(key)")
+        _ = try await send("PUT", key: key, body: data, headers: headers, operation: "put \(key)")
     }
 
     public func get(_ key: String) async throws -> Data? {
@@ -159,8 +165,8 @@ public struct S3BlobStore: BlobStore {
 
     // MARK: - multipart
 
-    func multipartPut(_ key: String, _ data: Data) async throws {
-        let created = try await send("POST", key: key, query: [("uploads", "")], operation: "create multipart upload \(key)")
+    func multipartPut(_ key: String, _ data: Data, headers: [(String, String)] = []) async throws {
+        let created = try await send("POST", key: key, query: [("uploads", "")], headers: headers, operation: "create multipart upload \(key)")
         guard let uploadID = XMLFieldParser.first("UploadId", in: created.body) else {
             throw BlobStoreError.s3(operation: "create multipart upload \(key)", status: created.status, code: "", message: "no UploadId in the response")
         }
@@ -217,7 +223,8 @@ public struct S3BlobStore: BlobStore {
         }
     }
 
-    func send(_ method: String, key: String?, query: [(String, String)] = [], body: Data = Data(),
+    /// `headers`: object headers sent (and signed) with the request.
+    func send(_ method: String, key: String?, query: [(String, String)] = [], body: Data = Data(), headers extraHeaders: [(String, String)] = [],
               operation: String, allow404: Bool = false) async throws -> Response {
         let (hostHeader, path) = target(key)
         let queryText = query.map { "\(SigV4Signer.encode($0.0, slash: true))=\(SigV4Signer.encode($0.1, slash: true))" }
@@ -230,7 +237,8 @@ public struct S3BlobStore: BlobStore {
             var request = HTTPClientRequest(url: url)
             request.method = HTTPMethod(rawValue: method)
             request.headers.add(name: "Host", value: hostHeader)
-            for (name, value) in signer.sign(method: method, path: path, query: query, headers: [("host", hostHeader)],
+            for (name, value) in extraHeaders { request.headers.add(name: name, value: value) }
+            for (name, value) in signer.sign(method: method, path: path, query: query, headers: [("host", hostHeader)] + extraHeaders,
                                              payloadHash: payloadHash, date: Date()) {
                 request.headers.add(name: name, value: value)
             }

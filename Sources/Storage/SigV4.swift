@@ -51,7 +51,8 @@ public struct SigV4Signer: Sendable {
     /// A presigned URL's query (query-string authentication): anyone holding the URL may do
     /// `method` on the object until `expires` seconds after `date`. Only `host` is signed, and
     /// the payload is unsigned, as S3 expects of presigned URLs.
-    public func presignedQuery(method: String, path: String, host: String, expires: Int, date: Date) -> [(String, String)] {
+    public func presignedQuery(method: String, path: String, host: String, expires: Int, date: Date,
+                               extraQuery: [(String, String)] = []) -> [(String, String)] {
         let (amzDate, day) = Self.timestamps(date)
         let scope = "\(day)/\(region)/\(service)/aws4_request"
         var query: [(String, String)] = [
@@ -59,6 +60,7 @@ public struct SigV4Signer: Sendable {
             ("X-Amz-Expires", String(max(1, min(604_800, expires)))), ("X-Amz-SignedHeaders", "host"),
         ]
         if let sessionToken { query.append(("X-Amz-Security-Token", sessionToken)) }
+        query += extraQuery
         let encoded: [(String, String)] = query.map { (Self.encode($0.0, slash: true), Self.encode($0.1, slash: true)) }
         let sorted = encoded.sorted { (a: (String, String), b: (String, String)) -> Bool in a.0 == b.0 ? a.1 < b.1 : a.0 < b.0 }
         let canonicalQuery = sorted.map { "\($0.0)=\($0.1)" }.joined(separator: "&")

@@ -110,11 +110,15 @@ extension SymbolServer {
             headers[.location] = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/" + located.key
             return Response(status: .found, headers: headers)
         }
+        let contentType = located.key.hasSuffix(".sym") ? "text/plain" : "application/octet-stream"
         if let s3 = store.blobs as? S3BlobStore {
-            headers[.location] = try s3.presignedURL(method: "GET", key: located.key, expires: settings.redirectExpiry)
+            // The bucket answers with the headers Tecken stores on its objects.
+            var overrides = [("content-type", contentType)]
+            if located.compressed { overrides.append(("content-encoding", "gzip")) }
+            headers[.location] = try s3.presignedURL(method: "GET", key: located.key, expires: settings.redirectExpiry, responseHeaders: overrides)
             return Response(status: .found, headers: headers)
         }
-        headers[.contentType] = located.key.hasSuffix(".sym") ? "text/plain" : "application/octet-stream"
+        headers[.contentType] = contentType
         if located.compressed { headers[.contentEncoding] = "gzip" }
         headers[.contentLength] = String(located.size)
         headers[.cacheControl] = "no-transform"

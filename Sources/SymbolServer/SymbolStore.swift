@@ -54,7 +54,10 @@ public struct SymbolStore: Sendable {
         let md5 = Self.md5Hex(data)
         if try await holds(name: name, isTry: isTry, originalSize: Int64(data.count), md5: md5) { return .skipped }
         let body = compressed ? try Self.gzip(data) : data
-        try await blobs.put(key, body)
+        // Tecken's object headers: a bucket (or CDN) serving the object directly sends these.
+        try await blobs.put(key, body, headers: compressed
+            ? [("Content-Encoding", "gzip"), ("Content-Type", "text/plain"), ("Cache-Control", "no-transform")]
+            : [("Content-Type", key.hasSuffix(".sym") ? "text/plain" : "application/octet-stream")])
         return .stored(try await record(key: key, storedSize: Int64(body.count), original: data, md5: md5, compressed: compressed, uploadID: uploadID))
     }
 

@@ -115,16 +115,23 @@ extension SymbolServer {
     /// object the client already put in the bucket (S3).
     func receive(_ bytes: Data, for file: PendingSymbolFile, alreadyStored: Bool = false) async throws -> (record: SymbolFileRecord?, problem: String?) {
         var original = bytes
+        // Stored uncompressed after all (a client or gateway that decoded `Content-Encoding`):
+        // accepted when it matches the manifest, and stored again compressed.
+        var rewrite = false
         if file.compressed {
-            do { original = try SymbolStore.gunzip(bytes, limit: Int(clamping: file.size) + 1) } catch {
-                return (nil, "\(SymbolStore.bucketKey(file.key)) is not gzip data of at most \(file.size) bytes")
+            if bytes.starts(with: [0x1F, 0x8B]) {
+                do { original = try SymbolStore.gunzip(bytes, limit: Int(clamping: file.size) + 1) } catch {
+                    return (nil, "\(SymbolStore.bucketKey(file.key)) is not gzip data of at most \(file.size) bytes")
+                }
+            } else {
+                rewrite = alreadyStored
             }
         }
         guard Int64(original.count) == file.size, SymbolStore.md5Hex(original) == file.md5 else {
             return (nil, "\(SymbolStore.bucketKey(file.key)): size or MD5 differs from the manifest")
         }
         let record: SymbolFileRecord
-        if alreadyStored {
+        if alreadyStored && !rewrite {
             record = try await store.record(key: file.key, storedSize: Int64(bytes.count), original: original, md5: file.md5,
                                             compressed: file.compressed, uploadID: file.uploadID)
         } else {

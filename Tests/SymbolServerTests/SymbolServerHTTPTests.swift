@@ -6,6 +6,7 @@ import JSONSupport
 import NIOCore
 import Storage
 import SymbolServer
+import SymbolSources
 import Testing
 import TestSupport
 
@@ -189,7 +190,8 @@ import TestSupport
             #expect(wrong.status == 400 && wrong.error?.contains("differs from the manifest") == true, "\(wrong.text)")
             #expect(try await h.send(.PUT, cabURL.replacingOccurrences(of: "v2.dl_", with: "v3.dl_").dropLast(3) + "abc", body: cab).status == 403)
         }
-        #expect([200, 201].contains(try await h.send(.PUT, symURL, body: try Self.gzip(sym)).status))
+        // As the action says: the client sends the .sym compressed, with `Content-Encoding: gzip`.
+        #expect([200, 201].contains(try await h.send(.PUT, symURL, headers: [("Content-Encoding", "gzip")], body: try Self.gzip(sym)).status))
         #expect([200, 201].contains(try await h.send(.PUT, cabURL, body: cab).status))
         let id = try #require(answer.json?["id"]?.intValue)
         let done = try await h.send(.POST, "/upload/v2/\(id)/complete", headers: [("Auth-Token", h.token)])
@@ -201,6 +203,10 @@ import TestSupport
         // Both are served like v1 uploads, and the code id finds the symbols.
         let viaCode = try await h.send(.GET, "/v2.dll/5F00AA11/v2.sym")
         #expect(viaCode.status == 302 && viaCode.headers.first(name: "Location") == "/v2.pdb/AABBCCDDEEFF00112233445566778899A/v2.sym")
+        var symbols = try await h.send(.GET, "/v2.pdb/AABBCCDDEEFF00112233445566778899A/v2.sym")
+        if backend == .scaleOut { symbols = try await h.send(.GET, try #require(symbols.headers.first(name: "Location"))) }
+        #expect(symbols.headers.first(name: "Content-Encoding") == "gzip")
+        #expect(try Self.gunzip(symbols.body) == sym)
         var got = try await h.send(.GET, "/v2.dll/5F00AA115000/v2.dl_")
         if backend == .scaleOut { got = try await h.send(.GET, try #require(got.headers.first(name: "Location"))) }
         #expect(got.status == 200 && got.body == cab)
@@ -376,6 +382,29 @@ import TestSupport
         let sym = Data("MODULE Linux x86_64 FEDCBA9876543210FEDCBA98765432100 libmissing.so\nINFO CODE_ID 10325476\n".utf8)
         #expect(try await h.upload(try ZipBuilder.make([("libmissing.so/FEDCBA9876543210FEDCBA98765432100/libmissing.so.sym", sym)]), token: h.token).status == 201)
         #expect(h.stored.last?.debugFilename == "libmissing.so" && h.stored.last?.debugId == "FEDCBA9876543210FEDCBA98765432100")
+    }
+
+    /// What the processor and the symbolication service do against a symbol server URL: a
+    /// module known only by code file and id is found through the redirect, and a miss leaves
+    /// its code file and id in the missing-symbols report.
+    @Test(arguments: Backend.allCases)
+    func aSymbolSupplierPointedAtTheServerFindsUploadsAndReportsMisses(_ backend: Backend) async throws {
+        let h = try await SymbolServerHarness(backend)
+        defer { Task { await h.close() } }
+        #expect(try await h.upload(try ZipBuilder.make(try symbolTree()), token: h.token).status == 201)
+        let supplier = SymbolSupplier(configuration: SymbolSourcesConfiguration(symbolURLs: [h.base + "/"],
+                                                                              cacheDirectory: h.temporaryDirectory + "-cache", attempts: 1))
+        let byCode = await supplier.symbols(for: ModuleIdentity(debugFile: "", debugId: "", codeFile: "qipcap64.dll", codeId: "6A4806059000"))
+        #expect(byCode.table?.module.debugFile == "qipcap64.pdb", "\(String(describing: byCode.notFound)) \(String(describing: byCode.report.source))")
+        let byDebug = await supplier.symbols(for: ModuleIdentity(debugFile: "ssltunnel", debugId: "8A07C88A3DA44E20A3490D88791183060"))
+        #expect(byDebug.table?.module.codeId == "8AC8078AA43D204EA3490D88791183066C426696")
+        let missing = await supplier.symbols(for: ModuleIdentity(debugFile: "nowhere.pdb", debugId: "00112233445566778899AABBCCDDEEFF1",
+                                                                 codeFile: "C:\\app\\nowhere.dll", codeId: "5F00AA113000"))
+        #expect(missing.table == nil)
+        await supplier.shutdown()
+        let report = try await h.send(.GET, "/api/missingsymbols/")
+        let hit = report.json?["hits"]?.arrayValue?.first { $0["debug_file"] == .string("nowhere.pdb") }
+        #expect(hit?["code_file"] == .string("nowhere.dll") && hit?["code_id"] == .string("5F00AA113000"), "\(report.text)")
     }
 
     @Test func theTokenAPISharesAccountsTokensAndTheAuditLog() async throws {
