@@ -221,7 +221,7 @@ let package = Package(
         // by the test suite's mutation run (FuzzTargetsTests).
         .target(
             name: "FuzzTargets",
-            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication",
+            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer",
                            "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Targets", swiftSettings: strict),

@@ -12,6 +12,7 @@ import Processor
 import Signatures
 import Stackwalker
 import Storage
+import SymbolServer
 import SymbolSources
 import Symbolication
 
@@ -20,7 +21,7 @@ import Symbolication
 /// with mutations of `Fuzz/Corpus` (the short run CI does). A trap, an overflow or a sanitizer
 /// report is a finding; a documented error answer is not.
 public enum FuzzTargets {
-    public static let names = ["minidump", "sym", "submission", "supersearch", "symbolication", "processor"]
+    public static let names = ["minidump", "sym", "submission", "supersearch", "symbolication", "processor", "symbolupload"]
 
     /// Runs one input through `target`; false for an unknown target name.
     public static func run(_ target: String, _ bytes: [UInt8]) async -> Bool {
@@ -31,6 +32,7 @@ public enum FuzzTargets {
         case "supersearch": await superSearch(bytes)
         case "symbolication": await symbolication(bytes)
         case "processor": await processor(bytes)
+        case "symbolupload": symbolUpload(bytes)
         default: return false
         }
         return true
@@ -96,6 +98,28 @@ public enum FuzzTargets {
         let raw = Data(JSONValue.object(annotations).serialized().utf8)
         try? await world.blobs.put(BlobKeys.rawCrash(id, date: "20261128"), raw)
         _ = try? await world.processor.process(id)
+    }
+}
+
+extension FuzzTargets {
+    /// A symbol upload archive: validated as the symbol server validates it, every member read
+    /// (within the limits) and its `.sym` header parsed; the member names also go through the
+    /// download-path and source-path rules.
+    static func symbolUpload(_ bytes: [UInt8]) {
+        var limits = UploadArchive.Limits()
+        limits.maxUncompressedBytes = 64 << 20
+        if let archive = try? UploadArchive(data: Data(bytes), limits: limits) {
+            _ = archive.contentHash
+            for member in archive.members {
+                guard let data = try? archive.contents(of: member) else { continue }
+                _ = SymbolFileHeader.read(data)
+                _ = SymbolPath("/" + member.name)
+                _ = SourcePath.clean(member.name)
+            }
+        }
+        let text = String(decoding: bytes.prefix(4096), as: UTF8.self)
+        _ = SymbolPath(text)
+        _ = SourcePath.clean(text)
     }
 }
 

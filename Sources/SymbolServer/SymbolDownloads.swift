@@ -26,13 +26,13 @@ struct SymbolDownloadMiddleware: RouterMiddleware {
 
 /// A download path, checked like Tecken's route: a hex debug id, no `%`, `#`, control
 /// characters or non-ASCII bytes anywhere (such paths are no symbol path at all).
-struct SymbolPath: Equatable {
-    var isTry: Bool
-    var debugFile: String
-    var debugId: String
-    var file: String
+public struct SymbolPath: Equatable, Sendable {
+    public var isTry: Bool
+    public var debugFile: String
+    public var debugId: String
+    public var file: String
 
-    init?(_ path: String) {
+    public init?(_ path: String) {
         guard path.utf8.count <= 1024,
               path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "%") && $0 != UInt8(ascii: "#") && $0 != UInt8(ascii: "\\") })
         else { return nil }

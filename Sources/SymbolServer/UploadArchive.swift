@@ -64,11 +64,15 @@ public struct UploadArchive {
     public let listing: [Member]
     private let archive: ZIPFoundation.Archive
 
-    /// Reads and validates `data`; nothing is extracted yet.
+    /// Reads and validates `data`; nothing is extracted yet. The bytes go through a temporary
+    /// file: ZIPFoundation's in-memory reader traps on offsets past the end of a hostile archive
+    /// (found by the `symbolupload` fuzz target), its file reader does not.
     public init(data: Data, limits: Limits = Limits()) throws(Rejection) {
-        let archive: ZIPFoundation.Archive
-        do { archive = try ZIPFoundation.Archive(data: data, accessMode: .read) } catch { throw .notAZip }
-        try self.init(archive: archive, limits: limits)
+        let path = NSTemporaryDirectory() + "/postmortem-archive-\(UUID().uuidString).zip"
+        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else { throw .notAZip }
+        // The open file outlives its name.
+        defer { unlink(path) }
+        try self.init(url: URL(fileURLWithPath: path), limits: limits)
     }
 
     /// Reads and validates the zip file at `url`, which must stay in place while members are read.
