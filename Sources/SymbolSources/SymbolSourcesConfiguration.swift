@@ -12,6 +12,9 @@ public struct SymbolSourcesConfiguration: Sendable {
     public var cacheSizeLimit: Int64
     /// How long a module that was not found anywhere is remembered as missing (0 disables it).
     public var negativeCacheTTL: Duration
+    /// The same, when only local trees were asked (a miss there is cheap to repeat, and a file
+    /// copied into a tree must be seen by the next crash).
+    public var localNegativeCacheTTL: Duration = .seconds(3)
     /// Downloads larger than this (after decompression) are abandoned.
     public var maxSymbolFileSize: Int64
     /// Attempts per URL for retryable failures (429, 500, 503, 504, connection errors).

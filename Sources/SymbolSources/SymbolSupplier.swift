@@ -130,14 +130,11 @@ public actor SymbolSupplier {
             if negative.count >= max(1, configuration.negativeCacheEntries) { pruneNegativeCache() }
             // A miss in local trees alone is cheap to repeat, and a file copied into a tree must be
             // seen by the next crash: such misses are remembered for seconds, not minutes.
-            let ttl = hasServers || !fetcher.stores.isEmpty ? configuration.negativeCacheTTL
-                                                           : min(configuration.negativeCacheTTL, Self.localNegativeCacheTTL)
+            let ttl = hasServers ? configuration.negativeCacheTTL : min(configuration.negativeCacheTTL, configuration.localNegativeCacheTTL)
             negative[module] = clock.now + ttl
         }
         return result
     }
-
-    public static let localNegativeCacheTTL: Duration = .seconds(3)
 
     /// Forgets that `file`/`id` was missing (a symbol upload just stored it).
     public func forgetMissing(debugFile: String, debugId: String) {

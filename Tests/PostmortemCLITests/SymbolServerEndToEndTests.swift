@@ -18,6 +18,30 @@ import TestSupport
         return JSONValue.parse(Data(try await response.body.collect(upTo: 16 << 20).readableBytesView))
     }
 
+    /// `symbols upload` retries 503s with backoff and stops at a refusal.
+    @Test func theUploadClientRetriesServerErrors() async throws {
+        let dir = TestData.temporaryDirectory("upload-client")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let answer = #"{"upload": {"files": ["v1/a.so/AB/a.so.sym"], "skipped_keys": [], "ignored_keys": ["x-symbols.txt"]}}"#
+        try answer.write(toFile: dir + "/answer.json", atomically: true, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: dir + "/tree/a.so/AB", withIntermediateDirectories: true)
+        try "MODULE Linux x86_64 AB a.so\n".write(toFile: dir + "/tree/a.so/AB/a.so.sym", atomically: true, encoding: .utf8)
+        try "x\n".write(toFile: dir + "/tree/x-symbols.txt", atomically: true, encoding: .utf8)
+        try "0123456789abcdef0123456789abcdef".write(toFile: dir + "/token", atomically: true, encoding: .utf8)
+        let server = try TestHTTPServer(routes: ["/upload/": .failing(503, times: 2, then: .file(dir + "/answer.json"))])
+        defer { server.shutdown() }
+        let (status, out, err) = try run(["symbols", "upload", dir + "/tree", "--url", server.baseURL, "--token-file", dir + "/token"])
+        #expect(status == 0, "\(err)")
+        #expect(server.requests(to: "/upload/") == 3)
+        #expect(err.components(separatedBy: "retrying in").count == 3, "\(err)")
+        #expect(out == "stored   v1/a.so/AB/a.so.sym\nignored  x-symbols.txt\n")
+
+        let refusing = try TestHTTPServer(routes: ["/upload/": .status(403)])
+        defer { refusing.shutdown() }
+        let (refused, _, why) = try run(["symbols", "upload", dir + "/tree", "--url", refusing.baseURL, "--token-file", dir + "/token"])
+        #expect(refused == 1 && why.contains("HTTP 403") && refusing.requests(to: "/upload/") == 1, "\(why)")
+    }
+
     @Test func uploadedSymbolsMakeAWaitingCrashWhole() async throws {
         let data = TestData.temporaryDirectory("symbols-e2e")
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -37,7 +37,9 @@ import TestSupport
         let h = try await SymbolServerHarness(backend)
         defer { Task { await h.close() } }
 
-        let sample = try await h.upload(try testArchive("sample.zip"), filename: "sample.zip", token: h.token)
+        // The first file part counts, whatever its field name (`curl -F myfile.zip=@myfile.zip`).
+        let sample = try await h.upload(try testArchive("sample.zip"), filename: "sample.zip", token: h.token, fields: [("note", "x")],
+                                        fieldName: "myfile.zip")
         #expect(sample.status == 201, "\(sample.text)")
         let upload = try #require(sample.json?["upload"])
         #expect(upload["ignored_keys"] == .array([.string("build-symbols.txt")]))

@@ -50,6 +50,34 @@ import TestSupport
         await s.shutdown()
     }
 
+    /// A file copied into a local tree is seen once the short local negative cache expires; a
+    /// miss that asked a server is remembered for the full TTL.
+    @Test func localTreeMissesAreRememberedBriefly() async throws {
+        let tree = TestData.temporaryDirectory("late-tree")
+        defer { try? FileManager.default.removeItem(atPath: tree) }
+        var configuration = SymbolSourcesConfiguration(symbolPaths: [tree], cacheDirectory: TestData.temporaryDirectory("cache"))
+        configuration.localNegativeCacheTTL = .milliseconds(200)
+        let s = SymbolSupplier(configuration: configuration)
+        #expect(await s.symbols(for: crashClient).notFound == .missing)
+        try FileManager.default.createDirectory(atPath: "\(tree)/crash-client/\(Self.crashClientID)", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: try Self.crashClientFile(), toPath: "\(tree)/crash-client/\(Self.crashClientID)/crash-client.sym")
+        #expect(await s.symbols(for: crashClient).notFound == .recentlyMissing)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await s.symbols(for: crashClient).table != nil)
+        await s.shutdown()
+
+        let server = try TestHTTPServer(routes: [:])
+        defer { server.shutdown() }
+        var remote = configuration
+        remote.symbolURLs = [server.baseURL]
+        remote.symbolPaths = []
+        let r = SymbolSupplier(configuration: remote)
+        _ = await r.symbols(for: crashClient)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(await r.symbols(for: crashClient).notFound == .recentlyMissing)
+        await r.shutdown()
+    }
+
     @Test func downloadsGzippedSymbolsOnceAndThenUsesTheIndex() async throws {
         let server = try TestHTTPServer(routes: [Self.crashClientRoute: .file(try Self.crashClientFile(), gzip: true)])
         defer { server.shutdown() }
