@@ -46,7 +46,7 @@ let package = Package(
     targets: [
         // formats
         .target(name: "BreakpadSymbols", dependencies: ["CSystemShims"], swiftSettings: strict),
-        .target(name: "CSystemShims"),
+        .target(name: "CSystemShims", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "X86Decoder", swiftSettings: strict),
         .target(name: "MinidumpFormat", swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
@@ -199,10 +199,11 @@ let package = Package(
         .target(
             name: "SymbolServer",
             dependencies: [
-                "BreakpadSymbols", "Storage", "ServiceSupport", "SymbolSources", "JSONSupport",
+                "BreakpadSymbols", "Storage", "CSystemShims", "ServiceSupport", "SymbolSources", "JSONSupport",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

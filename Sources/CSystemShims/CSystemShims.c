@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "CSystemShims.h"
 #include <sys/mman.h>
+#include <zlib.h>
 
 void *pm_remap(void *old_address, size_t old_size, size_t new_size) {
 #ifdef __linux__
@@ -40,4 +41,8 @@ size_t pm_json_string_run(const unsigned char *bytes, size_t length) {
         if (c == '"' || c == '\\' || c < 0x20) return i;
     }
     return length;
+}
+
+unsigned int pm_crc32(unsigned int crc, const unsigned char *bytes, size_t length) {
+    return (unsigned int)crc32_z(crc, bytes, length);
 }

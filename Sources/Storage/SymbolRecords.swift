@@ -206,14 +206,29 @@ extension MetadataStore {
 
     public func addSymbolFile(_ record: SymbolFileRecord) async throws {
         let now = clock()
-        try await database.write { db in
-            try await db.raw("""
-                INSERT INTO symbol_files (upload_id, key, is_try, size, compressed, debug_filename, debug_id, code_file, code_id, generator, created_at)
-                VALUES (\(bind: record.uploadID), \(bind: record.key), \(bind: record.isTry ? 1 : 0), \(bind: record.size), \(bind: record.compressed ? 1 : 0),
-                        \(bind: record.debugFilename.map(CrashIndexRow.removingNUL)), \(bind: record.debugId.map(CrashIndexRow.removingNUL)),
-                        \(bind: record.codeFile.map(CrashIndexRow.removingNUL)), \(bind: record.codeId.map(CrashIndexRow.removingNUL)),
-                        \(bind: record.generator.map(CrashIndexRow.removingNUL)), \(bind: now))
-                """).run()
+        try await database.write { db in try await Self.insertFile(record, at: now, db) }
+    }
+
+    static func insertFile(_ record: SymbolFileRecord, at now: Int64, _ db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO symbol_files (upload_id, key, is_try, size, compressed, debug_filename, debug_id, code_file, code_id, generator, created_at)
+            VALUES (\(bind: record.uploadID), \(bind: record.key), \(bind: record.isTry ? 1 : 0), \(bind: record.size), \(bind: record.compressed ? 1 : 0),
+                    \(bind: record.debugFilename.map(CrashIndexRow.removingNUL)), \(bind: record.debugId.map(CrashIndexRow.removingNUL)),
+                    \(bind: record.codeFile.map(CrashIndexRow.removingNUL)), \(bind: record.codeId.map(CrashIndexRow.removingNUL)),
+                    \(bind: record.generator.map(CrashIndexRow.removingNUL)), \(bind: now))
+            """).run()
+    }
+
+    /// Records stored files — what each key now holds and its file record — in one
+    /// transaction (one sync for a whole batch of an upload's files).
+    public func recordSymbolFiles(_ items: [(object: SymbolObjectInfo, file: SymbolFileRecord)]) async throws {
+        guard !items.isEmpty else { return }
+        let now = clock()
+        try await database.withTransaction { db in
+            for item in items {
+                try await Self.upsertObject(item.object, at: now, db)
+                try await Self.insertFile(item.file, at: now, db)
+            }
         }
     }
 
@@ -301,14 +316,16 @@ extension MetadataStore {
 
     public func recordSymbolObject(_ info: SymbolObjectInfo) async throws {
         let now = clock()
-        try await database.write { db in
-            try await db.raw("""
-                INSERT INTO symbol_objects (key, size, original_size, original_md5, compressed, stored_at)
-                VALUES (\(bind: info.key), \(bind: info.size), \(bind: info.originalSize), \(bind: info.originalMD5), \(bind: info.compressed ? 1 : 0), \(bind: now))
-                ON CONFLICT (key) DO UPDATE SET size = excluded.size, original_size = excluded.original_size,
-                original_md5 = excluded.original_md5, compressed = excluded.compressed, stored_at = excluded.stored_at
-                """).run()
-        }
+        try await database.write { db in try await Self.upsertObject(info, at: now, db) }
+    }
+
+    static func upsertObject(_ info: SymbolObjectInfo, at now: Int64, _ db: any SQLDatabase) async throws {
+        try await db.raw("""
+            INSERT INTO symbol_objects (key, size, original_size, original_md5, compressed, stored_at)
+            VALUES (\(bind: info.key), \(bind: info.size), \(bind: info.originalSize), \(bind: info.originalMD5), \(bind: info.compressed ? 1 : 0), \(bind: now))
+            ON CONFLICT (key) DO UPDATE SET size = excluded.size, original_size = excluded.original_size,
+            original_md5 = excluded.original_md5, compressed = excluded.compressed, stored_at = excluded.stored_at
+            """).run()
     }
 
     // MARK: - statistics and retention
@@ -363,16 +380,40 @@ extension MetadataStore {
     /// A symbol-server request for a module nobody uploaded: counted in the missing-symbols
     /// report (a module first seen this way is not checked by the late-symbols watcher until a
     /// crash needs it).
-    public func recordDownloadMiss(debugFile: String, debugId: String, codeFile: String, codeId: String) async throws {
+    /// Anyone may ask a symbol server for anything: past `maxEntries` waiting modules, misses of
+    /// modules not yet listed are not recorded (those already listed still count).
+    public func recordDownloadMiss(debugFile: String, debugId: String, codeFile: String, codeId: String, maxEntries: Int = 100_000) async throws {
         let now = clock()
         let far = Int64.max / 2
         try await database.write { db in
+            let updated = try await db.raw("""
+                UPDATE missing_symbols SET download_misses = download_misses + 1, last_seen = \(bind: now)
+                WHERE debug_file = \(bind: debugFile) AND debug_id = \(bind: debugId) RETURNING debug_id
+                """).first()
+            guard updated == nil else { return }
+            let count = try await db.raw("SELECT COUNT(*) AS n FROM missing_symbols").first()?.decode(column: "n", as: Int.self) ?? 0
+            guard count < maxEntries else { return }
             try await db.raw("""
                 INSERT INTO missing_symbols (debug_file, debug_id, code_file, code_id, first_seen, next_check, checks, download_misses, last_seen)
                 VALUES (\(bind: CrashIndexRow.removingNUL(debugFile)), \(bind: CrashIndexRow.removingNUL(debugId)), \(bind: CrashIndexRow.removingNUL(codeFile)),
                         \(bind: CrashIndexRow.removingNUL(codeId)), \(bind: now), \(bind: far), 0, 1, \(bind: now))
                 ON CONFLICT (debug_file, debug_id) DO UPDATE SET download_misses = missing_symbols.download_misses + 1, last_seen = excluded.last_seen
                 """).run()
+        }
+    }
+
+    /// Forgets modules only symbol downloads asked for (no crash waits for them) not asked for
+    /// since `cutoff`.
+    @discardableResult
+    public func deleteStaleDownloadMisses(before cutoff: Int64) async throws -> Int {
+        try await database.withTransaction { db in
+            let condition: SQLQueryString = """
+                last_seen < \(bind: cutoff) AND NOT EXISTS (SELECT 1 FROM missing_symbol_crashes c
+                WHERE c.debug_file = missing_symbols.debug_file AND c.debug_id = missing_symbols.debug_id)
+                """
+            let n = try await db.raw("SELECT COUNT(*) AS n FROM missing_symbols WHERE \(condition)").first()?.decode(column: "n", as: Int.self) ?? 0
+            try await db.raw("DELETE FROM missing_symbols WHERE \(condition)").run()
+            return n
         }
     }
 

@@ -129,6 +129,7 @@ public struct SymbolServer: Sendable {
         if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > settings.maxUploadSize {
             return Self.error(.contentTooLarge, "Upload too large (\(length) bytes; the limit is \(settings.maxUploadSize))")
         }
+        let clock = ContinuousClock(), started = clock.now
         try FileManager.default.createDirectory(atPath: settings.temporaryDirectory, withIntermediateDirectories: true)
         let spool = TemporaryFile(directory: settings.temporaryDirectory, suffix: ".body")
         defer { spool.remove() }
@@ -188,24 +189,39 @@ public struct SymbolServer: Sendable {
         } else {
             return Self.error(.badRequest, "Must be multipart form data with at least one file")
         }
+        let received = clock.now
         let archive: UploadArchive
+        let extracted = settings.temporaryDirectory + "/upload-\(UUID().uuidString).members"
+        defer { try? FileManager.default.removeItem(atPath: extracted) }
         do {
             archive = try UploadArchive(url: URL(fileURLWithPath: archiveFile!.path), limits: settings.archiveLimits)
-        } catch {
-            return Self.error(.badRequest, error.message)
+            try FileManager.default.createDirectory(atPath: extracted, withIntermediateDirectories: false)
+            // Every member is inflated and checked before anything is stored.
+            try await SymbolStore.cpu.runIfActive { [archive] in
+                do { try archive.extractAll(into: extracted, workers: ProcessInfo.processInfo.activeProcessorCount) } catch { throw error }
+            }
+        } catch let rejection as UploadArchive.Rejection {
+            return Self.error(.badRequest, rejection.message)
         }
+        let verified = clock.now
         let record: SymbolUploadRecord
         do {
-            record = try await uploader.upload(archive, filename: filename, size: size, accountID: account.id, isTry: isTry,
+            record = try await uploader.upload(archive, extracted: extracted, filename: filename, size: size, accountID: account.id, isTry: isTry,
                                                downloadURL: downloadURL, redirectURLs: redirects)
         } catch let error as UploadArchive.Rejection {
             return Self.error(.badRequest, error.message)
+        } catch let error as UploadArchive.ChecksumMismatch {
+            return Self.error(.badRequest, error.description)
         } catch let error as BlobStoreError {
             if case .invalidKey(let key, let reason) = error { return Self.error(.badRequest, "Unusable file name \(key): \(reason)") }
             throw error
         }
-        context.logger.info("symbol upload", metadata: ["upload": "\(record.id)", "user": "\(account.email)", "files": "\(record.files.count)",
-                                                          "skipped": "\(record.skippedKeys.count)", "try": "\(isTry)"])
+        func seconds(_ d: Duration) -> String { String(format: "%.2f", d.inSecondsDouble) }
+        context.logger.info("symbol upload", metadata: [
+            "upload": "\(record.id)", "user": "\(account.email)", "files": "\(record.files.count)", "skipped": "\(record.skippedKeys.count)",
+            "try": "\(isTry)", "bytes": "\(size)", "receive_s": "\(seconds(received - started))", "verify_s": "\(seconds(verified - received))",
+            "store_s": "\(seconds(clock.now - verified))",
+        ])
         return Self.json(.created, .object([("upload", Self.uploadJSON(record))]))
     }
 

@@ -3,6 +3,7 @@ import CompressNIO
 import Crypto
 import Foundation
 import NIOCore
+import NIOPosix
 import Storage
 import SymbolSources
 
@@ -19,6 +20,13 @@ public struct SymbolStore: Sendable {
     /// The largest `.sym` read back for the processor and symbolication (after decompression).
     public var maxSymbolFileSize = 4 << 30
     let lookups: LookupCache
+
+    /// Threads for hashing, compressing and extracting uploads (CPU-bound work).
+    public static let cpu: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: max(2, ProcessInfo.processInfo.activeProcessorCount))
+        pool.start()
+        return pool
+    }()
 
     public static let regularPrefix = "symbols/v1/"
     public static let tryPrefix = "symbols/try/v1/"
@@ -48,17 +56,30 @@ public struct SymbolStore: Sendable {
     /// Stores one archive member (`<debug_file>/<id>/<file>`) unless the same content is already
     /// there: `.sym` files compressed, with their header recorded; other files as they are.
     public func store(name: String, data: Data, uploadID: Int64?, isTry: Bool) async throws -> StoreOutcome {
+        guard let stored = try await write(name: name, data: data, uploadID: uploadID, isTry: isTry) else { return .skipped }
+        try await metadata.recordSymbolFiles([stored])
+        return .stored(stored.file)
+    }
+
+    /// A stored object and its file record, to be recorded with `MetadataStore.recordSymbolFiles`.
+    public typealias StoredFile = (object: SymbolObjectInfo, file: SymbolFileRecord)
+
+    /// Stores the bytes unless the same content is there (nil); the caller records the result,
+    /// an upload in batches (one database sync per batch instead of two per file).
+    public func write(name: String, data: Data, uploadID: Int64?, isTry: Bool) async throws -> StoredFile? {
         let key = Self.key(name, isTry: isTry)
         try BlobKey.validate(key)
         let compressed = isCompressed(name)
-        let md5 = Self.md5Hex(data)
-        if try await holds(name: name, isTry: isTry, originalSize: Int64(data.count), md5: md5) { return .skipped }
-        let body = compressed ? try Self.gzip(data) : data
+        // Hashing and compressing run on their own threads, not the concurrency pool other
+        // requests need.
+        let md5 = try await Self.cpu.runIfActive { Self.md5Hex(data) }
+        if try await holds(name: name, isTry: isTry, originalSize: Int64(data.count), md5: md5) { return nil }
+        let body = compressed ? try await Self.cpu.runIfActive { try Self.gzip(data) } : data
         // Tecken's object headers: a bucket (or CDN) serving the object directly sends these.
         try await blobs.put(key, body, headers: compressed
             ? [("Content-Encoding", "gzip"), ("Content-Type", "text/plain"), ("Cache-Control", "no-transform")]
             : [("Content-Type", key.hasSuffix(".sym") ? "text/plain" : "application/octet-stream")])
-        return .stored(try await record(key: key, storedSize: Int64(body.count), original: data, md5: md5, compressed: compressed, uploadID: uploadID))
+        return describe(key: key, storedSize: Int64(body.count), original: data, md5: md5, compressed: compressed, uploadID: uploadID)
     }
 
     /// Whether the store has this content under `name`: for compressed files the same original
@@ -77,6 +98,12 @@ public struct SymbolStore: Sendable {
     /// Records what now lies under `key`: the object's metadata and the file record, with the
     /// `.sym` header's ids.
     func record(key: String, storedSize: Int64, original: Data, md5: String, compressed: Bool, uploadID: Int64?) async throws -> SymbolFileRecord {
+        let stored = describe(key: key, storedSize: storedSize, original: original, md5: md5, compressed: compressed, uploadID: uploadID)
+        try await metadata.recordSymbolFiles([stored])
+        return stored.file
+    }
+
+    func describe(key: String, storedSize: Int64, original: Data, md5: String, compressed: Bool, uploadID: Int64?) -> StoredFile {
         var record = SymbolFileRecord(uploadID: uploadID, key: key, isTry: key.hasPrefix(Self.tryPrefix), size: storedSize, compressed: compressed)
         if compressed, let header = SymbolFileHeader.read(original) {
             record.debugFilename = header.debugFile
@@ -87,10 +114,7 @@ public struct SymbolStore: Sendable {
             record.codeId = header.codeId
             record.generator = header.generator
         }
-        try await metadata.recordSymbolObject(SymbolObjectInfo(key: key, size: storedSize, originalSize: Int64(original.count),
-                                                               originalMD5: md5, compressed: compressed))
-        try await metadata.addSymbolFile(record)
-        return record
+        return (SymbolObjectInfo(key: key, size: storedSize, originalSize: Int64(original.count), originalMD5: md5, compressed: compressed), record)
     }
 
     /// Where a download finds `<debug_file>/<id>/<file>`: regular storage first, then try
@@ -132,9 +156,11 @@ public struct SymbolStore: Sendable {
         Insecure.MD5.hash(data: data).map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Level 4: 2.6× faster than zlib's default level 6 on `.sym` text for files 7 % larger
+    /// (docs/benchmarks.md); compression is most of an upload's CPU time.
     static func gzip(_ data: Data) throws -> Data {
         var input = ByteBuffer(data: data)
-        let output = try input.compress(with: .gzip())
+        let output = try input.compress(with: .gzip(configuration: .init(compressionLevel: 4)))
         return Data(output.readableBytesView)
     }
 

@@ -40,7 +40,11 @@ public struct SymbolUploadCleanup: Service {
         let (uploads, files) = try await metadata.deleteSymbolUploads(
             tryBefore: micros - settings.tryRetention.components.seconds * 1_000_000,
             regularBefore: micros - settings.regularRetention.components.seconds * 1_000_000, dryRun: dryRun)
-        if !dryRun { try await metadata.deleteExpiredPendingSymbolFiles(before: micros) }
+        if !dryRun {
+            try await metadata.deleteExpiredPendingSymbolFiles(before: micros)
+            // The missing-symbols report looks back 90 days at most.
+            try await metadata.deleteStaleDownloadMisses(before: micros - 90 * 86_400 * 1_000_000)
+        }
         let temporary = removeOrphanedFiles(olderThan: orphanAge, now: now, dryRun: dryRun)
         return Outcome(uploads: uploads, files: files, temporaryFiles: temporary)
     }

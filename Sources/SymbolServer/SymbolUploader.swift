@@ -10,6 +10,7 @@ public struct SymbolUploader: Sendable {
     public var bucketName: String
     /// Members compressed and stored at once (gzip is CPU-bound; storage waits on I/O).
     public var concurrency = 4
+    static let recordBatch = 200
     /// Called with the `.sym` files an upload stored: crashes waiting for them are reprocessed.
     public var onStored: @Sendable ([SymbolFileRecord]) async -> Void
 
@@ -19,37 +20,52 @@ public struct SymbolUploader: Sendable {
         self.onStored = onStored
     }
 
-    public func upload(_ archive: UploadArchive, filename: String, size: Int64, accountID: Int64?, isTry: Bool,
+    /// `extracted`: the directory `UploadArchive.extractAll` inflated the members into (member
+    /// `i` in the file named `i`).
+    public func upload(_ archive: UploadArchive, extracted: String, filename: String, size: Int64, accountID: Int64?, isTry: Bool,
                        downloadURL: String? = nil, redirectURLs: [String] = [],
                        progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> SymbolUploadRecord {
         let metadata = store.metadata
         let id = try await metadata.createSymbolUpload(accountID: accountID, filename: filename, size: size, contentHash: archive.contentHash,
                                                        isTry: isTry, bucket: bucketName, downloadURL: downloadURL, redirectURLs: redirectURLs)
         var stored: [SymbolFileRecord] = [], skipped: [String] = []
+        var unrecorded: [SymbolStore.StoredFile] = []
         let store = self.store
-        try await withThrowingTaskGroup(of: (String, SymbolStore.StoreOutcome).self) { group in
+        do {
+        try await withThrowingTaskGroup(of: (String, SymbolStore.StoredFile?).self) { group in
             var inFlight = 0, done = 0
-            func collect(_ result: (String, SymbolStore.StoreOutcome)) {
-                switch result.1 {
-                case .stored(let record): stored.append(record)
-                case .skipped: skipped.append(result.0)
+            func collect(_ result: (String, SymbolStore.StoredFile?)) async throws {
+                if let file = result.1 {
+                    stored.append(file.file)
+                    unrecorded.append(file)
+                } else {
+                    skipped.append(result.0)
+                }
+                // Recorded in batches: one database sync per batch.
+                if unrecorded.count >= Self.recordBatch {
+                    try await metadata.recordSymbolFiles(unrecorded)
+                    unrecorded.removeAll()
                 }
                 done += 1
                 progress(done, archive.members.count)
             }
-            for member in archive.members {
-                // Members are read one at a time (the archive is not shared between tasks);
-                // compressing and storing them runs in parallel.
-                let data = try archive.contents(of: member)
+            for (index, member) in archive.members.enumerated() {
+                let data = try Data(contentsOf: URL(fileURLWithPath: "\(extracted)/\(index)"), options: .alwaysMapped)
                 if inFlight >= concurrency, let result = try await group.next() {
                     inFlight -= 1
-                    collect(result)
+                    try await collect(result)
                 }
-                group.addTask { (member.name, try await store.store(name: member.name, data: data, uploadID: id, isTry: isTry)) }
+                group.addTask { (member.name, try await store.write(name: member.name, data: data, uploadID: id, isTry: isTry)) }
                 inFlight += 1
             }
-            while let result = try await group.next() { collect(result) }
+            while let result = try await group.next() { try await collect(result) }
         }
+        } catch {
+            // What was stored before the failure is recorded, so a retry skips it.
+            try? await metadata.recordSymbolFiles(unrecorded)
+            throw error
+        }
+        try await metadata.recordSymbolFiles(unrecorded)
         // Keys in archive order, as a client listed them.
         let order = Dictionary(uniqueKeysWithValues: archive.members.enumerated().map { (SymbolStore.key($0.element.name, isTry: isTry), $0.offset) })
         stored.sort { (order[$0.key] ?? 0) < (order[$1.key] ?? 0) }

@@ -209,5 +209,14 @@ import TestSupport
         #expect(report.map(\.module.debugFile) == ["b.pdb", "a.pdb", "c.so"])
         #expect(report.map(\.crashes) == [2, 1, 0] && report[2].downloadMisses == 2)
         #expect(try await f.metadata.waitingModules(debugFile: "b.pdb", debugId: "BB").map(\.debugId) == ["bb"])
+        // Download misses of new modules stop at the cap; listed ones still count.
+        try await f.metadata.recordDownloadMiss(debugFile: "d.so", debugId: "DD", codeFile: "d.so", codeId: "4", maxEntries: 3)
+        try await f.metadata.recordDownloadMiss(debugFile: "c.so", debugId: "CC", codeFile: "c.so", codeId: "3", maxEntries: 3)
+        let capped = try await f.metadata.missingSymbolsReport(since: f.clock.now - 1)
+        #expect(!capped.contains { $0.module.debugFile == "d.so" } && capped.first { $0.module.debugFile == "c.so" }?.downloadMisses == 3)
+        // Stale download-only entries go; modules crashes wait for stay.
+        f.clock.advance(seconds: 100)
+        #expect(try await f.metadata.deleteStaleDownloadMisses(before: f.clock.now) == 1)
+        #expect(try await f.metadata.missingSymbolsReport(since: 0).map(\.module.debugFile) == ["b.pdb", "a.pdb"])
     }
 }
