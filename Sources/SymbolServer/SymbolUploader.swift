@@ -1,10 +1,11 @@
 import Foundation
 import Storage
 
-/// Stores a validated upload archive: one upload record, each member stored (or skipped when the
-/// same content is there), the record completed with its stored, skipped and ignored keys. The
-/// archive was validated whole before this runs, so a refused archive stores nothing; a storage
-/// failure half-way keeps what was stored, and a retry skips it (Tecken's rule).
+/// Stores a validated, extracted upload archive: one upload record, each member stored (or
+/// skipped when the same content is there), the record completed with its stored, skipped and
+/// ignored keys. The archive was validated and inflated whole before this runs, so a refused
+/// archive stores nothing; a storage failure half-way keeps what was stored, and a retry skips
+/// it (Tecken's rule).
 public struct SymbolUploader: Sendable {
     public let store: SymbolStore
     public var bucketName: String
