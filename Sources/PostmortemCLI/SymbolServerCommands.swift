@@ -181,7 +181,8 @@ struct SymbolsUploadCommand: AsyncParsableCommand {
             request.headers.add(name: "Auth-Token", value: token)
             request.headers.add(name: "Content-Type", value: "multipart/form-data; boundary=\(boundary)")
             request.headers.add(name: "User-Agent", value: "postmortem-symbols-upload")
-            request.body = .bytes(ByteBuffer(data: body))
+            let bar = ByteProgress(total: body.count)
+            request.body = .stream(ProgressChunks(data: body, progress: bar), length: .known(Int64(body.count)))
             var problem: String
             do {
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(1800))
@@ -241,5 +242,63 @@ enum SymbolTreeArchiver {
             out.append(path)
         }
         return out
+    }
+}
+
+/// A request body in 1 MiB chunks that reports how much the client has taken (what has gone
+/// to the socket, give or take a chunk).
+struct ProgressChunks: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+    let data: Data
+    let progress: ByteProgress
+
+    struct AsyncIterator: AsyncIteratorProtocol {
+        let data: Data
+        let progress: ByteProgress
+        var offset = 0
+        mutating func next() async -> ByteBuffer? {
+            guard offset < data.count else { progress.finish(); return nil }
+            let end = Swift.min(data.count, offset + (1 << 20))
+            let chunk = ByteBuffer(data: data[data.startIndex + offset..<data.startIndex + end])
+            offset = end
+            progress.update(offset)
+            return chunk
+        }
+    }
+
+    func makeAsyncIterator() -> AsyncIterator { AsyncIterator(data: data, progress: progress) }
+}
+
+/// A progress bar on standard error: redrawn in place on a terminal, a line per quarter
+/// otherwise (CI logs).
+final class ByteProgress: @unchecked Sendable {
+    let total: Int
+    let terminal = isatty(2) != 0
+    private let lock = NSLock()
+    private var lastQuarter = 0
+    private var finished = false
+
+    init(total: Int) { self.total = total }
+
+    func update(_ sent: Int) {
+        lock.withLock {
+            let fraction = total > 0 ? Double(sent) / Double(total) : 1
+            let mb = String(format: "%.1f/%.1f MB", Double(sent) / 1_048_576, Double(total) / 1_048_576)
+            if terminal {
+                let width = 30, filled = Int(fraction * Double(width))
+                FileHandleOutput.stderr("\r  [" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+                                        + "] " + String(format: "%3.0f%% ", fraction * 100) + mb)
+            } else if Int(fraction * 4) > lastQuarter {
+                lastQuarter = Int(fraction * 4)
+                FileHandleOutput.stderr(String(format: "  sent %3.0f%% ", fraction * 100) + mb + "\n")
+            }
+        }
+    }
+
+    func finish() {
+        lock.withLock {
+            if terminal && !finished { FileHandleOutput.stderr("\n") }
+            finished = true
+        }
     }
 }

@@ -74,6 +74,7 @@ import TestSupport
         #expect(uploaded == 0, "\(uploadErr)")
         #expect(out.contains("stored   v1/test_app.pdb/5A9832E5287241C1838ED98914E9B7FF1/test_app.sym"), "\(out)")
         #expect(uploadErr.contains("[2/"), "a 5 MB tree goes up in several archives: \(uploadErr)")
+        #expect(uploadErr.contains("sent 100%"), "progress lines (not a terminal): \(uploadErr)")
 
         // kernel32.pdb and test_app.pdb arrive in different archives: each wakes the crash.
         var after = try await e2e.processed(s, id, historyAtLeast: 1)
