@@ -4,9 +4,7 @@
 #      /upload/ of a release `postmortem serve` — MB/s of the zip, first upload (everything stored)
 #      and the same zip again (everything skipped);
 #   2. downloads per second of one warm .sym over loopback: curl's parallel transfers (HTTP/1.1
-#      keep-alive, 32 at once, gzip as stored), and HEAD requests the same way. (ApacheBench
-#      cannot be used: it speaks HTTP/1.0, and the HTTP server keeps such connections open until
-#      its idle timeout — see docs/benchmarks.md.)
+#      keep-alive, 32 at once, gzip as stored), and HEAD requests the same way.
 # Usage: Benchmarks/symbols.sh [ZIP_MB] [FILES]     (defaults 200 and 1600)
 # Needs python3 and curl.
 set -euo pipefail

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import JSONSupport
 import Logging
 import NIOCore
@@ -104,7 +105,9 @@ public struct HTTPService: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
-            server: .http1(configuration: .init(idleTimeout: .init(limits.idleTimeout))),
+            server: HTTPServerBuilder { [idleTimeout = limits.idleTimeout] responder in
+                HTTP1ServerChannel(responder: responder, idleTimeout: idleTimeout)
+            },
             configuration: .init(address: .hostname(host, port: port), serverName: "postmortem-\(name)",
                                  availableConnectionsDelegate: .maximum(limits.maxConnections, logger: logger)),
             services: services,
