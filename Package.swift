@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "X86Decoder", targets: ["X86Decoder"]),
         .library(name: "Signatures", targets: ["Signatures"]),
         .library(name: "JSONSupport", targets: ["JSONSupport"]),
+        .library(name: "CrashModel", targets: ["CrashModel"]),
         .library(name: "SymbolSources", targets: ["SymbolSources"]),
         .library(name: "Symbolication", targets: ["Symbolication"]),
         .library(name: "Storage", targets: ["Storage"]),
@@ -51,6 +52,8 @@ let package = Package(
         .target(name: "X86Decoder", swiftSettings: strict),
         .target(name: "MinidumpFormat", swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
+        // The crash data model every service shares: crash ids, blob key layout.
+        .target(name: "CrashModel", dependencies: ["JSONSupport"], swiftSettings: strict),
         // domain
         .target(
             name: "SymbolSources",
@@ -107,7 +110,7 @@ let package = Package(
         .target(
             name: "Collector",
             dependencies: [
-                "Storage", "ServiceSupport", "JSONSupport", "CSystemShims",
+                "CrashModel", "Storage", "ServiceSupport", "JSONSupport", "CSystemShims",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "CompressNIO", package: "compress-nio"),
@@ -121,7 +124,7 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "Storage", "Stackwalker", "MinidumpFormat", "Signatures", "SymbolSources", "JSONSupport",
+                "CrashModel", "Storage", "Stackwalker", "MinidumpFormat", "Signatures", "SymbolSources", "JSONSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -133,7 +136,7 @@ let package = Package(
         .target(
             name: "CrashStats",
             dependencies: [
-                "Storage", "ServiceSupport", "JSONSupport", "Signatures", "Collector",
+                "CrashModel", "Storage", "ServiceSupport", "JSONSupport", "Signatures",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -146,7 +149,7 @@ let package = Package(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats", "SymbolServer",
+                "CrashModel", "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats", "SymbolServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -174,11 +177,11 @@ let package = Package(
         .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CrashStatsTests",
-            dependencies: ["CrashStats", "Storage", "Signatures", "JSONSupport", "TestSupport"],
+            dependencies: ["CrashStats", "CrashModel", "Storage", "Signatures", "JSONSupport", "TestSupport"],
             swiftSettings: strict),
         .testTarget(
             name: "StorageTests",
-            dependencies: ["Storage", "TestSupport", "JSONSupport", .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: ["Storage", "CrashModel", "TestSupport", "JSONSupport", .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: strict),
         .testTarget(
             name: "ServiceSupportTests",
@@ -187,18 +190,19 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "CollectorTests",
-            dependencies: ["Collector", "Storage", "ServiceSupport", "JSONSupport", "TestSupport",
+            dependencies: ["Collector", "CrashModel", "Storage", "ServiceSupport", "JSONSupport", "TestSupport",
                            .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio"),
                            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "AsyncHTTPClient", package: "async-http-client"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
             swiftSettings: strict),
-        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "JSONSupport", "Storage", "TestSupport", "Signatures", "Stackwalker",
+        .testTarget(name: "ProcessorTests", dependencies: ["Processor", "CrashModel", "JSONSupport", "Storage", "TestSupport", "Signatures", "Stackwalker",
                                                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
+        .testTarget(name: "CrashModelTests", dependencies: ["CrashModel"], swiftSettings: strict),
         .testTarget(
             name: "PostmortemCLITests",
-            dependencies: ["PostmortemCLI", "TestSupport", "Storage", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["PostmortemCLI", "TestSupport", "Storage", "CrashModel", .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
         // Writes minidumps (contexts for four CPUs, stacks in any of the places writers put them).
         // The symbol server: Tecken's upload, download, code-id lookup and listings.
@@ -228,7 +232,7 @@ let package = Package(
         // by the test suite's mutation run (FuzzTargetsTests).
         .target(
             name: "FuzzTargets",
-            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer",
+            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer", "CrashModel",
                            "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Targets", swiftSettings: strict),

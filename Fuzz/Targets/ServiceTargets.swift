@@ -1,6 +1,7 @@
 // Targets for what services read from clients: `.sym` files, crash submissions (multipart,
 // gzip), Super Search parameters, symbolication requests and crash annotations in the processor.
 // Each goes through the public entry point the service itself uses, on real temporary storage.
+import CrashModel
 import BreakpadSymbols
 import Collector
 import CrashStats

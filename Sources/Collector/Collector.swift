@@ -1,3 +1,4 @@
+import CrashModel
 import CompressNIO
 import Crypto
 import Foundation

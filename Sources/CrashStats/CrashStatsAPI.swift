@@ -1,4 +1,4 @@
-import Collector
+import CrashModel
 import Foundation
 import JSONSupport
 import Signatures

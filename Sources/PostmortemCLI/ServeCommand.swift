@@ -1,3 +1,4 @@
+import CrashModel
 import ArgumentParser
 import Collector
 import CrashStats

@@ -1,3 +1,4 @@
+import CrashModel
 import ArgumentParser
 import Foundation
 import Logging

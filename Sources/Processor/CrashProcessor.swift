@@ -1,3 +1,4 @@
+import CrashModel
 import Foundation
 import JSONSupport
 import Logging
@@ -90,7 +91,7 @@ public struct CrashProcessor: Sendable {
     }
 
     func processClaimed(_ crashID: String, ruleset: Ruleset) async throws -> JSONValue {
-        guard let rawData = try await blobs.get(BlobKeys.rawCrash(crashID, date: "20" + crashID.suffix(6))) else {
+        guard let rawData = try await blobs.get(BlobKeys.rawCrash(crashID)) else {
             throw ProcessorError(description: "no raw crash for \(crashID)", permanent: true)
         }
         guard case .object(let rawPairs)? = JSONValue.parse(rawData) else { throw ProcessorError(description: "the raw crash of \(crashID) is not a JSON object", permanent: true) }

@@ -93,25 +93,3 @@ public enum BlobKey {
         try validate(String(trimmed))
     }
 }
-
-/// The key layout of `../shared/design.md`.
-public enum BlobKeys {
-    public static func rawCrash(_ crashID: String, date: String) -> String { "v1/raw_crash/\(date)/\(crashID)" }
-    public static func dumpNames(_ crashID: String) -> String { "v1/dump_names/\(crashID)" }
-    /// `upload_file_minidump` is stored as `dump`; other dumps under their own name.
-    public static func dump(_ crashID: String, name: String) -> String {
-        "v1/\(name == "upload_file_minidump" ? "dump" : name)/\(crashID)"
-    }
-    public static func processedCrash(_ crashID: String) -> String { "v1/processed_crash/\(crashID)" }
-    /// The folder of one day's raw crashes (`day` as `YYYYMMDD`).
-    public static func rawCrashDay(_ day: String) -> String { "v1/raw_crash/\(day)/" }
-
-    /// `YYYYMMDD` of `date` in UTC: the day folder of raw crashes and the last six digits of
-    /// a crash id.
-    public static func dayStamp(_ date: Date) -> String {
-        var t = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&t, &parts)
-        return String(format: "%04d%02d%02d", parts.tm_year + 1900, parts.tm_mon + 1, parts.tm_mday)
-    }
-}

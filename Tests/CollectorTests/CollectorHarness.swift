@@ -1,3 +1,4 @@
+import CrashModel
 import AsyncHTTPClient
 import Collector
 import CompressNIO

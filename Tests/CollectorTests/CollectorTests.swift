@@ -1,3 +1,4 @@
+import CrashModel
 import AsyncHTTPClient
 @testable import Collector
 import Foundation

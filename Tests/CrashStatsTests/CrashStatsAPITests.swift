@@ -1,3 +1,4 @@
+import CrashModel
 import CrashStats
 import Foundation
 import JSONSupport

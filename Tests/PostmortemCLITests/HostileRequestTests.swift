@@ -1,3 +1,4 @@
+import CrashModel
 import Foundation
 import JSONSupport
 import Storage
