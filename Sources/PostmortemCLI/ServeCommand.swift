@@ -231,11 +231,19 @@ extension String {
     func leftPadded(_ width: Int) -> String { count >= width ? self : String(repeating: " ", count: width - count) + self }
 }
 
+/// The signature lists of the deployment: `signatures.lists_dir` (Socorro's list files, so a team
+/// moving from Socorro keeps its signatures), else the bundled defaults. The processor, the
+/// Crash Stats API and `postmortem signature` read the same lists.
+func signatureLists(_ configuration: PostmortemConfiguration) throws -> SignatureLists {
+    let directory = configuration.reader.string(forKey: "signatures.lists_dir", default: "")
+    return directory.isEmpty ? try SignatureLists.bundled() : try SignatureLists(directory: directory)
+}
+
 /// The Crash Stats API, configured by `api.*` keys.
 func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: StorageContext) throws -> CrashStatsAPI {
     let r = configuration.reader
     return try CrashStatsAPI(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue,
-                             signatures: SignatureGenerator(lists: try SignatureLists.bundled()),
+                             signatures: SignatureGenerator(lists: try signatureLists(configuration)),
                              anonymousPerMinute: r.int(forKey: "api.rate_limit.anonymous_per_minute", default: 100),
                              authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000),
                              queryTimeout: .seconds(max(1, min(3600, r.int(forKey: "api.query_timeout", default: 10)))),
@@ -246,7 +254,7 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
 func makeCrashProcessor(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) throws -> CrashProcessor {
     let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit_ms", default: 120_000)
     return CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
-                          signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .milliseconds(limit),
+                          signatures: SignatureGenerator(lists: try signatureLists(configuration)), stackwalkTimeLimit: .milliseconds(limit),
                           betaVersionProducts: Set(configuration.reader.string(forKey: "processor.beta_version_products", default: "")
                               .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
                           logger: Logger(label: "postmortem.processor"))

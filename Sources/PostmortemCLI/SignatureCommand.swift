@@ -1,15 +1,19 @@
 import ArgumentParser
 import Foundation
 import JSONSupport
+import ServiceSupport
 import Signatures
 
-struct SignatureCommand: ParsableCommand {
+struct SignatureCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "signature",
         abstract: "Generate the crash signature of crash data (siggen format) or a processed crash read from standard input.")
 
-    @Option(help: "A directory with the four signature lists (Socorro's format). Default: the bundled lists.")
+    @Option(help: "A directory with the four signature lists (Socorro's format). Default: signatures.lists_dir of the configuration, else the bundled lists.")
     var siglists: String?
+
+    @Option(help: "A JSON configuration file. Default: POSTMORTEM_CONFIG_FILE.")
+    var config: String?
 
     @Flag(name: .customShort("v"), help: "Also print the debug log.")
     var verbose = false
@@ -17,10 +21,14 @@ struct SignatureCommand: ParsableCommand {
     @Flag(help: "Read one JSON document per line and write one result per line.")
     var jsonl = false
 
-    func run() throws {
+    func run() async throws {
         let lists: SignatureLists
         do {
-            lists = try siglists.map { try SignatureLists(directory: $0) } ?? SignatureLists.bundled()
+            if let siglists {
+                lists = try SignatureLists(directory: siglists)
+            } else {
+                lists = try signatureLists(try await PostmortemConfiguration.load(file: config))
+            }
         } catch { throw fail("\(error)") }
         let generator = SignatureGenerator(lists: lists)
         if jsonl {

@@ -172,6 +172,28 @@ import TestSupport
         #expect(s2 == 1 && e2 == "postmortem: line 2: not valid JSON\n")
     }
 
+    /// `signatures.lists_dir` replaces the bundled lists (here: `App::Save` becomes a prefix
+    /// frame); `--siglists` still wins over it.
+    @Test func theConfiguredListsDirectoryIsUsed() throws {
+        let dir = TestData.temporaryDirectory("siglists")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let bundled = TestData.packageRoot + "/Sources/Signatures/Resources/siglists"
+        for name in try FileManager.default.contentsOfDirectory(atPath: bundled) where name.hasSuffix(".txt") {
+            try FileManager.default.copyItem(atPath: bundled + "/" + name, toPath: dir + "/" + name)
+        }
+        let prefix = try String(contentsOfFile: dir + "/prefix_signature_re.txt", encoding: .utf8)
+        try (prefix + "\nApp::Save\n").write(toFile: dir + "/prefix_signature_re.txt", atomically: true, encoding: .utf8)
+        let crash = #"{"os": "Linux", "threads": [{"frames": [{"function": "raise"}, {"function": "abort"}, {"function": "void App::Save(int)"}, {"function": "main"}]}]}"#
+        let (status, out, err) = try runProcess(try CommandLineTests.executable(), ["signature"], stdin: Data(crash.utf8),
+                                                environment: ["POSTMORTEM_SIGNATURES_LISTS_DIR": dir])
+        #expect(status == 0, "\(String(decoding: err, as: UTF8.self))")
+        #expect(String(decoding: out, as: UTF8.self).hasPrefix(#"{"signature": "App::Save | main""#), "\(String(decoding: out, as: UTF8.self))")
+        let bundledAnswer = try runProcess(try CommandLineTests.executable(), ["signature", "--siglists", bundled], stdin: Data(crash.utf8),
+                                           environment: ["POSTMORTEM_SIGNATURES_LISTS_DIR": dir])
+        #expect(String(decoding: bundledAnswer.1, as: UTF8.self).hasPrefix(#"{"signature": "App::Save""#))
+        #expect(!String(decoding: bundledAnswer.1, as: UTF8.self).hasPrefix(#"{"signature": "App::Save | main""#))
+    }
+
     @Test func aListDirectoryWithABadRegexIsRefused() throws {
         let dir = TestData.temporaryDirectory("lists")
         for name in ["irrelevant_signature_re", "prefix_signature_re", "signature_sentinels", "signatures_with_line_numbers_re"] {

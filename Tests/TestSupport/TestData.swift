@@ -63,7 +63,7 @@ public struct ProcessTimedOut: Error, CustomStringConvertible {
 /// Runs a program and returns its exit status, standard output and standard error. Standard
 /// input, output and error are files, so no pipe can stay open behind a daemon the program
 /// started; past `timeout` the program's process group is killed and `ProcessTimedOut` thrown.
-public func runProcess(_ executable: String, _ arguments: [String], stdin: Data = Data(),
+public func runProcess(_ executable: String, _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
                        timeout: Duration = .seconds(600)) throws -> (status: Int32, stdout: Data, stderr: Data) {
     let base = NSTemporaryDirectory() + "pm-run-\(UUID().uuidString)"
     defer { for s in [".in", ".out", ".err"] { try? FileManager.default.removeItem(atPath: base + s) } }
@@ -73,7 +73,7 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data 
                open(base + ".err", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)]
     defer { for fd in fds where fd >= 0 { close(fd) } }
     guard fds.allSatisfy({ $0 >= 0 }) else { throw ChildProcess.SpawnError(description: "cannot open files for \(executable): errno \(errno)") }
-    let child = try ChildProcess(executable, arguments, stdin: fds[0], stdout: fds[1], stderr: fds[2])
+    let child = try ChildProcess(executable, arguments, environment: environment, stdin: fds[0], stdout: fds[1], stderr: fds[2])
     let status = child.wait(timeout: timeout)
     let out = FileManager.default.contents(atPath: base + ".out") ?? Data()
     let err = FileManager.default.contents(atPath: base + ".err") ?? Data()
