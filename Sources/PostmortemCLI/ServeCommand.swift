@@ -124,6 +124,11 @@ struct ServeCommand: AsyncParsableCommand {
                 + makeRepublisher(configuration, storage: storage)
             : []
         let cleanup = SymbolUploadCleanup(metadata: storage.metadata, settings: symbolServer.settings)
+        // Crash retention runs daily when `retention.crashes_days` is set (off by default).
+        let retentionDays = configuration.reader.int(forKey: "retention.crashes_days", default: 0)
+        let retention: [any Service] = retentionDays > 0
+            ? [CrashRetention(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue, retentionDays: min(retentionDays, 36_500))]
+            : []
         let api: CrashStatsAPI
         do {
             api = try makeCrashStatsAPI(configuration, storage: storage)
@@ -132,7 +137,7 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: workers + [cleanup], limits: configuration.httpLimits, logger: logger) { router in
+                                  healthChecks: storage.healthChecks, services: workers + [cleanup] + retention, limits: configuration.httpLimits, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import CrashModel
 import Foundation
 import JSONSupport
 import Logging
@@ -70,7 +71,37 @@ struct SymbolsServerCommand: AsyncParsableCommand {
 struct CleanupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cleanup", abstract: "Retention jobs (they also run inside serve and symbols-server).",
-        subcommands: [Uploads.self])
+        subcommands: [Uploads.self, Crashes.self])
+
+    struct Crashes: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crashes",
+            abstract: "Delete crashes received before a cutoff (raw crash, dumps, processed crash, index and missing-symbol rows), old dead letters and payload records, and tokens expired 90 days ago.")
+        @OptionGroup var storage: StorageOptions
+        @Option(name: .customLong("older-than"), help: "Days of crashes kept, counted back from today (UTC); older days are deleted.") var olderThan: Int
+        @Option(name: .customLong("scan-days"), help: "How many days before the cutoff are looked at.") var scanDays = 366
+        @Flag(name: .customLong("dry-run"), help: "Count what would be deleted; delete nothing.") var dryRun = false
+
+        func validate() throws {
+            guard (1...36_500).contains(olderThan) else { throw ValidationError("--older-than must be 1…36500 days") }
+            guard (1...36_500).contains(scanDays) else { throw ValidationError("--scan-days must be 1…36500") }
+        }
+
+        func run() async throws {
+            let context = try await storage.open()
+            var retention = CrashRetention(blobs: context.blobs, metadata: context.metadata, queue: context.queue, retentionDays: olderThan)
+            retention.scanDays = scanDays
+            let o: CrashRetention.Outcome
+            do { o = try await retention.runOnce(dryRun: dryRun) } catch { await context.close(); throw fail("\(error)") }
+            await context.close()
+            FileHandleOutput.stdout("""
+                \(dryRun ? "would delete" : "deleted") before \(CrashID.dayStamp(retention.cutoffDay(now: Date()))): \(o.crashes) crashes \
+                (\(o.blobs) objects, \(o.indexRows) index rows, \(o.missingSymbolRows) missing-symbol rows, \(o.otherRows) other rows), \
+                \(o.deadLetters) dead letters, \(o.payloadRecords) payload records, \(o.expiredTokens) expired tokens
+
+                """)
+        }
+    }
 
     struct Uploads: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
