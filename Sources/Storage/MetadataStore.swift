@@ -734,6 +734,7 @@ public struct MetadataStore: Sendable {
                           codeFile: CrashIndexRow.removingNUL(m.codeFile), codeId: CrashIndexRow.removingNUL(m.codeId), checks: m.checks)
         }
         try await database.withTransaction { db in
+            let previous = try await db.raw("SELECT debug_file, debug_id FROM missing_symbol_crashes WHERE crash_id = \(bind: crashID)").all()
             try await db.raw("DELETE FROM missing_symbol_crashes WHERE crash_id = \(bind: crashID)").run()
             for m in modules {
                 try await db.raw("""
@@ -745,6 +746,15 @@ public struct MetadataStore: Sendable {
                 try await db.raw("""
                     INSERT INTO missing_symbol_crashes (debug_file, debug_id, crash_id, processed_at)
                     VALUES (\(bind: m.debugFile), \(bind: m.debugId), \(bind: crashID), \(bind: now)) ON CONFLICT DO NOTHING
+                    """).run()
+            }
+            // Modules this crash needed before and no longer does (it found their symbols):
+            // forgotten when no other crash waits for them and no download asked for them.
+            for row in previous {
+                let file = try row.decode(column: "debug_file", as: String.self), id = try row.decode(column: "debug_id", as: String.self)
+                try await db.raw("""
+                    DELETE FROM missing_symbols WHERE debug_file = \(bind: file) AND debug_id = \(bind: id) AND download_misses = 0
+                    AND NOT EXISTS (SELECT 1 FROM missing_symbol_crashes c WHERE c.debug_file = \(bind: file) AND c.debug_id = \(bind: id))
                     """).run()
             }
         }

@@ -434,7 +434,9 @@ extension MetadataStore {
                 SELECT m.debug_file, m.debug_id, m.code_file, m.code_id, m.checks, m.download_misses, m.first_seen, m.last_seen,
                        (SELECT COUNT(*) FROM missing_symbol_crashes c WHERE c.debug_file = m.debug_file AND c.debug_id = m.debug_id
                         AND c.processed_at >= \(bind: since)) AS crashes
-                FROM missing_symbols m WHERE m.last_seen >= \(bind: since) OR m.first_seen >= \(bind: since)
+                FROM missing_symbols m WHERE (m.last_seen >= \(bind: since) OR m.first_seen >= \(bind: since))
+                AND (m.download_misses > 0 OR EXISTS (SELECT 1 FROM missing_symbol_crashes c2 WHERE c2.debug_file = m.debug_file
+                     AND c2.debug_id = m.debug_id AND c2.processed_at >= \(bind: since)))
                 ORDER BY crashes DESC, m.download_misses DESC, m.debug_file, m.debug_id LIMIT \(bind: limit)
                 """).all()
         }.map { row in

@@ -218,5 +218,11 @@ import TestSupport
         f.clock.advance(seconds: 100)
         #expect(try await f.metadata.deleteStaleDownloadMisses(before: f.clock.now) == 1)
         #expect(try await f.metadata.missingSymbolsReport(since: 0).map(\.module.debugFile) == ["b.pdb", "a.pdb"])
+        // A crash reprocessed with its symbols takes its module off the report (another crash
+        // still waiting for b.pdb keeps that one).
+        try await f.metadata.recordMissingSymbols(crashID: "c3", modules: [], firstCheckAfter: .seconds(30))
+        try await f.metadata.recordMissingSymbols(crashID: "c1", modules: [], firstCheckAfter: .seconds(30))
+        #expect(try await f.metadata.missingSymbolsReport(since: 0).map(\.module.debugFile) == ["b.pdb"])
+        #expect(try await f.metadata.missingModules(dueOnly: false, limit: 10).map(\.debugFile) == ["b.pdb"])
     }
 }
