@@ -8,15 +8,6 @@ import Stackwalker
 import Storage
 import SymbolSources
 
-public enum Ruleset: String, Sendable, CaseIterable {
-    /// Every rule.
-    case `default`
-    /// Only signature generation, on the existing processed crash.
-    case regenerateSignature = "regenerate_signature"
-    /// The default rules, queued because symbols a crash lacked became available.
-    case lateSymbols = "late_symbols"
-}
-
 public struct ProcessorError: Error, CustomStringConvertible {
     public let description: String
     /// Trying again cannot help (the stored raw crash is missing or not JSON): the message goes
@@ -31,8 +22,7 @@ public struct CrashProcessor: Sendable {
     let metadata: MetadataStore
     /// How long a claim lasts if its run dies: past the stackwalk time limit with room to save.
     let claimLease: Duration
-    let rules: [any ProcessorRule]
-    let signatureRule: SignatureRule
+    let rulesets: [Ruleset: [any ProcessorRule]]
     let walker: Stackwalker
     let host: String
     let logger: Logger
@@ -44,17 +34,8 @@ public struct CrashProcessor: Sendable {
         self.metadata = metadata
         self.walker = walker
         claimLease = stackwalkTimeLimit * 2 + .seconds(60)
-        signatureRule = SignatureRule(generator: signatures)
-        rules = [
-            DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()),
-            VersionRewriteRule(), IdentifierRule(),
-            StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), ModuleURLRewriteRule(), CrashingThreadInfoRule(),
-            TruncateStacksRule(), CrashAnalysisRule(), PluginRule(), ProcessTypeRule(), AnnotationDetailsRule(), AddonsRule(),
-            DatesAndTimesRule(), OutOfMemoryBinaryRule(), PHCRule(), BreadcrumbsRule(),
-            JavaRule(), MacDetailsRule(), MozCrashReasonRule(), PlatformInfoRule(),
-            BetaVersionRule(products: Set(betaVersionProducts.map { $0.lowercased() }), lookup: metadata),
-            StackSummaryRule(), ThemePrettyNameRule(), MemoryReportExtractionRule(), SoftErrorsRule(), signatureRule,
-        ]
+        rulesets = Ruleset.rules(metadata: metadata, walker: walker, signatures: signatures, stackwalkTimeLimit: stackwalkTimeLimit,
+                                 betaVersionProducts: betaVersionProducts)
         host = ProcessInfo.processInfo.hostName
         self.logger = logger
     }
@@ -119,7 +100,7 @@ public struct CrashProcessor: Sendable {
                 for m in Self.missingModulesInStack(previous) { await supplier.forgetMissing(debugFile: m.debugFile, debugId: m.debugId) }
             }
         }
-        for rule in ruleset == .regenerateSignature ? [signatureRule] : rules {
+        for rule in rulesets[ruleset] ?? [] {
             do {
                 try await rule.run(&state)
             } catch {
@@ -179,163 +160,5 @@ public struct CrashProcessor: Sendable {
             cpuArch: p["cpu_arch"]?.stringValue, processType: p["process_type"]?.stringValue, signature: p["signature"]?.stringValue,
             buildID: p["build"]?.stringValue, reason: p["reason"]?.stringValue, uptime: p["uptime"]?.intValue,
             installAge: p["install_age"]?.intValue, document: .object(searchable))
-    }
-}
-
-/// Queue consumers: `workers` loops that lease a crash id, process it and ack; a failure is
-/// retried by the queue and dead-lettered after its attempts. Stops on graceful shutdown after
-/// the crashes in hand.
-public struct ProcessorWorkers: Service {
-    let processor: CrashProcessor
-    let queue: WorkQueue
-    let workers: Int
-    let idleDelay: Duration
-    let logger: Logger
-
-    public init(processor: CrashProcessor, queue: WorkQueue, workers: Int, idleDelay: Duration = .milliseconds(200),
-                logger: Logger = Logger(label: "postmortem.processor")) {
-        self.processor = processor
-        self.queue = queue
-        self.workers = max(1, workers)
-        self.idleDelay = idleDelay
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                for _ in 0..<workers { group.addTask { await self.loop() } }
-            }
-        } onGracefulShutdown: {
-            logger.info("processor workers stopping")
-        }
-    }
-
-    func loop() async {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            let leases: [Lease]
-            do {
-                leases = try await queue.lease(limit: 1)
-            } catch {
-                logger.error("leasing failed", metadata: ["error": "\(error)"])
-                try? await Task.sleep(for: .seconds(1))
-                continue
-            }
-            guard let lease = leases.first else {
-                // Woken early by graceful shutdown, so an idle worker never delays it.
-                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: idleDelay) }
-                continue
-            }
-            if lease.item.crashID == "test" { _ = try? await queue.ack(lease); continue }
-            do {
-                try await processor.process(lease.item.crashID, ruleset: Ruleset(rawValue: lease.item.ruleset ?? "default") ?? .default)
-                _ = try await queue.ack(lease)
-            } catch let busy as CrashProcessor.Busy {
-                logger.info("postponed", metadata: ["crash_id": "\(busy.crashID)", "reason": "processed by another run"])
-                try? await queue.postpone(lease, by: .seconds(5))
-            } catch {
-                logger.error("processing failed", metadata: ["crash_id": "\(lease.item.crashID)", "error": "\(error)"])
-                if (error as? ProcessorError)?.permanent != true, await !processor.storageIsHealthy() {
-                    // The blob store or the database is down: not this crash's fault, so no attempt
-                    // is spent; processing resumes by itself when storage is back.
-                    try? await queue.postpone(lease, by: .seconds(10))
-                } else {
-                    try? await queue.fail(lease, error: "\(error)", retry: !((error as? ProcessorError)?.permanent ?? false))
-                }
-            }
-        }
-    }
-}
-
-/// Late symbols: crashes processed while a module in their stack lacked symbols are reprocessed
-/// once the symbols appear. Local symbol trees are checked every `interval` (a file that arrives
-/// is noticed within that); symbol servers are asked again with exponential backoff
-/// (`interval` × 2ⁿ up to `maxBackoff`). Affected crashes from the last `lookBack` are queued on the
-/// reprocessing queue, at most `maxPerModule` per module, with the `late_symbols` ruleset.
-public struct LateSymbolsWatcher: Service {
-    let metadata: MetadataStore
-    let queue: WorkQueue
-    let supplier: SymbolSupplier
-    let interval: Duration
-    let maxBackoff: Duration
-    let lookBack: Duration
-    let maxPerModule: Int
-    let logger: Logger
-
-    public init(metadata: MetadataStore, queue: WorkQueue, supplier: SymbolSupplier, interval: Duration = .seconds(30),
-                maxBackoff: Duration = .seconds(6 * 3600), lookBack: Duration = .seconds(14 * 86_400), maxPerModule: Int = 10_000,
-                logger: Logger = Logger(label: "postmortem.late-symbols")) {
-        self.metadata = metadata
-        self.queue = queue
-        self.supplier = supplier
-        self.interval = interval
-        self.maxBackoff = maxBackoff
-        self.lookBack = lookBack
-        self.maxPerModule = maxPerModule
-        self.logger = logger
-    }
-
-    public func run() async throws {
-        // Graceful shutdown cancels the loop, including its sleep.
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { _ = try await checkOnce() } catch { logger.error("late-symbol check failed", metadata: ["error": "\(error)"]) }
-                try await Task.sleep(for: interval)
-            }
-        }
-    }
-
-    /// One round of checks; returns the crash ids queued.
-    public func checkOnce() async throws -> [String] {
-        var found: [MetadataStore.MissingModule] = []
-        // Local trees: a cheap existence check for every waiting module.
-        // A file that appeared is loaded now, which also clears the supplier's negative cache.
-        for m in try await metadata.missingModules(dueOnly: false, limit: 5000) where supplier.existsLocally(Self.identity(m)) {
-            if await supplier.recheck(Self.identity(m)) { found.append(m) }
-        }
-        // Symbol servers: only modules that are due, with backoff.
-        if supplier.hasServers {
-            for m in try await metadata.missingModules(dueOnly: true, limit: 200) where !found.contains(m) {
-                if await supplier.recheck(Self.identity(m)) {
-                    found.append(m)
-                } else {
-                    let delay = min(maxBackoff, interval * Double(1 << min(m.checks + 1, 20)))
-                    try await metadata.rescheduleMissingModule(m, after: delay)
-                }
-            }
-        }
-        var queued: [String] = []
-        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - lookBack.components.seconds * 1_000_000
-        for m in found {
-            let ids = try await metadata.resolveMissingModule(m, since: since, limit: maxPerModule)
-            try await queue.enqueue(ids.map { QueueItem(crashID: $0, ruleset: Ruleset.lateSymbols.rawValue) }, queue: .reprocessing)
-            logger.info("symbols arrived; reprocessing", metadata: ["module": "\(m.debugFile)/\(m.debugId)", "crashes": "\(ids.count)"])
-            queued += ids
-        }
-        return queued
-    }
-
-    /// An upload stored symbols for these modules: the crashes waiting for them (processed in
-    /// the look-back window) are queued for reprocessing now, without waiting for a check.
-    @discardableResult
-    public func symbolsArrived(_ modules: [(debugFile: String, debugId: String)]) async throws -> [String] {
-        var queued: [String] = []
-        let since = Int64(Date().timeIntervalSince1970 * 1_000_000) - lookBack.components.seconds * 1_000_000
-        for (file, id) in modules {
-            await supplier.forgetMissing(debugFile: file, debugId: id)
-            for m in try await metadata.waitingModules(debugFile: file, debugId: id) {
-                let ids = try await metadata.resolveMissingModule(m, since: since, limit: maxPerModule)
-                try await queue.enqueue(ids.map { QueueItem(crashID: $0, ruleset: Ruleset.lateSymbols.rawValue) }, queue: .reprocessing)
-                if !ids.isEmpty {
-                    logger.info("symbols uploaded; reprocessing", metadata: ["module": "\(m.debugFile)/\(m.debugId)", "crashes": "\(ids.count)"])
-                }
-                queued += ids
-            }
-        }
-        return queued
-    }
-
-    static func identity(_ m: MetadataStore.MissingModule) -> ModuleIdentity {
-        ModuleIdentity(debugFile: m.debugFile, debugId: m.debugId, codeFile: m.codeFile, codeId: m.codeId)
     }
 }

@@ -87,35 +87,25 @@ import TestSupport
         _ = t.stackWin(at: 0xffff_fffe)
     }
 
-    /// A 2 GB sparse file (a MODULE line, 2 GB of NULs with no newline, then a FUNC) parses in
-    /// bounded memory: the over-long line is skipped and counted, the FUNC after it is found.
-    @Test func twoGigabyteSparseFileParsesInBoundedMemory() throws {
+    /// A sparse file (a MODULE line, 64 MiB of NULs with no newline, then a FUNC): the over-long
+    /// line is skipped and counted, the FUNC after it is found. (The memory bound, on a 1 GB
+    /// line, is measured in a process of its own: `CommandLineTests.aGigabyteLineParsesInBoundedMemory`.)
+    @Test func aSparseFileWithAHugeLineParses() throws {
         let path = TestData.temporaryDirectory("sparse") + "/huge.sym"
         let header = Array("MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 huge\n".utf8)
         let trailer = Array("\nFUNC 1000 10 0 after_the_hole\n".utf8)
         let fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
         #expect(fd >= 0)
         _ = header.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        let holeEnd = off_t(header.count) + (2 << 30)
+        let holeEnd = off_t(header.count) + (64 << 20)
         #expect(lseek(fd, holeEnd, SEEK_SET) == holeEnd)
         _ = trailer.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         close(fd)
         defer { unlink(path) }
 
-        let before = residentBytes()
         let t = try SymbolFileParser().parse(path: path)
-        let after = residentBytes()
         #expect(t.stats.bytes == UInt64(holeEnd) + UInt64(trailer.count))
         #expect(t.stats.malformed == 1)
         #expect(t.function(at: 0x1004)?.name == "after_the_hole")
-        // The parser holds one 12 MiB read buffer; nothing grows with the file.
-        #expect(after - before < 64 << 20, "resident memory grew by \(after - before) bytes")
-    }
-
-    private func residentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-              let kb = Int(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
-        return kb * 1024
     }
 }

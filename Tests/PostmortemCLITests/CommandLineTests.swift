@@ -18,6 +18,29 @@ import TestSupport
         return (status, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
     }
 
+    /// The parser holds one 12 MiB read buffer; nothing grows with the file: a 1 GB line of
+    /// NULs costs no more than a small file (peak memory of the child process).
+    @Test func aGigabyteLineParsesInBoundedMemory() throws {
+        let dir = TestData.temporaryDirectory("sparse-cli")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let header = "MODULE Linux x86_64 ABCDEF0123456789ABCDEF01234567890 huge\n", trailer = "\nFUNC 1000 10 0 after_the_hole\n"
+        let huge = dir + "/huge.sym", small = dir + "/small.sym"
+        try (header + trailer).write(toFile: small, atomically: true, encoding: .utf8)
+        let fd = open(huge, O_CREAT | O_WRONLY | O_TRUNC, 0o644)
+        #expect(fd >= 0)
+        _ = Array(header.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let holeEnd = off_t(header.utf8.count) + (1 << 30)
+        #expect(lseek(fd, holeEnd, SEEK_SET) == holeEnd)
+        _ = Array(trailer.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        let base = try runProcessMeasured(try Self.executable(), ["symbols", "lookup", small, "0x1004"])
+        let big = try runProcessMeasured(try Self.executable(), ["symbols", "lookup", huge, "0x1004"])
+        #expect(big.status == 0 && String(decoding: big.stdout, as: UTF8.self).contains("after_the_hole"))
+        #expect(base.maxResidentBytes > 0)
+        #expect(big.maxResidentBytes - base.maxResidentBytes < 64 << 20,
+                "peak memory \(big.maxResidentBytes >> 20) MiB for the 1 GB line, \(base.maxResidentBytes >> 20) MiB for a small file")
+    }
+
     @Test func symbolicatesTheReadmeExample() throws {
         let request = try String(contentsOfFile: TestData.packageRoot + "/examples/symbolicate-v5.json", encoding: .utf8)
         let symbols = try TestData.path("symbolication/symbols")

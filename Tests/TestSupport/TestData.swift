@@ -65,6 +65,14 @@ public struct ProcessTimedOut: Error, CustomStringConvertible {
 /// started; past `timeout` the program's process group is killed and `ProcessTimedOut` thrown.
 public func runProcess(_ executable: String, _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
                        timeout: Duration = .seconds(600)) throws -> (status: Int32, stdout: Data, stderr: Data) {
+    let r = try runProcessMeasured(executable, arguments, stdin: stdin, environment: environment, timeout: timeout)
+    return (r.status, r.stdout, r.stderr)
+}
+
+/// `runProcess`, also reporting the child's peak resident memory (`wait4`'s `ru_maxrss`): a
+/// memory bound measured in a process of its own, whatever other tests allocate meanwhile.
+public func runProcessMeasured(_ executable: String, _ arguments: [String], stdin: Data = Data(), environment: [String: String] = [:],
+                               timeout: Duration = .seconds(600)) throws -> (status: Int32, stdout: Data, stderr: Data, maxResidentBytes: Int) {
     let base = NSTemporaryDirectory() + "pm-run-\(UUID().uuidString)"
     defer { for s in [".in", ".out", ".err"] { try? FileManager.default.removeItem(atPath: base + s) } }
     try stdin.write(to: URL(fileURLWithPath: base + ".in"))
@@ -81,7 +89,7 @@ public func runProcess(_ executable: String, _ arguments: [String], stdin: Data 
         child.killGroup()
         throw ProcessTimedOut(command: ([executable] + arguments).joined(separator: " "), limit: timeout, stderr: String(decoding: err, as: UTF8.self))
     }
-    return (status, out, err)
+    return (status, out, err, child.maxResidentBytes)
 }
 
 /// A child process started with `posix_spawn` and reaped with `waitpid`. Not Foundation's
@@ -93,6 +101,10 @@ public final class ChildProcess: @unchecked Sendable {
 
     public let pid: pid_t
     private let reaped = Mutex<Int32?>(nil)
+    private let peakMemory = Mutex<Int>(0)
+
+    /// The child's peak resident memory in bytes, once it has been reaped.
+    public var maxResidentBytes: Int { peakMemory.withLock { $0 } }
 
     /// Starts `executable` (an absolute path) with `environment` added to this process's own.
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:],
@@ -129,7 +141,9 @@ public final class ChildProcess: @unchecked Sendable {
         reaped.withLock { status in
             if let status { return status }
             var raw: Int32 = 0
-            guard waitpid(pid, &raw, WNOHANG) == pid else { return nil }
+            var usage = rusage()
+            guard wait4(pid, &raw, WNOHANG, &usage) == pid else { return nil }
+            peakMemory.withLock { $0 = usage.ru_maxrss * 1024 }
             status = raw & 0x7f == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
             return status
         }
