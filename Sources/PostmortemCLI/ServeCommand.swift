@@ -58,7 +58,7 @@ struct ServerOptions: ParsableArguments {
         Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: label)
         do {
-            return (configuration, logger, try await StorageContext.open(configuration, logger: logger))
+            return (configuration, logger, try await StorageContext.open(configuration.storage, logger: logger))
         } catch {
             throw fail("cannot open storage: \(error)")
         }

@@ -24,7 +24,7 @@ struct StorageOptions: ParsableArguments {
         configuration.resolve(dataDirectory: data)
         Observability.bootstrapLogging(format: "text", level: "warning")
         do {
-            return try await StorageContext.open(configuration, logger: Logger(label: "postmortem.cli"))
+            return try await StorageContext.open(configuration.storage, logger: Logger(label: "postmortem.cli"))
         } catch {
             throw fail("cannot open storage: \(error)")
         }

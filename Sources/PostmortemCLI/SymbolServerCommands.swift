@@ -117,7 +117,7 @@ struct CleanupCommand: AsyncParsableCommand {
             configuration.resolve(dataDirectory: data)
             Observability.bootstrapLogging(format: "text", level: "warning")
             let storage: StorageContext
-            do { storage = try await StorageContext.open(configuration, logger: Logger(label: "postmortem.cli")) } catch {
+            do { storage = try await StorageContext.open(configuration.storage, logger: Logger(label: "postmortem.cli")) } catch {
                 throw fail("cannot open storage: \(error)")
             }
             let cleanup = SymbolUploadCleanup(metadata: storage.metadata, settings: symbolServerSettings(configuration))

@@ -1,6 +1,30 @@
 import Foundation
 import Logging
-import Storage
+
+/// Where a service's storage lives: the part of the configuration the storage layer reads
+/// (`PostmortemConfiguration.storage` fills it from `data.dir`, `database.*`, `s3.*`, `queue.*`).
+public struct StorageConfiguration: Sendable {
+    public var dataDirectory: String
+    public var databaseURL: String
+    public var databasePoolSize: Int
+    /// Set when blobs live in S3; nil for the filesystem under `<data>/blobs`.
+    public var s3: S3Configuration?
+    public var queueVisibilityTimeout: Duration
+    public var queueMaxAttempts: Int
+
+    public init(dataDirectory: String, databaseURL: String, databasePoolSize: Int = 8, s3: S3Configuration? = nil,
+                queueVisibilityTimeout: Duration = .seconds(300), queueMaxAttempts: Int = 5) {
+        self.dataDirectory = dataDirectory
+        self.databaseURL = databaseURL
+        self.databasePoolSize = databasePoolSize
+        self.s3 = s3
+        self.queueVisibilityTimeout = queueVisibilityTimeout
+        self.queueMaxAttempts = queueMaxAttempts
+    }
+
+    /// Embedded (SQLite + files) or scale-out (PostgreSQL and/or S3), chosen by configuration alone.
+    public var isEmbedded: Bool { s3 == nil && !databaseURL.hasPrefix("postgres") }
+}
 
 /// The storage a service runs on, opened from configuration: the metadata database (migrated),
 /// the blob store and the work queue.
@@ -10,7 +34,7 @@ public struct StorageContext: Sendable {
     public let blobs: any BlobStore
     public let queue: WorkQueue
 
-    public static func open(_ configuration: PostmortemConfiguration, logger: Logger) async throws -> StorageContext {
+    public static func open(_ configuration: StorageConfiguration, logger: Logger) async throws -> StorageContext {
         if configuration.isEmbedded || configuration.s3 == nil {
             try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
         }
@@ -30,15 +54,6 @@ public struct StorageContext: Sendable {
             await database.shutdown()
             throw error
         }
-    }
-
-    /// The heartbeat checks of the storage layer.
-    public var healthChecks: [HealthCheck] {
-        [
-            HealthCheck(name: "database") { try await database.check() },
-            HealthCheck(name: "blob_store") { try await blobs.check() },
-            HealthCheck(name: "queue") { _ = try await queue.counts() },
-        ]
     }
 
     public func close() async { await database.shutdown() }
