@@ -58,7 +58,7 @@ let package = Package(
         .target(
             name: "SymbolSources",
             dependencies: [
-                "BreakpadSymbols",
+                "BreakpadSymbols", "CSystemShims",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,7 +78,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "JSONSupport",
+                "JSONSupport", "CSystemShims",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -232,7 +232,7 @@ let package = Package(
         // by the test suite's mutation run (FuzzTargetsTests).
         .target(
             name: "FuzzTargets",
-            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer", "CrashModel",
+            dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer", "CrashModel", "ServiceSupport",
                            "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Targets", swiftSettings: strict),
@@ -241,7 +241,8 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "Storage", .product(name: "SQLKit", package: "sql-kit"),
+                "Storage", "ServiceSupport", .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -10,6 +10,7 @@ import JSONSupport
 import Logging
 import NIOCore
 import Processor
+import ServiceSupport
 import Signatures
 import Stackwalker
 import Storage
@@ -72,7 +73,7 @@ public enum FuzzTargets {
     /// the first byte picks the model.
     static func superSearch(_ bytes: [UInt8]) async {
         guard let world = try? await FuzzWorld.storage.value else { preconditionFailure("fuzz set-up failed") }
-        let query = CrashStatsService.parseForm(String(decoding: bytes, as: UTF8.self))
+        let query = FormEncoding.parse(String(decoding: bytes, as: UTF8.self))
         let models = ["SuperSearch", "SuperSearchUnredacted", "MissingProcessedCrash", "SignatureFirstDate", "VersionString", "RawCrash"]
         let endpoint = models[Int(bytes.first ?? 0) % models.count]
         _ = await world.api.handle(APIRequest(method: "GET", endpoint: endpoint, query: query, client: "fuzz"))

@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import Dispatch
 #if canImport(Glibc)
@@ -182,15 +183,7 @@ public enum SymbolIndexFile {
         }
     }
 
-    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool {
-        var done = 0
-        while done < bytes.count {
-            let n = Glibc.write(fd, bytes.baseAddress! + done, bytes.count - done)
-            if n < 0 { if errno == EINTR { continue }; return false }
-            done += n
-        }
-        return true
-    }
+    private static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> Bool { pm_write_all(fd, bytes.baseAddress, bytes.count) == 0 }
 
     private static func align8(_ x: Int) -> Int { (x + 7) & ~7 }
 

@@ -2,6 +2,8 @@
 #include "CSystemShims.h"
 #include <sys/mman.h>
 #include <zlib.h>
+#include <errno.h>
+#include <unistd.h>
 
 void *pm_remap(void *old_address, size_t old_size, size_t new_size) {
 #ifdef __linux__
@@ -45,4 +47,19 @@ size_t pm_json_string_run(const unsigned char *bytes, size_t length) {
 
 unsigned int pm_crc32(unsigned int crc, const unsigned char *bytes, size_t length) {
     return (unsigned int)crc32_z(crc, bytes, length);
+}
+
+int pm_write_all(int fd, const void *bytes, size_t length) {
+    const unsigned char *p = bytes;
+    while (length > 0) {
+        ssize_t n = write(fd, p, length);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        if (n == 0) { errno = EIO; return -1; }
+        p += n;
+        length -= (size_t)n;
+    }
+    return 0;
 }

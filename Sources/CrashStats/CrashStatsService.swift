@@ -12,14 +12,14 @@ public enum CrashStatsService {
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.rawName.lowercased()] = field.value }
             // Query strings are form-encoded (`+` is a space), which the URI parser leaves as is.
-            let query = Self.parseForm(request.uri.query ?? "")
+            let query = FormEncoding.parse(request.uri.query ?? "")
             var body = Data()
             var form: [(String, String)] = []
             if request.method == .post {
                 let buffer = try await request.body.collect(upTo: 16 << 20)
                 body = Data(buffer.readableBytesView)
                 if (headers["content-type"] ?? "").hasPrefix("application/x-www-form-urlencoded") {
-                    form = Self.parseForm(String(decoding: body, as: UTF8.self))
+                    form = FormEncoding.parse(String(decoding: body, as: UTF8.self))
                 }
             }
             // Anonymous clients are told apart by their address (X-Forwarded-For only from a
@@ -35,6 +35,4 @@ public enum CrashStatsService {
         // One route serves `/api/<Model>` and `/api/<Model>/` (the router ignores a trailing slash).
         for method in [HTTPRequest.Method.get, .post, .put, .delete] { router.on("/api/:model", method: method, use: handler) }
     }
-
-    public static func parseForm(_ text: String) -> [(String, String)] { FormEncoding.parse(text) }
 }

@@ -181,7 +181,7 @@ struct SymbolsUploadCommand: AsyncParsableCommand {
             let size = (try? FileManager.default.attributesOfItem(atPath: archive)[.size] as? Int) ?? 0
             FileHandleOutput.stderr("[\(n + 1)/\(archives.count)] uploading \((archive as NSString).lastPathComponent) (\(size / 1024) KiB)\n")
             let answer = try await post(archive, to: base + "/upload/", token: token)
-            guard case .object? = JSONValue.parse(answer), let upload = JSONValue.parse(answer)?["upload"] else { throw fail("unexpected answer: \(String(decoding: answer.prefix(500), as: UTF8.self))") }
+            guard let upload = JSONValue.parse(answer)?["upload"] else { throw fail("unexpected answer: \(String(decoding: answer.prefix(500), as: UTF8.self))") }
             let stored = upload["files"]?.arrayValue?.compactMap(\.stringValue) ?? []
             let skipped = upload["skipped_keys"]?.arrayValue?.compactMap(\.stringValue) ?? []
             let ignored = upload["ignored_keys"]?.arrayValue?.compactMap(\.stringValue) ?? []

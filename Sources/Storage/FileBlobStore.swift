@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import NIOPosix
 
@@ -196,13 +197,7 @@ public struct FileBlobStore: BlobStore {
         do {
             defer { close(fd) }
             try data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
-                var done = 0
-                while done < buffer.count {
-                    let n = write(fd, buffer.baseAddress! + done, buffer.count - done)
-                    if n < 0 && errno == EINTR { continue }
-                    if n <= 0 { throw BlobStoreError.io(key: key, operation: "write", errno: errno) }
-                    done += n
-                }
+                guard pm_write_all(fd, buffer.baseAddress, buffer.count) == 0 else { throw BlobStoreError.io(key: key, operation: "write", errno: errno) }
             }
             // fdatasync: the data and what is needed to read it back (size, blocks), not timestamps.
             guard fdatasync(fd) == 0 else { throw BlobStoreError.io(key: key, operation: "fsync", errno: errno) }

@@ -76,10 +76,4 @@ extension MetadataStore {
             return (received, uncompressed, received.count == 0 ? 0 : Double(compressed) / Double(received.count))
         }
     }
-
-    public func deletePayloadRecords(before cutoff: Int64) async throws {
-        try await database.write { db in
-            try await db.raw("DELETE FROM collector_payloads WHERE received_at < \(bind: cutoff)").run()
-        }
-    }
 }

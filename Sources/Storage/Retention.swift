@@ -1,6 +1,17 @@
 import Foundation
 import SQLKit
 
+/// Counts the rows of `table` matching `condition` and, unless `dryRun`, deletes them, in the
+/// caller's transaction: a dry run reports the numbers a real run deletes. `countAlso` narrows
+/// only the count.
+func countAndDelete(_ db: any SQLDatabase, from table: String, where condition: SQLQueryString, dryRun: Bool,
+                    countAlso: SQLQueryString = "") async throws -> Int {
+    let n = try await db.raw("SELECT COUNT(*) AS n FROM \(unsafeRaw: table) WHERE \(condition)\(countAlso)").first()?
+        .decode(column: "n", as: Int.self) ?? 0
+    if !dryRun { try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE \(condition)").run() }
+    return n
+}
+
 /// Deleting what is past retention (`postmortem cleanup crashes`): every statement counts what
 /// it would delete first, so a dry run reports the same numbers a real run deletes.
 extension MetadataStore {
@@ -22,18 +33,15 @@ extension MetadataStore {
             start += batch.count
             let batchCounts = try await database.withTransaction { db -> CrashRecordCounts in
                 var c = CrashRecordCounts()
-                for (table, column) in [("crashes", "crash_id"), ("missing_symbol_crashes", "crash_id"),
-                                        ("missing_processed_crashes", "crash_id"), ("processing_claims", "crash_id")] {
+                for table in ["crashes", "missing_symbol_crashes", "missing_processed_crashes", "processing_claims"] {
                     let uncounted: SQLQueryString = table == "crashes" && dryRun && countedCutoff != nil
                         ? " AND date_processed >= \(bind: countedCutoff!)" : ""
-                    let n = try await db.raw("SELECT COUNT(*) AS n FROM \(unsafeRaw: table) WHERE \(unsafeRaw: column) IN (\(binds: batch))\(uncounted)")
-                        .first()?.decode(column: "n", as: Int.self) ?? 0
+                    let n = try await countAndDelete(db, from: table, where: "crash_id IN (\(binds: batch))", dryRun: dryRun, countAlso: uncounted)
                     switch table {
                     case "crashes": c.indexRows += n
                     case "missing_symbol_crashes": c.missingSymbolRows += n
                     default: c.otherRows += n
                     }
-                    if !dryRun { try await db.raw("DELETE FROM \(unsafeRaw: table) WHERE \(unsafeRaw: column) IN (\(binds: batch))").run() }
                 }
                 return c
             }
@@ -57,10 +65,7 @@ extension MetadataStore {
     /// Collector payload records received before `cutoff`.
     public func countOrDeletePayloadRecords(before cutoff: Int64, dryRun: Bool) async throws -> Int {
         try await database.withTransaction { db in
-            let n = try await db.raw("SELECT COUNT(*) AS n FROM collector_payloads WHERE received_at < \(bind: cutoff)").first()?
-                .decode(column: "n", as: Int.self) ?? 0
-            if !dryRun { try await db.raw("DELETE FROM collector_payloads WHERE received_at < \(bind: cutoff)").run() }
-            return n
+            try await countAndDelete(db, from: "collector_payloads", where: "received_at < \(bind: cutoff)", dryRun: dryRun)
         }
     }
 
@@ -85,10 +90,7 @@ extension WorkQueue {
     /// Dead letters that failed before `cutoff`.
     public func deleteDeadLetters(failedBefore cutoff: Int64, dryRun: Bool) async throws -> Int {
         try await database.withTransaction { db in
-            let n = try await db.raw("SELECT COUNT(*) AS n FROM dead_letters WHERE failed_at < \(bind: cutoff)").first()?
-                .decode(column: "n", as: Int.self) ?? 0
-            if !dryRun { try await db.raw("DELETE FROM dead_letters WHERE failed_at < \(bind: cutoff)").run() }
-            return n
+            try await countAndDelete(db, from: "dead_letters", where: "failed_at < \(bind: cutoff)", dryRun: dryRun)
         }
     }
 }

@@ -204,11 +204,6 @@ extension MetadataStore {
 
     // MARK: - files
 
-    public func addSymbolFile(_ record: SymbolFileRecord) async throws {
-        let now = clock()
-        try await database.write { db in try await Self.insertFile(record, at: now, db) }
-    }
-
     static func insertFile(_ record: SymbolFileRecord, at now: Int64, _ db: any SQLDatabase) async throws {
         try await db.raw("""
             INSERT INTO symbol_files (upload_id, key, is_try, size, compressed, debug_filename, debug_id, code_file, code_id, generator, created_at)
@@ -314,11 +309,6 @@ extension MetadataStore {
         }
     }
 
-    public func recordSymbolObject(_ info: SymbolObjectInfo) async throws {
-        let now = clock()
-        try await database.write { db in try await Self.upsertObject(info, at: now, db) }
-    }
-
     static func upsertObject(_ info: SymbolObjectInfo, at now: Int64, _ db: any SQLDatabase) async throws {
         try await db.raw("""
             INSERT INTO symbol_objects (key, size, original_size, original_md5, compressed, stored_at)
@@ -364,13 +354,10 @@ extension MetadataStore {
             (is_try = 1 AND created_at < \(bind: tryCutoff)) OR (is_try = 0 AND created_at < \(bind: regularCutoff))
             """
         return try await database.withTransaction { db in
-            let uploads = try await db.raw("SELECT COUNT(*) AS n FROM symbol_uploads WHERE \(condition)").first()?.decode(column: "n", as: Int.self) ?? 0
-            let files = try await db.raw("SELECT COUNT(*) AS n FROM symbol_files WHERE upload_id IN (SELECT id FROM symbol_uploads WHERE \(condition))")
-                .first()?.decode(column: "n", as: Int.self) ?? 0
-            if !dryRun {
-                try await db.raw("DELETE FROM symbol_files WHERE upload_id IN (SELECT id FROM symbol_uploads WHERE \(condition))").run()
-                try await db.raw("DELETE FROM symbol_uploads WHERE \(condition)").run()
-            }
+            // Files first: their condition names the uploads.
+            let files = try await countAndDelete(db, from: "symbol_files", where: "upload_id IN (SELECT id FROM symbol_uploads WHERE \(condition))",
+                                                 dryRun: dryRun)
+            let uploads = try await countAndDelete(db, from: "symbol_uploads", where: condition, dryRun: dryRun)
             return (uploads, files)
         }
     }
@@ -407,13 +394,10 @@ extension MetadataStore {
     @discardableResult
     public func deleteStaleDownloadMisses(before cutoff: Int64) async throws -> Int {
         try await database.withTransaction { db in
-            let condition: SQLQueryString = """
+            try await countAndDelete(db, from: "missing_symbols", where: """
                 last_seen < \(bind: cutoff) AND NOT EXISTS (SELECT 1 FROM missing_symbol_crashes c
                 WHERE c.debug_file = missing_symbols.debug_file AND c.debug_id = missing_symbols.debug_id)
-                """
-            let n = try await db.raw("SELECT COUNT(*) AS n FROM missing_symbols WHERE \(condition)").first()?.decode(column: "n", as: Int.self) ?? 0
-            try await db.raw("DELETE FROM missing_symbols WHERE \(condition)").run()
-            return n
+                """, dryRun: false)
         }
     }
 
@@ -523,10 +507,7 @@ extension MetadataStore {
     @discardableResult
     public func deleteExpiredPendingSymbolFiles(before cutoff: Int64) async throws -> Int {
         try await database.withTransaction { db in
-            let n = try await db.raw("SELECT COUNT(*) AS n FROM symbol_pending_files WHERE expires_at < \(bind: cutoff)").first()?
-                .decode(column: "n", as: Int.self) ?? 0
-            try await db.raw("DELETE FROM symbol_pending_files WHERE expires_at < \(bind: cutoff)").run()
-            return n
+            try await countAndDelete(db, from: "symbol_pending_files", where: "expires_at < \(bind: cutoff)", dryRun: false)
         }
     }
 }

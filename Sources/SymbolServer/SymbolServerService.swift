@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -115,16 +116,33 @@ public struct SymbolServer: Sendable {
         return Self.error(.forbidden, message)
     }
 
+    enum Authorization {
+        case allowed(Account, APIToken)
+        case refused(Response)
+    }
+
+    /// A caller whose token holds one of `permissions` (or, with `orSuperuser`, whose account is
+    /// a superuser); everyone else gets the 403 after their body was read.
+    func authorize(_ request: Request, anyOf permissions: Set<String>, orSuperuser: Bool = false) async throws -> Authorization {
+        switch try await authenticate(request) {
+        case .refused(let message): return .refused(await refuse(request, message))
+        case .authenticated(let account, let token):
+            guard !token.permissions.isDisjoint(with: permissions) || (orSuperuser && account.isSuperuser) else {
+                return .refused(await refuse(request, "Forbidden"))
+            }
+            return .allowed(account, token)
+        }
+    }
+
+    static let uploadPermissions: Set<String> = ["upload_symbols", "upload_try_symbols"]
+
     // MARK: - upload
 
     func upload(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let account: Account, token: APIToken
-        switch try await authenticate(request) {
-        case .refused(let message): return await refuse(request, message)
-        case .authenticated(let a, let t): (account, token) = (a, t)
-        }
-        guard token.permissions.contains("upload_symbols") || token.permissions.contains("upload_try_symbols") else {
-            return await refuse(request, "Forbidden")
+        switch try await authorize(request, anyOf: Self.uploadPermissions) {
+        case .refused(let response): return response
+        case .allowed(let a, let t): (account, token) = (a, t)
         }
         if let length = request.headers[.contentLength].flatMap({ Int64($0) }), length > settings.maxUploadSize {
             return Self.error(.contentTooLarge, "Upload too large (\(length) bytes; the limit is \(settings.maxUploadSize))")
@@ -208,10 +226,6 @@ public struct SymbolServer: Sendable {
         do {
             record = try await uploader.upload(archive, extracted: extracted, filename: filename, size: size, accountID: account.id, isTry: isTry,
                                                downloadURL: downloadURL, redirectURLs: redirects)
-        } catch let error as UploadArchive.Rejection {
-            return Self.error(.badRequest, error.message)
-        } catch let error as UploadArchive.ChecksumMismatch {
-            return Self.error(.badRequest, error.description)
         } catch let error as BlobStoreError {
             if case .invalidKey(let key, let reason) = error { return Self.error(.badRequest, "Unusable file name \(key): \(reason)") }
             throw error
@@ -445,16 +459,8 @@ struct TemporaryFile: Sendable {
         for try await chunk in body {
             total += Int64(chunk.readableBytes)
             if total > limit { throw TooLarge(limit: limit) }
-            let ok = chunk.withUnsafeReadableBytes { raw -> Bool in
-                var done = 0
-                while done < raw.count {
-                    let n = Foundation.write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 { if errno == EINTR { continue }; return false }
-                    done += n
-                }
-                return true
-            }
-            if !ok { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
+            let written = chunk.withUnsafeReadableBytes { pm_write_all(fd, $0.baseAddress, $0.count) }
+            if written != 0 { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path]) }
         }
         return total
     }

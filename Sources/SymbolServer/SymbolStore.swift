@@ -126,7 +126,7 @@ public struct SymbolStore: Sendable {
             guard (try? BlobKey.validate(key)) != nil else { return nil }
             if let size = try await blobs.size(key) {
                 let info = try await metadata.symbolObject(key: key)
-                return Located(key: key, size: size, compressed: info?.compressed ?? isCompressed(file), isTry: isTry)
+                return Located(key: key, size: size, compressed: info?.compressed ?? isCompressed(file))
             }
         }
         return nil
@@ -136,7 +136,6 @@ public struct SymbolStore: Sendable {
         public let key: String
         public let size: Int
         public let compressed: Bool
-        public let isTry: Bool
     }
 
     /// Tecken's code-id lookup: the newest file record naming `file`/`id` as its debug or code

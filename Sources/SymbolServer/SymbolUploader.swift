@@ -24,8 +24,7 @@ public struct SymbolUploader: Sendable {
     /// `extracted`: the directory `UploadArchive.extractAll` inflated the members into (member
     /// `i` in the file named `i`).
     public func upload(_ archive: UploadArchive, extracted: String, filename: String, size: Int64, accountID: Int64?, isTry: Bool,
-                       downloadURL: String? = nil, redirectURLs: [String] = [],
-                       progress: @Sendable (Int, Int) -> Void = { _, _ in }) async throws -> SymbolUploadRecord {
+                       downloadURL: String? = nil, redirectURLs: [String] = []) async throws -> SymbolUploadRecord {
         let metadata = store.metadata
         let id = try await metadata.createSymbolUpload(accountID: accountID, filename: filename, size: size, contentHash: archive.contentHash,
                                                        isTry: isTry, bucket: bucketName, downloadURL: downloadURL, redirectURLs: redirectURLs)
@@ -34,7 +33,7 @@ public struct SymbolUploader: Sendable {
         let store = self.store
         do {
         try await withThrowingTaskGroup(of: (String, SymbolStore.StoredFile?).self) { group in
-            var inFlight = 0, done = 0
+            var inFlight = 0
             func collect(_ result: (String, SymbolStore.StoredFile?)) async throws {
                 if let file = result.1 {
                     stored.append(file.file)
@@ -47,8 +46,6 @@ public struct SymbolUploader: Sendable {
                     try await metadata.recordSymbolFiles(unrecorded)
                     unrecorded.removeAll()
                 }
-                done += 1
-                progress(done, archive.members.count)
             }
             for (index, member) in archive.members.enumerated() {
                 let data = try Data(contentsOf: URL(fileURLWithPath: "\(extracted)/\(index)"), options: .alwaysMapped)

@@ -18,23 +18,16 @@ extension SymbolServer {
         router.delete("/api/tokens/token/:id") { request, context in try await server.deleteToken(request, context: context) }
     }
 
-    enum Manager { case success(Account), failure(Response) }
-
     /// The account behind a token that may manage tokens, or the refusal.
-    func tokenManager(_ request: Request) async throws -> Manager {
-        switch try await authenticate(request) {
-        case .refused(let message): return .failure(await refuse(request, message))
-        case .authenticated(let account, let token):
-            guard token.permissions.contains("manage_tokens") || account.isSuperuser else { return .failure(await refuse(request, "Forbidden")) }
-            return .success(account)
-        }
+    func tokenManager(_ request: Request) async throws -> Authorization {
+        try await authorize(request, anyOf: ["manage_tokens"], orSuperuser: true)
     }
 
     static func permissionJSON(_ p: PermissionCatalog.Permission) -> JSONValue { .object([("id", .int(Int64(p.id))), ("name", .string(p.name))]) }
 
     func listTokens(_ request: Request) async throws -> Response {
         let account: Account
-        switch try await tokenManager(request) { case .failure(let r): return r; case .success(let a): account = a }
+        switch try await tokenManager(request) { case .refused(let r): return r; case .allowed(let a, _): account = a }
         let state = FormEncoding.parse(request.uri.query ?? "").first { $0.0 == "state" }?.1 ?? "active"
         let now = metadata.now
         let all = try await metadata.tokens(accountID: account.id).sorted { $0.id > $1.id }
@@ -67,7 +60,7 @@ extension SymbolServer {
 
     func createToken(_ request: Request) async throws -> Response {
         let account: Account
-        switch try await tokenManager(request) { case .failure(let r): return r; case .success(let a): account = a }
+        switch try await tokenManager(request) { case .refused(let r): return r; case .allowed(let a, _): account = a }
         let form: [(String, String)]
         do { form = try await self.form(request) } catch { return Self.error(.contentTooLarge, "form larger than 64 KiB") }
         func field(_ name: String) -> String? { form.first { $0.0 == name }?.1 }
@@ -100,7 +93,7 @@ extension SymbolServer {
 
     func extendToken(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let account: Account
-        switch try await tokenManager(request) { case .failure(let r): return r; case .success(let a): account = a }
+        switch try await tokenManager(request) { case .refused(let r): return r; case .allowed(let a, _): account = a }
         let form = (try? await self.form(request)) ?? []
         let days = Int(form.first { $0.0 == "days" }?.1 ?? "365") ?? -1
         guard (1...3650).contains(days) else { return Self.formErrors([("days", "Enter a whole number of days from 1 to 3650.")]) }
@@ -113,7 +106,7 @@ extension SymbolServer {
 
     func deleteToken(_ request: Request, context: ServiceRequestContext) async throws -> Response {
         let account: Account
-        switch try await tokenManager(request) { case .failure(let r): return r; case .success(let a): account = a }
+        switch try await tokenManager(request) { case .refused(let r): return r; case .allowed(let a, _): account = a }
         guard let id = context.parameters.get("id").flatMap(Int64.init),
               try await metadata.tokens(accountID: account.id).contains(where: { $0.id == id }),
               try await metadata.deleteToken(id: id, actor: account.email) else {

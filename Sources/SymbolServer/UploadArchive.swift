@@ -203,12 +203,7 @@ public struct UploadArchive: @unchecked Sendable {
             guard size <= member.size else { throw ChecksumMismatch(name: member.name) }
             try chunk.withUnsafeBytes { raw in
                 crc = pm_crc32(crc, raw.bindMemory(to: UInt8.self).baseAddress, raw.count)
-                var done = 0
-                while done < raw.count {
-                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 { if errno == EINTR { continue }; throw CocoaError(.fileWriteUnknown) }
-                    done += n
-                }
+                guard pm_write_all(fd, raw.baseAddress, raw.count) == 0 else { throw CocoaError(.fileWriteUnknown) }
             }
         }
         guard crc == entry.checksum, size == member.size else { throw ChecksumMismatch(name: member.name) }

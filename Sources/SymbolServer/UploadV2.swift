@@ -20,16 +20,13 @@ extension SymbolServer {
 
     func uploadV2(_ request: Request) async throws -> Response {
         let token: APIToken, account: Account
-        switch try await authenticate(request) {
-        case .refused(let message): return await refuse(request, message)
-        case .authenticated(let a, let t): (account, token) = (a, t)
-        }
-        guard token.permissions.contains("upload_symbols") || token.permissions.contains("upload_try_symbols") else {
-            return await refuse(request, "Forbidden")
+        switch try await authorize(request, anyOf: Self.uploadPermissions) {
+        case .refused(let response): return response
+        case .allowed(let a, let t): (account, token) = (a, t)
         }
         let body: ByteBuffer
         do { body = try await request.body.collect(upTo: 4 << 20) } catch { return Self.error(.contentTooLarge, "manifest larger than 4 MiB") }
-        guard case .object? = JSONValue.parse(Data(body.readableBytesView)), let manifest = JSONValue.parse(Data(body.readableBytesView)),
+        guard let manifest = JSONValue.parse(Data(body.readableBytesView)), case .object = manifest,
               let files = manifest["files"]?.arrayValue else {
             return Self.error(.badRequest, "malformed JSON request body")
         }

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import BreakpadSymbols
+import CSystemShims
 import Foundation
 import NIOCore
 #if canImport(Glibc)
@@ -401,16 +402,8 @@ struct Fetcher: Sendable {
         for try await chunk in body {
             total += Int64(chunk.readableBytes)
             if total > configuration.maxSymbolFileSize { throw TooLarge(limit: configuration.maxSymbolFileSize) }
-            let ok = chunk.withUnsafeReadableBytes { raw -> Bool in
-                var done = 0
-                while done < raw.count {
-                    let n = write(fd, raw.baseAddress! + done, raw.count - done)
-                    if n < 0 { if errno == EINTR { continue }; return false }
-                    done += n
-                }
-                return true
-            }
-            if !ok { return .failed("cannot write \(path)") }
+            let written = chunk.withUnsafeReadableBytes { pm_write_all(fd, $0.baseAddress, $0.count) }
+            if written != 0 { return .failed("cannot write \(path)") }
         }
         return .saved(total)
     }

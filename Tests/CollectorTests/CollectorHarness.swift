@@ -5,9 +5,7 @@ import CompressNIO
 import Foundation
 import Hummingbird
 import JSONSupport
-import Logging
 import NIOCore
-import ServiceLifecycle
 import ServiceSupport
 import Storage
 import Testing
@@ -22,8 +20,7 @@ final class CollectorHarness: @unchecked Sendable {
     let metadata: MetadataStore
     let queue: WorkQueue
     let base: String
-    private let task: Task<Void, any Error>
-    private let group: ServiceGroup
+    private let server: RunningService
 
     init(configuration: CollectorConfiguration = CollectorConfiguration(), throttler: Throttler? = nil,
          blobStore: (any BlobStore)? = nil) async throws {
@@ -35,24 +32,14 @@ final class CollectorHarness: @unchecked Sendable {
         let defaultThrottler = try configuration.throttler()
         let collector = Collector(configuration: configuration, throttler: throttler ?? defaultThrottler,
                                   blobs: blobStore ?? blobs, queue: queue, metadata: metadata)
-        var logger = Logger(label: "test.collector")
-        logger.logLevel = .critical
-        let service = HTTPService(name: "collector-test", host: "127.0.0.1", port: 0, logger: logger) { router in
+        server = await RunningService(HTTPService(name: "collector-test", host: "127.0.0.1", port: 0, logger: RunningService.quietLogger) { router in
             CollectorService.mount(collector, on: router)
-        }
-        let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = service.makeApplication { port in continuation.yield(port) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        self.group = group
-        task = Task { try await group.run() }
-        var port = 0
-        for await p in stream { port = p; break }
-        base = "http://127.0.0.1:\(port)"
+        })
+        base = server.base
     }
 
     func close() async {
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await server.stop()
         await database.shutdown()
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -1,6 +1,4 @@
 import Foundation
-import Logging
-import ServiceLifecycle
 import ServiceSupport
 import Testing
 import TestSupport
@@ -10,17 +8,9 @@ import TestSupport
     /// An HTTP/1.0 request without keep-alive gets its answer and the connection closed; one
     /// that asks for keep-alive, and HTTP/1.1, keep their connection.
     @Test func http10ConnectionsCloseUnlessTheyAskForKeepAlive() async throws {
-        var logger = Logger(label: "test.http")
-        logger.logLevel = .critical
-        let service = HTTPService(name: "http-test", host: "127.0.0.1", port: 0, logger: logger)
-        let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = service.makeApplication { port in continuation.yield(port) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let task = Task { try await group.run() }
-        defer { Task { await group.triggerGracefulShutdown(); _ = try? await task.value } }
-        var bound = 0
-        for await p in stream { bound = p; break }
-        let port = bound
+        let server = await RunningService(HTTPService(name: "http-test", host: "127.0.0.1", port: 0, logger: RunningService.quietLogger))
+        defer { Task { await server.stop() } }
+        let port = server.port
 
         let closing = try await offPool { () throws -> (Int?, Bool) in
             let c = try RawHTTPConnection(port: port)

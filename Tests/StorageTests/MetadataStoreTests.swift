@@ -171,7 +171,7 @@ import TestSupport
                                                          isTry: false, bucket: "b", redirectURLs: ["https://x/y"])
         var file = SymbolFileRecord(uploadID: id, key: "symbols/v1/xul.pdb/ABC/xul.sym", isTry: false, size: 10, compressed: true,
                                     debugFilename: "xul.pdb", debugId: "ABC", codeFile: "xul.dll", codeId: "5F00AA")
-        try await f.metadata.addSymbolFile(file)
+        try await f.metadata.recordSymbolFiles([(SymbolObjectInfo(key: file.key, size: 10, originalSize: 30, originalMD5: "m0", compressed: true), file)])
         try await f.metadata.completeSymbolUpload(id: id, stored: [file.key], skipped: ["a/1/b"], ignored: ["x-symbols.txt"])
         let upload = try #require(try await f.metadata.symbolUpload(id: id))
         #expect(upload.user == "ci@example.com" && upload.files == [file.key] && upload.skippedKeys == ["a/1/b"] && upload.ignoredKeys == ["x-symbols.txt"])
@@ -186,8 +186,9 @@ import TestSupport
         #expect(try await f.metadata.latestSymbolFile(file: "xul.pdb", id: "ABC", includeTry: false)?.id == byCode.id)
         #expect(try await f.metadata.latestSymbolFile(file: "xul.pdb", id: "ABD", includeTry: true) == nil)
         // Object metadata is replaced, not duplicated.
-        try await f.metadata.recordSymbolObject(SymbolObjectInfo(key: file.key, size: 10, originalSize: 30, originalMD5: "m1", compressed: true))
-        try await f.metadata.recordSymbolObject(SymbolObjectInfo(key: file.key, size: 11, originalSize: 31, originalMD5: "m2", compressed: true))
+        var again = file
+        again.uploadID = nil
+        try await f.metadata.recordSymbolFiles([(SymbolObjectInfo(key: file.key, size: 11, originalSize: 31, originalMD5: "m2", compressed: true), again)])
         #expect(try await f.metadata.symbolObject(key: file.key) == SymbolObjectInfo(key: file.key, size: 11, originalSize: 31, originalMD5: "m2", compressed: true))
         // Retention: a regular upload outlives the try cutoff.
         let now = f.clock.now

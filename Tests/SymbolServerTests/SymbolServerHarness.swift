@@ -2,10 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import JSONSupport
-import Logging
 import NIOCore
 import NIOHTTP1
-import ServiceLifecycle
 import ServiceSupport
 import Storage
 import SymbolServer
@@ -24,8 +22,7 @@ final class SymbolServerHarness: @unchecked Sendable {
     let account: Account
     let client: HTTPClient
     let temporaryDirectory: String
-    private let task: Task<Void, any Error>
-    private let group: ServiceGroup
+    private let running: RunningService
     private let storedLock = NSLock()
     private var storedRecords: [SymbolFileRecord] = []
 
@@ -43,19 +40,10 @@ final class SymbolServerHarness: @unchecked Sendable {
         try await fixture.metadata.grant("upload_try_symbols", to: account.id)
         token = try await fixture.metadata.createToken(accountID: account.id, permissions: ["upload_symbols"]).0
         tryToken = try await fixture.metadata.createToken(accountID: account.id, permissions: ["upload_try_symbols"]).0
-        var logger = Logger(label: "test.symbols")
-        logger.logLevel = .critical
-        let service = HTTPService(name: "symbols-test", host: "127.0.0.1", port: 0, logger: logger) { router in
+        running = await RunningService(HTTPService(name: "symbols-test", host: "127.0.0.1", port: 0, logger: RunningService.quietLogger) { router in
             SymbolServer.mount(server, on: router)
-        }
-        let (stream, continuation) = AsyncStream<Int>.makeStream()
-        let app = service.makeApplication { port in continuation.yield(port) }
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        self.group = group
-        task = Task { try await group.run() }
-        var port = 0
-        for await p in stream { port = p; break }
-        base = "http://127.0.0.1:\(port)"
+        })
+        base = running.base
         // Redirects are checked by the tests, not followed; bodies arrive as sent (gzip too).
         client = HTTPClient(eventLoopGroupProvider: .singleton,
                             configuration: .init(redirectConfiguration: .disallow, decompression: .disabled))
@@ -67,8 +55,7 @@ final class SymbolServerHarness: @unchecked Sendable {
 
     func close() async {
         try? await client.shutdown()
-        await group.triggerGracefulShutdown()
-        _ = try? await task.value
+        await running.stop()
         await fixture.close()
         try? FileManager.default.removeItem(atPath: temporaryDirectory)
     }

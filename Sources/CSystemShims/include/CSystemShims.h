@@ -15,6 +15,10 @@ const void *pm_memmem(const void *haystack, size_t haystack_length, const void *
 /// Sixteen bytes per step with SSE2; bytewise elsewhere.
 size_t pm_json_string_run(const unsigned char *bytes, size_t length);
 
+/// Writes all `length` bytes to `fd`, again after EINTR and short writes: 0, or -1 with errno set
+/// (EIO when the file takes nothing).
+int pm_write_all(int fd, const void *bytes, size_t length);
+
 /// zlib's CRC-32 of `bytes`, continuing from `crc` (0 to start): ZIP member checksums, at zlib's
 /// speed rather than a bytewise table.
 unsigned int pm_crc32(unsigned int crc, const unsigned char *bytes, size_t length);
