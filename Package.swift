@@ -44,6 +44,7 @@ let package = Package(
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.34.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // formats
@@ -52,8 +53,11 @@ let package = Package(
         .target(name: "X86Decoder", swiftSettings: strict),
         .target(name: "MinidumpFormat", swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
-        // The crash data model every service shares: crash ids, blob key layout.
-        .target(name: "CrashModel", dependencies: ["JSONSupport"], swiftSettings: strict),
+        // The crash data model every service shares: crash ids, blob key layout, the crash
+        // schemas (YAML, hence Yams), products and bug links.
+        .target(
+            name: "CrashModel", dependencies: ["JSONSupport", .product(name: "Yams", package: "Yams")],
+            resources: [.copy("Resources/schemas")], swiftSettings: strict),
         // domain
         .target(
             name: "SymbolSources",
@@ -126,11 +130,11 @@ let package = Package(
             dependencies: [
                 "CrashModel", "Storage", "Stackwalker", "MinidumpFormat", "Signatures", "SymbolSources", "JSONSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            resources: [.copy("Resources/annotation_fields.json")],
             swiftSettings: strict),
         .target(name: "Stackwalker", dependencies: ["MinidumpFormat", "BreakpadSymbols", "SymbolSources", "JSONSupport", "X86Decoder"], swiftSettings: strict),
         .target(
@@ -138,11 +142,12 @@ let package = Package(
             dependencies: [
                 "CrashModel", "Storage", "ServiceSupport", "JSONSupport", "Signatures",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
-            resources: [.copy("Resources/processed_crash.schema.json"), .copy("Resources/raw_crash.schema.json")],
             swiftSettings: strict),
         // app
         .executableTarget(
@@ -199,7 +204,7 @@ let package = Package(
                                                           .product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
                     swiftSettings: strict),
         .testTarget(name: "JSONSupportTests", dependencies: ["JSONSupport"], swiftSettings: strict),
-        .testTarget(name: "CrashModelTests", dependencies: ["CrashModel"], swiftSettings: strict),
+        .testTarget(name: "CrashModelTests", dependencies: ["CrashModel", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PostmortemCLITests",
             dependencies: ["PostmortemCLI", "TestSupport", "Storage", "CrashModel", .product(name: "AsyncHTTPClient", package: "async-http-client")],

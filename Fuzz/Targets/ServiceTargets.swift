@@ -162,7 +162,7 @@ enum FuzzWorld {
         let generator = SignatureGenerator(lists: try SignatureLists.bundled())
         let api = try CrashStatsAPI(blobs: blobs, metadata: metadata, queue: WorkQueue(database: database), signatures: generator,
                                     anonymousPerMinute: 0, authenticatedPerMinute: 0, queryTimeout: .seconds(2))
-        let processor = CrashProcessor(blobs: blobs, metadata: metadata, walker: Stackwalker(supplier: nil), signatures: generator,
+        let processor = try CrashProcessor(blobs: blobs, metadata: metadata, walker: Stackwalker(supplier: nil), signatures: generator,
                                        stackwalkTimeLimit: .seconds(5), logger: quiet)
         return Storage(api: api, processor: processor, blobs: blobs)
     }

@@ -17,4 +17,11 @@ public enum BlobKeys {
 
     /// The raw crash of `crashID`, in the day folder its id names.
     public static func rawCrash(_ crashID: String) -> String { rawCrash(crashID, date: CrashID.date(of: crashID)) }
+
+    // The public export's store (`export.to`; data-and-access.md §6).
+    /// One crash's export document, in the day folder of its id.
+    public static func exportedCrash(_ crashID: String) -> String { "v1/crash_report/\(CrashID.date(of: crashID))/\(crashID)" }
+    /// One day's export as gzip JSON lines, and its manifest.
+    public static func exportDay(_ day: String) -> String { "v1/crash_report_daily/\(day)/crashes.jsonl.gz" }
+    public static func exportManifest(_ day: String) -> String { "v1/crash_report_daily/\(day)/manifest.json" }
 }

@@ -75,6 +75,12 @@ public struct CrashStatsAPI: Sendable {
     let processedSchema: CrashSchema
     let limiter: RateLimiter
     let search: SuperSearch
+    /// The deployment's products (empty: any product is accepted).
+    let products: ProductCatalog
+    /// Where the public export goes, when it is on (`CrashVerify.telemetry_crash` looks there).
+    let exportStore: (any BlobStore)?
+    /// The site's public base URL (`crashstats.base_url`), for absolute links.
+    let baseURL: String?
 
     public static let permissionNames = Dictionary(uniqueKeysWithValues: PermissionCatalog.all
         .filter { ["view_pii", "view_rawdump", "reprocess_crashes", "run_custom_queries", "run_long_queries"].contains($0.codename) }
@@ -83,15 +89,21 @@ public struct CrashStatsAPI: Sendable {
     public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, signatures: SignatureGenerator,
                 anonymousPerMinute: Int = 100, authenticatedPerMinute: Int = 1000,
                 queryTimeout: Duration = .seconds(10), maxConcurrentSearches: Int = 4,
+                schemas: CrashSchemas? = nil, products: ProductCatalog = ProductCatalog(products: []),
+                exportStore: (any BlobStore)? = nil, baseURL: String? = nil,
                 rateLimitClock: @escaping @Sendable () -> Date = { Date() }) throws {
         self.blobs = blobs
         self.metadata = metadata
         self.queue = queue
         self.signatures = signatures
-        rawSchema = try CrashSchema.bundled("raw_crash")
-        processedSchema = try CrashSchema.bundled("processed_crash")
+        let schemas = try schemas ?? CrashSchemas.bundled()
+        rawSchema = schemas.raw
+        processedSchema = schemas.processed
+        self.products = products
+        self.exportStore = exportStore
+        self.baseURL = baseURL
         limiter = RateLimiter(anonymousPerMinute: anonymousPerMinute, authenticatedPerMinute: authenticatedPerMinute, now: rateLimitClock)
-        search = SuperSearch(metadata: metadata, schema: processedSchema, timeout: queryTimeout, maxConcurrent: maxConcurrentSearches)
+        search = SuperSearch(metadata: metadata, schema: processedSchema, products: products, timeout: queryTimeout, maxConcurrent: maxConcurrentSearches)
     }
 
     public func handle(_ request: APIRequest) async -> APIResponse {
@@ -138,7 +150,7 @@ public struct CrashStatsAPI: Sendable {
         "RawCrash": (["GET"], 0), "ProcessedCrash": (["GET"], 0), "SuperSearch": (["GET"], 300), "SuperSearchUnredacted": (["GET"], 300),
         "SuperSearchFields": (["GET"], 300), "Reprocessing": (["POST"], 0), "CrashSignature": (["POST"], 0),
         "SignatureFirstDate": (["GET"], 300), "VersionString": (["GET"], 300), "CrashVerify": (["GET"], 0), "NoOp": (["GET"], 300),
-        "MissingProcessedCrash": (["GET"], 0),
+        "MissingProcessedCrash": (["GET"], 0), "Bugs": (["GET", "POST"], 300), "SignaturesByBugs": (["GET"], 300),
     ]
 
     func route(_ r: APIRequest, caller: Caller, pretty: Bool) async throws -> APIResponse {
@@ -155,6 +167,8 @@ public struct CrashStatsAPI: Sendable {
         case "CrashVerify": response = try await crashVerify(r, pretty)
         case "MissingProcessedCrash": response = try await missingProcessedCrash(r, pretty)
         case "NoOp": response = try noOp(r)
+        case "Bugs": response = try await bugs(r, pretty)
+        case "SignaturesByBugs": response = try await signaturesByBugs(r, pretty)
         case "SuperSearchFields": response = superSearchFields(pretty)
         case "SuperSearch", "SuperSearchUnredacted":
             response = try await search.run(r, caller: caller, unredacted: r.endpoint == "SuperSearchUnredacted", pretty: pretty)
@@ -213,8 +227,49 @@ public struct CrashStatsAPI: Sendable {
         guard let data = try await blobs.get(BlobKeys.processedCrash(id)), let document = JSONValue.parse(data) else {
             return .error(404, "Not found: CrashIDNotFound \(id)")
         }
-        let visible = caller.permissions.contains("view_pii") ? document : processedSchema.reduce(document, permissions: caller.dataPermissions)
+        var visible = caller.permissions.contains("view_pii") ? document : processedSchema.reduce(document, permissions: caller.dataPermissions)
+        if let flag = r.value("_bug_links"), ["1", "true"].contains(flag), case .object(var pairs) = visible {
+            // The product's "create a bug" links, filled from what this caller may see (the web
+            // pages' Bugzilla tab reads them here).
+            let reportURL = siteURL(r) + "/report/index/" + id
+            let links = products.product(named: visible["product"]?.stringValue ?? "")?.bugLinks ?? []
+            pairs.append(("_bug_links", .array(links.map { link in
+                .object([("text", .string(link.text)),
+                         ("url", .string(BugLinks.createBugURL(template: link.url, processed: visible, reportURL: reportURL)))])
+            })))
+            visible = .object(pairs)
+        }
         return .json(200, visible, pretty: pretty)
+    }
+
+    /// The site's base URL for absolute links: `crashstats.base_url`, else the request's host.
+    func siteURL(_ r: APIRequest) -> String {
+        if let configured = baseURL, !configured.isEmpty { return configured.hasSuffix("/") ? String(configured.dropLast()) : configured }
+        let host = r.headers["host"].flatMap { h in h.allSatisfy { $0.isLetter || $0.isNumber || ".:-[]".contains($0) } ? h : nil } ?? "localhost"
+        return "http://" + host
+    }
+
+    func bugs(_ r: APIRequest, _ pretty: Bool) async throws -> APIResponse {
+        let signatures = r.values("signatures").filter { !$0.isEmpty }
+        guard !signatures.isEmpty else { return .formErrors([("signatures", "This field is required.")]) }
+        guard signatures.count <= 1_000 else { return .error(400, "Bad request: BadArgumentError: Too many signatures.") }
+        let hits = try await metadata.bugs(forSignatures: signatures)
+        return .json(200, .object([("hits", .array(hits.map { .object([("id", .int($0.bugID)), ("signature", .string($0.signature))]) })),
+                                   ("total", .int(Int64(hits.count)))]), pretty: pretty)
+    }
+
+    func signaturesByBugs(_ r: APIRequest, _ pretty: Bool) async throws -> APIResponse {
+        let texts = r.values("bug_ids").filter { !$0.isEmpty }
+        guard !texts.isEmpty else { return .formErrors([("bug_ids", "This field is required.")]) }
+        guard texts.count <= 1_000 else { return .error(400, "Bad request: BadArgumentError: Too many bug ids.") }
+        var ids: [Int64] = []
+        for t in texts {
+            guard t.allSatisfy(\.isASCII), t.allSatisfy(\.isNumber), let n = Int64(t) else { return .formErrors([("bug_ids", "Enter a whole number.")]) }
+            ids.append(n)
+        }
+        let hits = try await metadata.signatures(forBugs: ids)
+        return .json(200, .object([("hits", .array(hits.map { .object([("id", .int($0.bugID)), ("signature", .string($0.signature))]) })),
+                                   ("total", .int(Int64(hits.count)))]), pretty: pretty)
     }
 
     func reprocessing(_ r: APIRequest, _ caller: Caller) async throws -> APIResponse {
@@ -309,8 +364,9 @@ public struct CrashStatsAPI: Sendable {
         let hasRaw = try await blobs.size(BlobKeys.rawCrash(id, date: CrashID.date(of: id))) != nil
         let hasProcessed = try await blobs.size(BlobKeys.processedCrash(id)) != nil
         let indexed = try await metadata.crash(id) != nil
+        let exported = try await exportStore?.size(BlobKeys.exportedCrash(id)) != nil
         return .json(200, .object([("uuid", .string(id)), ("raw_crash", .bool(hasRaw)), ("processed_crash", .bool(hasProcessed)),
-                                   ("elasticsearch_crash", .bool(indexed)), ("telemetry_crash", .bool(false))]), pretty: pretty)
+                                   ("elasticsearch_crash", .bool(indexed)), ("telemetry_crash", .bool(exported))]), pretty: pretty)
     }
 
     func noOp(_ r: APIRequest) throws -> APIResponse {

@@ -1,3 +1,4 @@
+import CrashModel
 import Synchronization
 import Foundation
 import JSONSupport
@@ -10,6 +11,8 @@ import Storage
 struct SuperSearch: Sendable {
     let metadata: MetadataStore
     let schema: CrashSchema
+    /// `product` values must name one of these (when there are product files).
+    let products: ProductCatalog
     /// How long one search may take, waiting for a slot included (`api.query_timeout`).
     var timeout: Duration = .seconds(10)
     /// Searches run at once (`api.max_concurrent_searches`); the others wait for a slot until
@@ -49,34 +52,29 @@ struct SuperSearch: Sendable {
         let column: String?
         let description: String
         /// The processed-crash field it comes from (its schema permissions apply).
-        var source: String {
-            switch name {
-            case "date": return "date_processed"
-            case "build_id": return "build"
-            case "platform": return "os_name"
-            case "platform_version": return "os_version"
-            default: return name
-            }
-        }
+        let source: String
     }
 
-    /// The index's typed columns, under their Super Search names.
-    static let columnFields: [Field] = [
-        Field(name: "uuid", type: .string, column: "crash_id", description: "The crash id."),
-        Field(name: "date", type: .date, column: "date_processed", description: "When the crash was received (date_processed)."),
-        Field(name: "signature", type: .string, column: "signature", description: "The crash signature."),
-        Field(name: "product", type: .string, column: "product", description: "The product name."),
-        Field(name: "version", type: .string, column: "version", description: "The product version."),
-        Field(name: "release_channel", type: .string, column: "release_channel", description: "The release channel."),
-        Field(name: "platform", type: .string, column: "platform", description: "The operating system name."),
-        Field(name: "platform_version", type: .string, column: "platform_version", description: "The operating system version."),
-        Field(name: "cpu_arch", type: .string, column: "cpu_arch", description: "The CPU architecture."),
-        Field(name: "process_type", type: .string, column: "process_type", description: "The type of the crashing process."),
-        Field(name: "build_id", type: .string, column: "build_id", description: "The build id."),
-        Field(name: "reason", type: .string, column: "reason", description: "The crash reason."),
-        Field(name: "uptime", type: .integer, column: "uptime", description: "Seconds the process ran before it crashed."),
-        Field(name: "install_age", type: .integer, column: "install_age", description: "Seconds since the version was installed."),
-    ]
+    /// The crash id, the date, and the index's typed columns (`CrashIndexRow.fields`) under their
+    /// Super Search names; types and descriptions come from the schema.
+    static func columnFields(_ schema: CrashSchema) -> [Field] {
+        var out = [
+            Field(name: "uuid", type: .string, column: "crash_id", description: schema.field("uuid")?.description.nonEmpty ?? "The crash id.", source: "uuid"),
+            Field(name: "date", type: .date, column: "date_processed",
+                  description: schema.field("date_processed")?.description.nonEmpty ?? "When the crash was received.", source: "date_processed"),
+        ]
+        for f in CrashIndexRow.fields {
+            guard let name = f.searchName else { continue }
+            let type: FieldType
+            switch f.kind {
+            case .text: type = .string
+            case .integer: type = .integer
+            case .time: type = .date
+            }
+            out.append(Field(name: name, type: type, column: f.column, description: schema.field(f.processedField)?.description ?? "", source: f.processedField))
+        }
+        return out
+    }
 
     /// Searchable fields, generated from the processed crash schema: the typed columns, and every
     /// other top-level field with a scalar type as a member of the index document. Descriptions
@@ -84,14 +82,13 @@ struct SuperSearch: Sendable {
     let fields: [Field]
     let byName: [String: Field]
 
-    init(metadata: MetadataStore, schema: CrashSchema, timeout: Duration = .seconds(10), maxConcurrent: Int = 4) {
+    init(metadata: MetadataStore, schema: CrashSchema, products: ProductCatalog = ProductCatalog(products: []), timeout: Duration = .seconds(10), maxConcurrent: Int = 4) {
         self.metadata = metadata
         self.schema = schema
+        self.products = products
         self.timeout = timeout
         slots = SearchSlots(maxConcurrent)
-        var fields = Self.columnFields.map { f in
-            Field(name: f.name, type: f.type, column: f.column, description: schema.field(f.source)?.description.nonEmpty ?? f.description)
-        }
+        var fields = Self.columnFields(schema)
         let covered = Set(fields.map(\.source)).union(["crash_id"])
         for name in schema.fieldNames.sorted() where !covered.contains(name) {
             guard let node = schema.field(name) else { continue }
@@ -102,7 +99,7 @@ struct SuperSearch: Sendable {
             case "boolean": type = .boolean
             default: continue
             }
-            fields.append(Field(name: name, type: type, column: nil, description: node.description))
+            fields.append(Field(name: name, type: type, column: nil, description: node.description, source: name))
         }
         self.fields = fields
         byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
@@ -111,6 +108,11 @@ struct SuperSearch: Sendable {
     static let metaDefaults = (columns: ["uuid", "date", "signature", "product", "version"], facets: ["signature"])
 
     struct BadRequest: Error { let message: String }
+    /// A parameter the form validation refuses (400 `{"errors": {name: [message]}}`).
+    struct InvalidParameter: Error {
+        let name: String
+        let message: String
+    }
 
     func sql(_ field: Field, _ kind: DatabaseKind) -> String {
         if let c = field.column { return c }
@@ -148,6 +150,8 @@ struct SuperSearch: Sendable {
             return .json(200, result, pretty: pretty)
         } catch let e as BadRequest {
             return .error(400, "Bad request: BadArgumentError: \(e.message)")
+        } catch let e as InvalidParameter {
+            return .formErrors([(e.name, e.message)])
         } catch is QueryTimedOut {
             return .error(504, "The search did not finish within \(timeout.components.seconds) seconds; narrow it down (a shorter date range, fewer facets, a simpler regular expression).")
         }
@@ -169,6 +173,12 @@ struct SuperSearch: Sendable {
         guard r.query.count <= 2_000 else { throw BadRequest(message: "Too many parameters (at most 2000).") }
         let facetCount = r.values("_facets").count + r.query.filter { $0.0.hasPrefix("_aggs.") || $0.0.hasPrefix("_histogram.") }.count
         guard facetCount <= 50 else { throw BadRequest(message: "Too many facets and aggregations (at most 50).") }
+        if products.isRestricted {
+            // Exact product names only (Crash Stats validates the choices the same way).
+            let unknown = r.query.filter { $0.0 == "product" }.map(\.1).map { $0.hasPrefix("!") ? String($0.dropFirst()) : $0 }
+                .map { $0.hasPrefix("=") ? String($0.dropFirst()) : $0 }.filter { !products.accepts($0) }
+            if !unknown.isEmpty { throw InvalidParameter(name: "product", message: "Not valid products: \(unknown.joined(separator: ", "))") }
+        }
         var whereSQL: SQLQueryString = "1 = 1"
         // Filters: every known field present as a parameter; fields the caller may not use are
         // dropped silently, as Socorro does.

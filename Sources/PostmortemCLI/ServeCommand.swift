@@ -57,6 +57,14 @@ struct ServerOptions: ParsableArguments {
         let configuration = try await load()
         Observability.bootstrapLogging(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: label)
+        // A broken schema or product directory stops the service before it touches storage,
+        // with every problem listed.
+        do {
+            _ = try crashSchemas(configuration)
+            _ = try productCatalog(configuration)
+        } catch {
+            throw ValidationError("\(error)")
+        }
         do {
             return (configuration, logger, try await StorageContext.open(configuration.storage, logger: logger))
         } catch {
@@ -179,7 +187,9 @@ struct SymbolicationServerCommand: AsyncParsableCommand {
 }
 
 func makeCollector(_ configuration: PostmortemConfiguration, storage: StorageContext) throws -> Collector {
-    let settings = try CollectorConfiguration(configuration)
+    var settings = try CollectorConfiguration(configuration)
+    // Without collector.products, the product files decide which products are accepted.
+    if settings.products.isEmpty { settings.products = try productCatalog(configuration).names }
     return Collector(configuration: settings, throttler: try settings.throttler(), blobs: storage.blobs, queue: storage.queue,
                      metadata: storage.metadata, logger: Logger(label: "postmortem.collector"))
 }
@@ -247,21 +257,25 @@ func signatureLists(_ configuration: PostmortemConfiguration) throws -> Signatur
 /// The Crash Stats API, configured by `api.*` keys.
 func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: StorageContext) throws -> CrashStatsAPI {
     let r = configuration.reader
+    let exports = r.bool(forKey: "export.enabled", default: false) ? try exportStore(configuration) : nil
     return try CrashStatsAPI(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue,
                              signatures: SignatureGenerator(lists: try signatureLists(configuration)),
                              anonymousPerMinute: r.int(forKey: "api.rate_limit.anonymous_per_minute", default: 100),
                              authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000),
                              queryTimeout: .seconds(max(1, min(3600, r.int(forKey: "api.query_timeout", default: 10)))),
-                             maxConcurrentSearches: max(1, r.int(forKey: "api.max_concurrent_searches", default: max(1, configuration.databasePoolSize / 2))))
+                             maxConcurrentSearches: max(1, r.int(forKey: "api.max_concurrent_searches", default: max(1, configuration.databasePoolSize / 2))),
+                             schemas: try crashSchemas(configuration), products: try productCatalog(configuration), exportStore: exports)
 }
 
 /// The processor and its queue workers, configured by `processor.*` keys.
 func makeCrashProcessor(_ configuration: PostmortemConfiguration, storage: StorageContext, supplier: SymbolSupplier) throws -> CrashProcessor {
     let limit = configuration.reader.int(forKey: "processor.stackwalk_time_limit_ms", default: 120_000)
-    return CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
+    let schemas = try crashSchemas(configuration)
+    return try CrashProcessor(blobs: storage.blobs, metadata: storage.metadata, walker: Stackwalker(supplier: supplier),
                           signatures: SignatureGenerator(lists: try signatureLists(configuration)), stackwalkTimeLimit: .milliseconds(limit),
                           betaVersionProducts: Set(configuration.reader.string(forKey: "processor.beta_version_products", default: "")
                               .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }),
+                          schemas: schemas, exporter: try crashExporter(configuration, storage: storage, schemas: schemas),
                           logger: Logger(label: "postmortem.processor"))
 }
 

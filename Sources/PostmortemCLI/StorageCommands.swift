@@ -14,7 +14,8 @@ struct StorageOptions: ParsableArguments {
     @Option(help: "A JSON configuration file. Default: POSTMORTEM_CONFIG_FILE.")
     var config: String?
 
-    func open() async throws -> StorageContext {
+    /// The configuration (file, environment) with `--data` applied.
+    func loadConfiguration() async throws -> PostmortemConfiguration {
         var configuration: PostmortemConfiguration
         do {
             configuration = try await PostmortemConfiguration.load(file: config)
@@ -22,6 +23,14 @@ struct StorageOptions: ParsableArguments {
             throw ValidationError("\(error)")
         }
         configuration.resolve(dataDirectory: data)
+        return configuration
+    }
+
+    func open() async throws -> StorageContext {
+        try await open(loadConfiguration())
+    }
+
+    func open(_ configuration: PostmortemConfiguration) async throws -> StorageContext {
         Observability.bootstrapLogging(format: "text", level: "warning")
         do {
             return try await StorageContext.open(configuration.storage, logger: Logger(label: "postmortem.cli"))

@@ -24,18 +24,22 @@ public struct CrashProcessor: Sendable {
     let claimLease: Duration
     let rulesets: [Ruleset: [any ProcessorRule]]
     let walker: Stackwalker
+    /// The public export, written on a crash's first processing (`export.enabled`).
+    let exporter: CrashExporter?
     let host: String
     let logger: Logger
 
     public init(blobs: any BlobStore, metadata: MetadataStore, walker: Stackwalker, signatures: SignatureGenerator,
                 stackwalkTimeLimit: Duration = .seconds(120), betaVersionProducts: Set<String> = [],
-                logger: Logger = Logger(label: "postmortem.processor")) {
+                schemas: CrashSchemas? = nil, exporter: CrashExporter? = nil,
+                logger: Logger = Logger(label: "postmortem.processor")) throws {
         self.blobs = blobs
         self.metadata = metadata
         self.walker = walker
         claimLease = stackwalkTimeLimit * 2 + .seconds(60)
         rulesets = Ruleset.rules(metadata: metadata, walker: walker, signatures: signatures, stackwalkTimeLimit: stackwalkTimeLimit,
-                                 betaVersionProducts: betaVersionProducts)
+                                 betaVersionProducts: betaVersionProducts, schemas: try schemas ?? CrashSchemas.bundled())
+        self.exporter = exporter
         host = ProcessInfo.processInfo.hostName
         self.logger = logger
     }
@@ -119,6 +123,13 @@ public struct CrashProcessor: Sendable {
         let document = state.document
         try await blobs.put(BlobKeys.processedCrash(crashID), Data(document.sortedSerialization(pretty: false).utf8))
         try await metadata.index(Self.indexRow(crashID, document))
+        if previous == nil, let exporter {
+            // The third destination, on first processing only (reprocessing never changes the
+            // export). A failure is logged; `postmortem export --date` fills the gap.
+            do { try await exporter.exportCrash(crashID, processed: document) } catch {
+                logger.warning("export failed", metadata: ["crash_id": "\(crashID)", "error": "\(error)"])
+            }
+        }
         if ruleset != .regenerateSignature {
             // Remembered so the crash is reprocessed when those symbols arrive.
             try await metadata.recordMissingSymbols(crashID: crashID, modules: Self.missingModulesInStack(document),
@@ -140,25 +151,8 @@ public struct CrashProcessor: Sendable {
         return out
     }
 
-    /// The searchable fields of a processed crash (the bulky stack and protected fields stay in
-    /// the blob).
+    /// The crash index row of a processed crash (`CrashIndexRow.fields` decides the columns).
     static func indexRow(_ id: String, _ p: JSONValue) -> CrashIndexRow {
-        func micros(_ key: String) -> Int64? { p[key]?.stringValue.flatMap(ISOTime.parse).map { Int64($0 * 1_000_000) } }
-        let excluded: Set<String> = ["json_dump", "processor_history", "signature_debug", "breadcrumbs", "java_stack_trace_raw",
-                                     "collector_metadata", "remote_type"]
-        var searchable: [(String, JSONValue)] = []
-        if case .object(let pairs) = p {
-            for (k, v) in pairs where !excluded.contains(k) {
-                if case .object = v, k.hasPrefix("upload_file_minidump") { continue }
-                searchable.append((k, v))
-            }
-        }
-        return CrashIndexRow(
-            crashID: id, dateProcessed: micros("date_processed") ?? Int64(Date().timeIntervalSince1970 * 1_000_000),
-            clientCrashDate: micros("client_crash_date"), product: p["product"]?.stringValue, version: p["version"]?.stringValue,
-            releaseChannel: p["release_channel"]?.stringValue, platform: p["os_name"]?.stringValue, platformVersion: p["os_version"]?.stringValue,
-            cpuArch: p["cpu_arch"]?.stringValue, processType: p["process_type"]?.stringValue, signature: p["signature"]?.stringValue,
-            buildID: p["build"]?.stringValue, reason: p["reason"]?.stringValue, uptime: p["uptime"]?.intValue,
-            installAge: p["install_age"]?.intValue, document: .object(searchable))
+        CrashIndexRow(crashID: id, processed: p, fallbackDate: Int64(Date().timeIntervalSince1970 * 1_000_000))
     }
 }

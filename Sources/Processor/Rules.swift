@@ -1,3 +1,4 @@
+import CrashModel
 import Foundation
 import JSONSupport
 import MinidumpFormat
@@ -35,46 +36,59 @@ struct CrashReportKeysRule: ProcessorRule {
     }
 }
 
-/// Annotations copied into processed fields by the field list (`Resources/annotation_fields.json`),
-/// with type conversion; a value that does not convert becomes a note.
+/// Every processed-schema field with a `source_annotation` (`processor.md` rule 6): the
+/// annotation copied with the field's type conversion, or the field's `default` when it is
+/// absent; a value that does not convert becomes a note. The schema alone decides the list, so
+/// an annotation added to the schema files needs no code here.
 struct CopyFromRawCrashRule: ProcessorRule {
-    struct Field: Sendable {
-        let field: String
-        let annotation: String
-        let type: String
-    }
-
     let name = "CopyFromRawCrash"
-    let fields: [Field]
-
-    static func load() -> [Field] {
-        guard let url = Bundle.module.url(forResource: "annotation_fields", withExtension: "json"),
-              let data = try? Data(contentsOf: url), case .array(let items)? = JSONValue.parse(data) else { return [] }
-        return items.compactMap { item in
-            guard let f = item["field"]?.stringValue, let a = item["annotation"]?.stringValue, let t = item["type"]?.stringValue else { return nil }
-            return Field(field: f, annotation: a, type: t)
-        }
-    }
+    let fields: [CrashSchema.AnnotationCopy]
 
     func run(_ s: inout ProcessingState) async throws {
         for f in fields {
-            guard let value = s.raw[f.annotation] else { continue }
-            let text = value.stringValue ?? value.serialized()
-            switch f.type {
-            case "string": s.processed[f.field] = .string(text)
-            case "integer":
-                if let i = value.intValue ?? Int64(text.trimmingCharacters(in: .whitespaces)) { s.processed[f.field] = .int(i) }
-                else { s.notes.append("\(name): \(f.annotation) is not an integer: \(text.prefix(40))") }
-            case "boolean":
-                let t = text.lowercased()
-                if ["1", "true"].contains(t) { s.processed[f.field] = .bool(true) }
-                else if ["0", "false", ""].contains(t) { s.processed[f.field] = .bool(false) }
-                else { s.notes.append("\(name): \(f.annotation) is not a boolean: \(text.prefix(40))") }
-            case "json":
-                if case .object? = JSONValue.parse(Data(text.utf8)) { s.processed[f.field] = JSONValue.parse(Data(text.utf8)) }
-                else { s.notes.append("\(name): \(f.annotation) is not a JSON object") }
-            default: break
+            guard let value = s.raw[f.annotation] else {
+                if let d = f.defaultValue, d != .null { s.processed[f.field] = d }
+                continue
             }
+            if let converted = convert(value, to: f.type) {
+                s.processed[f.field] = converted
+            } else {
+                let text = value.stringValue ?? value.serialized()
+                s.notes.append("\(name): \(f.annotation) is not \(f.type == "integer" ? "an" : "a") \(f.type): \(text.prefix(40))")
+            }
+        }
+    }
+
+    /// nil when the value does not convert. Text is how annotations arrive; JSON submissions may
+    /// send numbers, booleans and objects as themselves.
+    func convert(_ value: JSONValue, to type: String) -> JSONValue? {
+        let text = value.stringValue ?? value.serialized()
+        switch type {
+        case "string": return .string(text)
+        case "integer":
+            if let i = value.intValue { return .int(i) }
+            return Int64(text.trimmingCharacters(in: .whitespaces)).map { .int($0) }
+        case "number":
+            if case .int = value { return value }
+            if case .double(let d) = value, d.isFinite { return value }
+            return Double(text.trimmingCharacters(in: .whitespaces)).flatMap { $0.isFinite ? .double($0) : nil }
+        case "boolean":
+            if case .bool = value { return value }
+            switch text.lowercased() {
+            case "1", "true": return .bool(true)
+            case "0", "false", "": return .bool(false)
+            default: return nil
+            }
+        case "object":
+            if case .object = value { return value }
+            guard text.utf8.count <= 16 << 20, case .object? = JSONValue.parse(Data(text.utf8)) else { return nil }
+            return JSONValue.parse(Data(text.utf8))
+        case "array":
+            if case .array = value { return value }
+            guard text.utf8.count <= 16 << 20, case .array? = JSONValue.parse(Data(text.utf8)) else { return nil }
+            return JSONValue.parse(Data(text.utf8))
+        default:
+            return value
         }
     }
 }

@@ -1,3 +1,4 @@
+import CrashModel
 import Signatures
 import Stackwalker
 import Storage
@@ -13,10 +14,10 @@ public enum Ruleset: String, Sendable, CaseIterable {
     case lateSymbols = "late_symbols"
 
     static func rules(metadata: MetadataStore, walker: Stackwalker, signatures: SignatureGenerator, stackwalkTimeLimit: Duration,
-                      betaVersionProducts: Set<String>) -> [Ruleset: [any ProcessorRule]] {
+                      betaVersionProducts: Set<String>, schemas: CrashSchemas) -> [Ruleset: [any ProcessorRule]] {
         let signature = SignatureRule(generator: signatures)
         let all: [any ProcessorRule] = [
-            DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: CopyFromRawCrashRule.load()),
+            DeNullRule(), CrashReportKeysRule(), ConvertModuleSignatureInfoRule(), CopyFromRawCrashRule(fields: schemas.processed.annotationCopies),
             VersionRewriteRule(), IdentifierRule(),
             StackwalkRule(walker: walker, timeLimit: stackwalkTimeLimit), ModuleURLRewriteRule(), CrashingThreadInfoRule(),
             TruncateStacksRule(), CrashAnalysisRule(), PluginRule(), ProcessTypeRule(), AnnotationDetailsRule(), AddonsRule(),

@@ -46,6 +46,70 @@ public struct CrashIndexRow: Sendable, Equatable {
         self.document = document
     }
 
+    /// One typed column of the crash index. This table is the only list of them: the insert, the
+    /// select, the decoding, the sanitizing, the row built from a processed crash and Super
+    /// Search's column fields all read it (the migrations create the same columns).
+    public struct Field: Sendable {
+        public enum Kind: Sendable {
+            case text(WritableKeyPath<CrashIndexRow, String?> & Sendable, maxBytes: Int)
+            case integer(WritableKeyPath<CrashIndexRow, Int64?> & Sendable)
+            /// Microseconds since 1970, from an ISO 8601 text field.
+            case time(WritableKeyPath<CrashIndexRow, Int64?> & Sendable)
+        }
+        /// The SQL column.
+        public let column: String
+        /// The processed-crash field the value comes from.
+        public let processedField: String
+        /// The Super Search field it answers (nil: not searchable by itself).
+        public let searchName: String?
+        public let kind: Kind
+    }
+
+    public static let fields: [Field] = [
+        Field(column: "client_crash_date", processedField: "client_crash_date", searchName: nil, kind: .time(\.clientCrashDate)),
+        Field(column: "product", processedField: "product", searchName: "product", kind: .text(\.product, maxBytes: maxColumnBytes)),
+        Field(column: "version", processedField: "version", searchName: "version", kind: .text(\.version, maxBytes: maxColumnBytes)),
+        Field(column: "release_channel", processedField: "release_channel", searchName: "release_channel", kind: .text(\.releaseChannel, maxBytes: maxColumnBytes)),
+        Field(column: "platform", processedField: "os_name", searchName: "platform", kind: .text(\.platform, maxBytes: maxColumnBytes)),
+        Field(column: "platform_version", processedField: "os_version", searchName: "platform_version", kind: .text(\.platformVersion, maxBytes: maxColumnBytes)),
+        Field(column: "cpu_arch", processedField: "cpu_arch", searchName: "cpu_arch", kind: .text(\.cpuArch, maxBytes: maxColumnBytes)),
+        Field(column: "process_type", processedField: "process_type", searchName: "process_type", kind: .text(\.processType, maxBytes: maxColumnBytes)),
+        Field(column: "signature", processedField: "signature", searchName: "signature", kind: .text(\.signature, maxBytes: maxSignatureBytes)),
+        Field(column: "build_id", processedField: "build", searchName: "build_id", kind: .text(\.buildID, maxBytes: maxColumnBytes)),
+        Field(column: "reason", processedField: "reason", searchName: "reason", kind: .text(\.reason, maxBytes: maxColumnBytes)),
+        Field(column: "uptime", processedField: "uptime", searchName: "uptime", kind: .integer(\.uptime)),
+        Field(column: "install_age", processedField: "install_age", searchName: "install_age", kind: .integer(\.installAge)),
+    ]
+
+    /// Processed fields that stay out of the index document: bulky (stacks, history, logs) or
+    /// nested beyond what search reads.
+    public static let documentExcluded: Set<String> = ["json_dump", "processor_history", "signature_debug", "breadcrumbs",
+                                                       "java_stack_trace_raw", "collector_metadata", "memory_report"]
+
+    /// The index row of a processed crash: the table's columns, and every other field (except the
+    /// excluded ones and additional dumps' results) in the document, which search reads for
+    /// fields without a column.
+    public init(crashID: String, processed p: JSONValue, fallbackDate: Int64) {
+        func micros(_ key: String) -> Int64? {
+            p[key]?.stringValue.flatMap(ISOTime.parse).flatMap { $0.isFinite ? Int64(exactly: ($0 * 1_000_000).rounded()) : nil }
+        }
+        var searchable: [(String, JSONValue)] = []
+        if case .object(let pairs) = p {
+            for (k, v) in pairs where !Self.documentExcluded.contains(k) {
+                if case .object = v, k.hasPrefix("upload_file_minidump") { continue }
+                searchable.append((k, v))
+            }
+        }
+        self.init(crashID: crashID, dateProcessed: micros("date_processed") ?? fallbackDate, document: .object(searchable))
+        for field in Self.fields {
+            switch field.kind {
+            case .text(let path, _): self[keyPath: path] = p[field.processedField]?.stringValue
+            case .integer(let path): self[keyPath: path] = p[field.processedField]?.intValue
+            case .time(let path): self[keyPath: path] = micros(field.processedField)
+            }
+        }
+    }
+
     /// Longest value of a text column, in UTF-8 bytes: the covering index's columns together stay
     /// under PostgreSQL's B-tree entry limit (2704 bytes), whatever a client sent.
     public static let maxColumnBytes = 256
@@ -56,21 +120,11 @@ public struct CrashIndexRow: Sendable, Equatable {
     /// the whole value).
     public func sanitizedForIndex() -> CrashIndexRow {
         var row = self
-        func column(_ value: String?, _ limit: Int = Self.maxColumnBytes) -> String? {
-            guard let value else { return nil }
-            return Self.truncated(Self.removingNUL(value), toUTF8Bytes: limit)
-        }
         row.crashID = Self.removingNUL(crashID)
-        row.product = column(product)
-        row.version = column(version)
-        row.releaseChannel = column(releaseChannel)
-        row.platform = column(platform)
-        row.platformVersion = column(platformVersion)
-        row.cpuArch = column(cpuArch)
-        row.processType = column(processType)
-        row.signature = column(signature, Self.maxSignatureBytes)
-        row.buildID = column(buildID)
-        row.reason = column(reason)
+        for field in Self.fields {
+            guard case .text(let path, let limit) = field.kind, let value = row[keyPath: path] else { continue }
+            row[keyPath: path] = Self.truncated(Self.removingNUL(value), toUTF8Bytes: limit)
+        }
         row.document = Self.removingNUL(document)
         return row
     }
@@ -134,32 +188,24 @@ public struct MetadataStore: Sendable {
     public func index(_ rows: [CrashIndexRow]) async throws {
         for start in stride(from: 0, to: rows.count, by: 500) {
             let chunk = rows[start..<min(rows.count, start + 500)]
-            var query: SQLQueryString = """
-                INSERT INTO crashes (crash_id, date_processed, client_crash_date, product, version, release_channel, platform,
-                    platform_version, cpu_arch, process_type, signature, build_id, reason, uptime, install_age, document)
-                VALUES 
-                """
+            let columns = CrashIndexRow.fields.map(\.column)
+            var query: SQLQueryString = "INSERT INTO crashes (crash_id, date_processed, \(unsafeRaw: columns.joined(separator: ", ")), document) VALUES "
             for (i, original) in chunk.enumerated() {
                 let row = original.sanitizedForIndex()
                 let json = row.document.serialized()
                 let jsonValue: SQLQueryString = database.kind == .postgres ? "CAST(\(bind: json) AS JSONB)" : "\(bind: json)"
                 if i > 0 { query += ", " }
-                query += """
-                    (\(bind: row.crashID), \(bind: row.dateProcessed), \(bind: row.clientCrashDate), \(bind: row.product),
-                    \(bind: row.version), \(bind: row.releaseChannel), \(bind: row.platform), \(bind: row.platformVersion),
-                    \(bind: row.cpuArch), \(bind: row.processType), \(bind: row.signature), \(bind: row.buildID), \(bind: row.reason),
-                    \(bind: row.uptime), \(bind: row.installAge), \(jsonValue))
-                    """
+                query += "(\(bind: row.crashID), \(bind: row.dateProcessed)"
+                for field in CrashIndexRow.fields {
+                    switch field.kind {
+                    case .text(let path, _): query += ", \(bind: row[keyPath: path])"
+                    case .integer(let path), .time(let path): query += ", \(bind: row[keyPath: path])"
+                    }
+                }
+                query += ", \(jsonValue))"
             }
-            query += """
-                 ON CONFLICT (crash_id) DO UPDATE SET date_processed = excluded.date_processed,
-                    client_crash_date = excluded.client_crash_date, product = excluded.product, version = excluded.version,
-                    release_channel = excluded.release_channel, platform = excluded.platform,
-                    platform_version = excluded.platform_version, cpu_arch = excluded.cpu_arch,
-                    process_type = excluded.process_type, signature = excluded.signature, build_id = excluded.build_id,
-                    reason = excluded.reason, uptime = excluded.uptime, install_age = excluded.install_age,
-                    document = excluded.document
-                """
+            query += " ON CONFLICT (crash_id) DO UPDATE SET date_processed = excluded.date_processed, "
+            query += "\(unsafeRaw: columns.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")), document = excluded.document"
             let q = query
             try await database.write { db in try await db.raw(q).run() }
         }
@@ -185,15 +231,16 @@ public struct MetadataStore: Sendable {
         return try await database.withConnection { db in try await db.raw(q).all() }.map(Self.decodeCrash)
     }
 
-    /// Counts per value of `column` in `[from, to)`, largest first (the facet query shape).
-    public func facet(_ column: CrashColumn, from: Int64, to: Int64, limit: Int = 50) async throws -> [(String?, Int)] {
+    /// The versions of `product` in the index since `since` (microseconds), with their crash
+    /// counts, most crashes first (featured versions `auto`).
+    public func recentVersions(product: String, since: Int64, limit: Int = 200) async throws -> [(version: String, count: Int64)] {
         try await database.withConnection { db in
             try await db.raw("""
-                SELECT \(unsafeRaw: column.rawValue) AS term, COUNT(*) AS n FROM crashes
-                WHERE date_processed >= \(bind: from) AND date_processed < \(bind: to)
-                GROUP BY \(unsafeRaw: column.rawValue) ORDER BY n DESC, term LIMIT \(bind: limit)
+                SELECT version, COUNT(*) AS n FROM crashes
+                WHERE product = \(bind: product) AND date_processed >= \(bind: since) AND version IS NOT NULL
+                GROUP BY version ORDER BY n DESC, version LIMIT \(bind: limit)
                 """).all()
-        }.map { (try $0.decode(column: "term", as: String?.self), Int(try $0.decode(column: "n", as: Int64.self))) }
+        }.map { (try $0.decode(column: "version", as: String.self), try $0.decode(column: "n", as: Int64.self)) }
     }
 
     /// Removes index rows processed before `cutoff`; returns how many.
@@ -203,35 +250,20 @@ public struct MetadataStore: Sendable {
         }
     }
 
-    /// Columns that may be faceted (never interpolated from user text).
-    public enum CrashColumn: String, Sendable, CaseIterable {
-        case product, version, releaseChannel = "release_channel", platform, platformVersion = "platform_version",
-             cpuArch = "cpu_arch", processType = "process_type", signature, buildID = "build_id", reason
-    }
-
-    static let selectCrash = """
-        SELECT crash_id, date_processed, client_crash_date, product, version, release_channel, platform, platform_version,
-            cpu_arch, process_type, signature, build_id, reason, uptime, install_age, CAST(document AS TEXT) AS document FROM crashes
-        """
+    static let selectCrash = "SELECT crash_id, date_processed, \(CrashIndexRow.fields.map(\.column).joined(separator: ", ")), CAST(document AS TEXT) AS document FROM crashes"
 
     static func decodeCrash(_ row: any SQLRow) throws -> CrashIndexRow {
-        CrashIndexRow(
+        var crash = CrashIndexRow(
             crashID: try row.decode(column: "crash_id", as: String.self),
             dateProcessed: try row.decode(column: "date_processed", as: Int64.self),
-            clientCrashDate: try row.decode(column: "client_crash_date", as: Int64?.self),
-            product: try row.decode(column: "product", as: String?.self),
-            version: try row.decode(column: "version", as: String?.self),
-            releaseChannel: try row.decode(column: "release_channel", as: String?.self),
-            platform: try row.decode(column: "platform", as: String?.self),
-            platformVersion: try row.decode(column: "platform_version", as: String?.self),
-            cpuArch: try row.decode(column: "cpu_arch", as: String?.self),
-            processType: try row.decode(column: "process_type", as: String?.self),
-            signature: try row.decode(column: "signature", as: String?.self),
-            buildID: try row.decode(column: "build_id", as: String?.self),
-            reason: try row.decode(column: "reason", as: String?.self),
-            uptime: try row.decode(column: "uptime", as: Int64?.self),
-            installAge: try row.decode(column: "install_age", as: Int64?.self),
             document: JSONValue.parse(Data(try row.decode(column: "document", as: String.self).utf8)) ?? .object([]))
+        for field in CrashIndexRow.fields {
+            switch field.kind {
+            case .text(let path, _): crash[keyPath: path] = try row.decode(column: field.column, as: String?.self)
+            case .integer(let path), .time(let path): crash[keyPath: path] = try row.decode(column: field.column, as: Int64?.self)
+            }
+        }
+        return crash
     }
 
     /// The smallest string greater than every string starting with `prefix` (byte order), nil

@@ -287,6 +287,19 @@ enum Migrations {
             "ALTER TABLE missing_symbols ADD COLUMN download_misses BIGINT NOT NULL DEFAULT 0",
             "ALTER TABLE missing_symbols ADD COLUMN last_seen BIGINT NOT NULL DEFAULT 0",
         ]),
+        Migration(version: 11, name: "bug associations", statements: [
+            // Bugs filed for signatures (Crash Stats' BugAssociation): the Bugs and
+            // SignaturesByBugs models and the report's Bugzilla tab read it.
+            """
+            CREATE TABLE bug_associations (
+                bug_id BIGINT NOT NULL,
+                signature TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (bug_id, signature)
+            )
+            """,
+            "CREATE INDEX bug_associations_signature ON bug_associations (signature)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

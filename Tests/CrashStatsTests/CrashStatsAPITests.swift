@@ -324,7 +324,7 @@ import TestSupport
         let fields = try #require(await Self.get(w, "SuperSearchFields").1)
         #expect(fields.objectKeys.count > 60) // generated from the processed crash schema
         #expect(fields["crashing_thread"]?["query_type"] == .string("integer") && fields["startup_crash"]?["query_type"] == .string("boolean"))
-        #expect(fields["url"]?["description"] == .string("The URL loaded when the crash happened."))
+        #expect(fields["url"]?["description"] == .string("The URL of the page the crashing process showed."))
         #expect(fields["date"]?["operators"] == .array([">", ">=", "<", "<=", "__null__"].map { .string($0) }))
         #expect(fields["signature"]?["permissions_needed"] == .array([]) && fields["url"]?["permissions_needed"] == .array([.string("crashstats.view_pii")]))
         let pretty = await Self.get(w, "SuperSearchFields", [("pretty", "print")])

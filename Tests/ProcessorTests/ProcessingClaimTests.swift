@@ -16,7 +16,7 @@ import TestSupport
     func aCrashBeingProcessedElsewhereIsPostponedNotOverwritten(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        let processor = CrashProcessor(blobs: f.blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
+        let processor = try CrashProcessor(blobs: f.blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
                                        signatures: SignatureGenerator(lists: try SignatureLists.bundled()), stackwalkTimeLimit: .seconds(10))
         let id = "de1bb258-cbbf-4589-a673-34f800261128"
         try await f.blobs.put(BlobKeys.rawCrash(id, date: "20261128"), Data(#"{"ProductName": "Firefox", "Version": "1.0"}"#.utf8))
@@ -41,7 +41,7 @@ import TestSupport
     func concurrentRunsOfOneCrashNeverBothSave(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        let processor = CrashProcessor(blobs: f.blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
+        let processor = try CrashProcessor(blobs: f.blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
                                        signatures: SignatureGenerator(lists: try SignatureLists.bundled()))
         let id = "de1bb258-cbbf-4589-a673-34f800261128"
         try await f.blobs.put(BlobKeys.rawCrash(id, date: "20261128"), Data(#"{"ProductName": "Firefox", "Version": "1.0"}"#.utf8))
@@ -115,7 +115,7 @@ import TestSupport
         try await blobs.put(BlobKeys.rawCrash(id, date: "20261128"), Data(#"{"ProductName": "Firefox", "Version": "1.0"}"#.utf8))
         let queue = WorkQueue(database: f.database, maxAttempts: 1, clock: f.clock.function)
         try await queue.enqueue(QueueItem(crashID: id))
-        let processor = CrashProcessor(blobs: blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
+        let processor = try CrashProcessor(blobs: blobs, metadata: f.metadata, walker: Stackwalker(supplier: nil),
                                        signatures: SignatureGenerator(lists: try SignatureLists.bundled()))
         blobs.down = true
         let workers = ProcessorWorkers(processor: processor, queue: queue, workers: 1, idleDelay: .milliseconds(20))

@@ -1,9 +1,11 @@
 import Foundation
 import JSONSupport
 
-/// A crash data schema (`data-and-access.md` §1): which fields exist and which data permissions
-/// (`public`, `protected`) it takes to see each, nested fields included. It drives the
-/// redaction of API responses and the permissions of search fields.
+/// A crash data schema (`data-and-access.md` §1): which fields exist, their types and
+/// descriptions, which data permissions (`public`, `protected`) it takes to see each (nested
+/// fields included), and for processed fields the annotation they are copied from. It drives
+/// the processor's copying, redaction, the search fields, the data dictionary and the export.
+/// `SchemaCheck` validates a document against the meta-schema's rules before it is used.
 public struct CrashSchema: Sendable {
     /// One node: the permissions it needs and, for objects and arrays, its members.
     public final class Node: @unchecked Sendable {
@@ -11,16 +13,27 @@ public struct CrashSchema: Sendable {
         public let description: String
         /// The JSON types the field may have (`string`, `integer`, …; empty when not declared).
         public let types: [String]
+        /// Processed schema: the raw annotation this field is copied from, and the value used
+        /// when the annotation is absent.
+        public let sourceAnnotation: String?
+        public let defaultValue: JSONValue?
+        public let examples: [JSONValue]
+        public let dataReviews: [String]
+        public let deprecated: Bool
         let properties: [String: Node]
         let patternProperties: [(NSRegularExpression, Node)]
         let items: Node?
         let reference: String?
 
-        init(permissions: [String]?, description: String, types: [String], properties: [String: Node], patternProperties: [(NSRegularExpression, Node)],
-             items: Node?, reference: String?) {
-            self.permissions = permissions
-            self.description = description
-            self.types = types
+        init(_ value: JSONValue, properties: [String: Node], patternProperties: [(NSRegularExpression, Node)], items: Node?, reference: String?) {
+            permissions = value["permissions"]?.arrayValue?.compactMap(\.stringValue)
+            description = value["description"]?.stringValue ?? ""
+            types = value["type"]?.stringValue.map { [$0] } ?? value["type"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            sourceAnnotation = value["source_annotation"]?.stringValue
+            defaultValue = value["default"]
+            examples = value["examples"]?.arrayValue ?? []
+            dataReviews = value["data_reviews"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            deprecated = value["deprecated"] == .bool(true)
             self.properties = properties
             self.patternProperties = patternProperties
             self.items = items
@@ -28,26 +41,53 @@ public struct CrashSchema: Sendable {
         }
 
         var hasMembers: Bool { !properties.isEmpty || !patternProperties.isEmpty }
+
+        /// The first declared type other than `null` (`string` for `["string", "null"]`).
+        public var primaryType: String? { types.first { $0 != "null" } }
     }
 
     public let defaultPermissions: [String]
     public let root: Node
     let definitions: [String: Node]
+    /// The top-level field names in the document's order.
+    public let fieldNames: [String]
 
     public struct SchemaError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    /// Parses a schema document (JSON).
+    /// The two schemas, by their file names (`<name>.schema.yaml`).
+    public enum Kind: String, Sendable, CaseIterable {
+        case raw = "raw_crash"
+        case processed = "processed_crash"
+        public var fileName: String { rawValue + ".schema.yaml" }
+    }
+
+    /// Parses a schema document (YAML, or JSON, which is YAML too).
+    public init(yaml text: String) throws {
+        do {
+            try self.init(document: try YAMLDocument.parse(text))
+        } catch let e as YAMLDocument.ParseError {
+            throw SchemaError(description: e.description)
+        }
+    }
+
     public init(json data: Data) throws {
-        guard let document = JSONValue.parse(data), case .object = document else { throw SchemaError(description: "the schema is not a JSON object") }
+        guard let document = JSONValue.parse(data) else { throw SchemaError(description: "the schema is not JSON") }
+        try self.init(document: document)
+    }
+
+    public init(document: JSONValue) throws {
+        guard case .object = document else { throw SchemaError(description: "the schema is not an object") }
         defaultPermissions = document["default_permissions"]?.arrayValue?.compactMap(\.stringValue) ?? ["public", "protected"]
         var definitions: [String: Node] = [:]
         if case .object(let defs)? = document["definitions"] {
             for (name, value) in defs { definitions[name] = try Self.node(value, path: "definitions.\(name)") }
         }
         self.definitions = definitions
-        root = try Self.node(.object([("properties", document["properties"] ?? .object([]))]), path: "")
+        let properties = document["properties"] ?? .object([])
+        if case .object(let pairs) = properties { fieldNames = pairs.map(\.0) } else { fieldNames = [] }
+        root = try Self.node(.object([("properties", properties)]), path: "")
         // Every reference must resolve.
         func check(_ n: Node, _ path: String) throws {
             if let r = n.reference, definitions[r] == nil { throw SchemaError(description: "\(path): unknown reference #/definitions/\(r)") }
@@ -59,12 +99,18 @@ public struct CrashSchema: Sendable {
         for (k, d) in definitions { try check(d, "definitions." + k) }
     }
 
-    /// A schema shipped with the program: `processed_crash` or `raw_crash`.
-    public static func bundled(_ name: String) throws -> CrashSchema {
-        guard let url = Bundle.module.url(forResource: "\(name).schema", withExtension: "json"), let data = try? Data(contentsOf: url) else {
-            throw SchemaError(description: "the bundled \(name) schema is missing")
+    /// The text of a schema shipped with the program.
+    public static func bundledText(_ kind: Kind) throws -> String {
+        guard let url = Bundle.module.url(forResource: kind.rawValue + ".schema", withExtension: "yaml", subdirectory: "schemas"),
+              let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw SchemaError(description: "the bundled \(kind.fileName) is missing")
         }
-        return try CrashSchema(json: data)
+        return text
+    }
+
+    /// A schema shipped with the program.
+    public static func bundled(_ kind: Kind) throws -> CrashSchema {
+        try CrashSchema(yaml: try bundledText(kind))
     }
 
     static func node(_ value: JSONValue, path: String) throws -> Node {
@@ -90,17 +136,29 @@ public struct CrashSchema: Sendable {
         if let p = value["permissions"]?.arrayValue, p.contains(where: { $0.stringValue.map { !["public", "protected"].contains($0) } ?? true }) {
             throw SchemaError(description: "\(path): permissions must be public or protected")
         }
-        let types: [String] = value["type"]?.stringValue.map { [$0] } ?? value["type"]?.arrayValue?.compactMap(\.stringValue) ?? []
-        return Node(permissions: value["permissions"]?.arrayValue?.compactMap(\.stringValue), description: value["description"]?.stringValue ?? "",
-                    types: types,
-                    properties: properties, patternProperties: patterns, items: try value["items"].map { try node($0, path: path + "[]") },
-                    reference: reference)
+        return Node(value, properties: properties, patternProperties: patterns,
+                    items: try value["items"].map { try node($0, path: path + "[]") }, reference: reference)
     }
 
     func resolve(_ node: Node) -> Node { node.reference.flatMap { definitions[$0] } ?? node }
 
-    /// The names of the top-level fields.
-    public var fieldNames: [String] { Array(root.properties.keys) }
+    /// A processed field copied from a raw annotation (`source_annotation`).
+    public struct AnnotationCopy: Sendable {
+        public let field: String
+        public let annotation: String
+        /// The field's declared type (`string`, `integer`, `number`, `boolean`, `object`, `array`).
+        public let type: String
+        public let defaultValue: JSONValue?
+    }
+
+    /// Every top-level field with a `source_annotation`, in the document's order.
+    public var annotationCopies: [AnnotationCopy] {
+        fieldNames.compactMap { name in
+            guard let node = root.properties[name], let annotation = node.sourceAnnotation else { return nil }
+            return AnnotationCopy(field: name, annotation: annotation, type: node.primaryType ?? resolve(node).primaryType ?? "string",
+                                  defaultValue: node.defaultValue)
+        }
+    }
 
     /// The node of a top-level field, nil when the schema does not know it.
     public func field(_ name: String) -> Node? { member(name, of: root) }
@@ -152,5 +210,5 @@ public struct CrashSchema: Sendable {
 
 extension String {
     /// nil for an empty string.
-    var nonEmpty: String? { isEmpty ? nil : self }
+    public var nonEmpty: String? { isEmpty ? nil : self }
 }
