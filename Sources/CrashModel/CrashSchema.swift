@@ -63,18 +63,13 @@ public struct CrashSchema: Sendable {
         public var fileName: String { rawValue + ".schema.yaml" }
     }
 
-    /// Parses a schema document (YAML, or JSON, which is YAML too).
+    /// Parses a schema document (YAML; JSON is YAML too).
     public init(yaml text: String) throws {
         do {
             try self.init(document: try YAMLDocument.parse(text))
         } catch let e as YAMLDocument.ParseError {
             throw SchemaError(description: e.description)
         }
-    }
-
-    public init(json data: Data) throws {
-        guard let document = JSONValue.parse(data) else { throw SchemaError(description: "the schema is not JSON") }
-        try self.init(document: document)
     }
 
     public init(document: JSONValue) throws {

@@ -381,7 +381,7 @@ public struct CrashStatsAPI: Sendable {
                 ("name", .string(f.name)), ("namespace", .string("processed_crash")), ("in_database_name", .string(f.name)),
                 ("query_type", .string(f.type.rawValue)), ("data_validation_type", .string(f.type.validationType)),
                 ("operators", .array(f.type.operators.map { .string($0) })),
-                ("form_field_choices", .array([])),
+                ("form_field_choices", .array(f.name == "product" ? products.names.map { .string($0) } : [])),
                 ("permissions_needed", .array(processedSchema.permissionsNeeded(f.source).contains("protected") ? [.string("crashstats.view_pii")] : [])),
                 ("webapp_permissions_needed", .array(processedSchema.permissionsNeeded(f.source).contains("protected") ? [.string("crashstats.view_pii")] : [])),
                 ("is_exposed", .bool(true)), ("is_returned", .bool(true)), ("has_full_version", .bool(f.type == .string)),

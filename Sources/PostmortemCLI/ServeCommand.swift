@@ -264,7 +264,8 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
                              authenticatedPerMinute: r.int(forKey: "api.rate_limit.authenticated_per_minute", default: 1000),
                              queryTimeout: .seconds(max(1, min(3600, r.int(forKey: "api.query_timeout", default: 10)))),
                              maxConcurrentSearches: max(1, r.int(forKey: "api.max_concurrent_searches", default: max(1, configuration.databasePoolSize / 2))),
-                             schemas: try crashSchemas(configuration), products: try productCatalog(configuration), exportStore: exports)
+                             schemas: try crashSchemas(configuration), products: try productCatalog(configuration), exportStore: exports,
+                             baseURL: r.string(forKey: "crashstats.base_url", default: ""))
 }
 
 /// The processor and its queue workers, configured by `processor.*` keys.

@@ -307,7 +307,7 @@ public struct MetadataStore: Sendable {
 
     /// The SQL text and bound values of a query, as the database would receive it (Super
     /// Search's `_return_query`).
-    public func describe(_ query: SQLQueryString) async throws -> (sql: String, binds: [String]) {
+    func describe(_ query: SQLQueryString) async throws -> (sql: String, binds: [String]) {
         try await database.withConnection { db in
             var serializer = SQLSerializer(database: db)
             query.serialize(to: &serializer)

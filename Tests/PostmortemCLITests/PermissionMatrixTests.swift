@@ -69,6 +69,9 @@ import TestSupport
             Route(name: "CrashVerify", method: "GET", target: "/api/CrashVerify/?crash_id=\(id)", status: open),
             Route(name: "MissingProcessedCrash", method: "GET", target: "/api/MissingProcessedCrash/", status: open),
             Route(name: "NoOp", method: "GET", target: "/api/NoOp/?product=Firefox", status: open),
+            Route(name: "ProcessedCrash with bug links", method: "GET", target: "/api/ProcessedCrash/?crash_id=\(id)&_bug_links=1", status: open),
+            Route(name: "Bugs", method: "GET", target: "/api/Bugs/?signatures=f", status: open),
+            Route(name: "SignaturesByBugs", method: "GET", target: "/api/SignaturesByBugs/?bug_ids=1", status: open),
             Route(name: "unknown model", method: "GET", target: "/api/Nonsense/", status: { _ in 404 }),
         ]
     }

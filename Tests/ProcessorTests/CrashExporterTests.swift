@@ -80,6 +80,33 @@ import TestSupport
         #expect(try await target.get(BlobKeys.exportedCrash(ids[5])) == oneCrash)
     }
 
+    /// The DuckDB one-liner of docs/export.md, run by DuckDB itself (PyPI `duckdb`, which the
+    /// test command installs) on an exported day.
+    @Test func duckDBLoadsTheDailyFile() async throws {
+        let dir = TestData.temporaryDirectory("export-duckdb")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let source = try FileBlobStore(root: URL(fileURLWithPath: dir + "/blobs"))
+        let target = try FileBlobStore(root: URL(fileURLWithPath: dir + "/export"))
+        let day = try #require(ISO8601DateFormatter().date(from: "2026-11-28T10:00:00Z"))
+        for n in 0..<12 {
+            let id = CrashID.make(throttleDigit: 0, date: day)
+            try await source.put(BlobKeys.rawCrash(id), Data("{}".utf8))
+            try await source.put(BlobKeys.processedCrash(id), Data(Self.processed(id, n: n).serialized().utf8))
+        }
+        _ = try await CrashExporter(source: source, target: target, schemas: try CrashSchemas.bundled()).exportDay("20261128")
+        let python = try #require(findExecutable("python3"), "python3 is required")
+        let query = """
+            import duckdb, sys
+            rows = duckdb.sql("SELECT signature, count(*) AS n, sum(uptime) AS up, any_value(platform) AS os "
+                              "FROM read_json_auto('\(dir)/export/v1/crash_report_daily/*/crashes.jsonl.gz') GROUP BY signature ORDER BY signature").fetchall()
+            print(rows)
+            """
+        let (status, out, err) = try runProcess(python, ["-c", query])
+        #expect(status == 0, "duckdb (pip install duckdb): \(String(decoding: err, as: UTF8.self).suffix(600))")
+        #expect(String(decoding: out, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+                == "[('sig 0', 4, 18, 'Windows NT'), ('sig 1', 4, 22, 'Windows NT'), ('sig 2', 4, 26, 'Windows NT')]")
+    }
+
     @Test func theProcessorExportsOnFirstProcessingOnly() async throws {
         let f = try await StorageFixture.make(.embedded)
         defer { Task { await f.close() } }
