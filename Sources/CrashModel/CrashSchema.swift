@@ -42,6 +42,12 @@ public struct CrashSchema: Sendable {
 
         var hasMembers: Bool { !properties.isEmpty || !patternProperties.isEmpty }
 
+        /// The declared members of an object node, by name.
+        public var members: [(name: String, node: Node)] { properties.sorted { $0.key < $1.key }.map { ($0.key, $0.value) } }
+
+        /// An array node's element type, when declared.
+        public var itemType: String? { items?.primaryType }
+
         /// The first declared type other than `null` (`string` for `["string", "null"]`).
         public var primaryType: String? { types.first { $0 != "null" } }
     }

@@ -30,8 +30,11 @@ struct SuperSearch: Sendable {
         /// The field as the index stores it (name, type, column or document member).
         let search: CrashSearch.Field
         let description: String
-        /// The processed-crash field it comes from (its schema permissions apply).
+        /// The processed-crash field it comes from.
         let source: String
+        /// The data permissions needed to use it (the schema's, for a nested member its own and
+        /// its parent's).
+        let permissions: [String]
         var name: String { search.name }
         var type: FieldType { search.type }
     }
@@ -42,7 +45,8 @@ struct SuperSearch: Sendable {
         var out: [Field] = []
         func add(_ name: String, _ type: FieldType, _ column: String, _ source: String, _ fallback: String = "") {
             guard let f = CrashSearch.Field(name: name, type: type, column: column) else { return }
-            out.append(Field(search: f, description: schema.field(source)?.description.nonEmpty ?? fallback, source: source))
+            out.append(Field(search: f, description: schema.field(source)?.description.nonEmpty ?? fallback, source: source,
+                             permissions: schema.permissionsNeeded(source)))
         }
         add("uuid", .string, "crash_id", "uuid", "The crash id.")
         add("date", .date, "date_processed", "date_processed", "When the crash was received.")
@@ -71,18 +75,34 @@ struct SuperSearch: Sendable {
         slots = SearchSlots(maxConcurrent)
         var fields = Self.columnFields(schema)
         let covered = Set(fields.map(\.source)).union(["crash_id"])
-        for name in schema.fieldNames.sorted() where !covered.contains(name) {
+        for name in schema.fieldNames.sorted() where !covered.contains(name) && !CrashIndexRow.documentExcluded.contains(name) {
             guard let node = schema.field(name) else { continue }
-            let type: FieldType
-            switch node.primaryType {
-            case "string": type = .string
-            case "integer", "number": type = .integer
-            case "boolean": type = .boolean
-            default: continue
+            let needed = schema.permissionsNeeded(name)
+            func scalarType(_ type: String?) -> FieldType? {
+                switch type {
+                case "string": return .string
+                case "integer", "number": return .integer
+                case "boolean": return .boolean
+                default: return nil
+                }
             }
-            // A name that cannot be a JSON path member is not searchable (CrashSearch.Field).
-            guard let f = CrashSearch.Field(name: name, type: type, column: nil) else { continue }
-            fields.append(Field(search: f, description: node.description, source: name))
+            if let type = scalarType(node.primaryType) {
+                // A name that cannot be a JSON path member is not searchable (CrashSearch.Field).
+                guard let f = CrashSearch.Field(name: name, type: type, column: nil) else { continue }
+                fields.append(Field(search: f, description: node.description, source: name, permissions: needed))
+            } else if node.primaryType == "array", node.itemType == nil || node.itemType == "string",
+                      let f = CrashSearch.Field(name: name, type: .string, column: nil, isArray: true) {
+                // Arrays of strings (`addons`): a value matches when one element does.
+                fields.append(Field(search: f, description: node.description, source: name, permissions: needed))
+            } else if node.primaryType == "object" {
+                // Declared scalar members of an object (`memory_measures.explicit`).
+                for (member, child) in node.members {
+                    guard let type = scalarType(child.primaryType),
+                          let f = CrashSearch.Field(name: name + "." + member, type: type, column: nil, path: [name, member]) else { continue }
+                    let permissions = Array(Set(needed + (child.permissions ?? [])).sorted())
+                    fields.append(Field(search: f, description: child.description, source: name, permissions: permissions))
+                }
+            }
         }
         self.fields = fields
         byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
@@ -90,7 +110,7 @@ struct SuperSearch: Sendable {
 
     func allowed(_ name: String, _ caller: Caller) -> Bool {
         guard let f = byName[name] else { return false }
-        return schema.permissionsNeeded(f.source).allSatisfy(caller.dataPermissions.contains)
+        return f.permissions.allSatisfy(caller.dataPermissions.contains)
     }
 
     func run(_ r: APIRequest, caller: Caller, unredacted: Bool, pretty: Bool) async throws -> APIResponse {

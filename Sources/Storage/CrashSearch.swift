@@ -12,27 +12,41 @@ public enum CrashSearch {
         case string, integer, date, boolean
     }
 
-    /// A searchable field: an index column, or a member of the row's JSON document.
+    /// A searchable field: an index column, or a member of the row's JSON document: a top-level
+    /// member (`uptime`), a member of an object member (`memory_measures.explicit`), or an array
+    /// of strings (`addons`), which matches when one of its elements does.
     public struct Field: Sendable {
         public let name: String
         public let type: FieldType
         /// The indexed column (`crash_id`, `date_processed` or one of `CrashIndexRow.fields`), or
-        /// nil for the document member `name`.
+        /// nil for a document member.
         public let column: String?
+        /// The document member's path (`["memory_measures", "explicit"]`); empty for columns.
+        public let path: [String]
+        /// A document member holding an array of strings.
+        public let isArray: Bool
 
-        /// nil when `name` cannot be a document member (only `[A-Za-z0-9_-]`, at most 64 bytes:
-        /// it is written into a JSON path).
-        public init?(name: String, type: FieldType, column: String?) {
-            if column == nil {
-                guard !name.isEmpty, name.utf8.count <= 64,
-                      name.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) })
-                else { return nil }
+        /// nil when the field cannot be searched: a column the index does not have, or a member
+        /// path of more than two names or with names other than `[A-Za-z0-9_-]` (they are written
+        /// into JSON paths), or an array of anything but strings.
+        public init?(name: String, type: FieldType, column: String?, path: [String]? = nil, isArray: Bool = false) {
+            if let column {
+                guard column == "crash_id" || column == "date_processed" || CrashIndexRow.fields.contains(where: { $0.column == column }), !isArray else { return nil }
+                self.path = []
             } else {
-                guard let column, column == "crash_id" || column == "date_processed" || CrashIndexRow.fields.contains(where: { $0.column == column }) else { return nil }
+                let path = path ?? [name]
+                guard (1...2).contains(path.count), path.allSatisfy(Self.isPlainName), !isArray || (type == .string && path.count == 1) else { return nil }
+                self.path = path
             }
             self.name = name
             self.type = type
             self.column = column
+            self.isArray = isArray
+        }
+
+        static func isPlainName(_ s: String) -> Bool {
+            !s.isEmpty && s.utf8.count <= 64
+                && s.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
         }
     }
 
@@ -128,7 +142,8 @@ extension MetadataStore {
         let kind = database.kind
         var select: SQLQueryString = "SELECT crash_id, date_processed"
         for (i, f) in columns.enumerated() {
-            select += ", CAST(\(unsafeRaw: Self.searchExpression(f, kind)) AS \(unsafeRaw: f.type == .integer || f.type == .boolean ? "BIGINT" : "TEXT")) AS c\(unsafeRaw: String(i))"
+            let type = !f.isArray && (f.type == .integer || f.type == .boolean) ? "BIGINT" : "TEXT"
+            select += ", CAST(\(unsafeRaw: Self.searchExpression(f, kind)) AS \(unsafeRaw: type)) AS c\(unsafeRaw: String(i))"
         }
         let w = try searchWhere(query, deadline: deadline)
         let rows = try await searchRows(select + " FROM crashes WHERE \(w) ORDER BY \(searchOrder(sort)) LIMIT \(bind: limit) OFFSET \(bind: offset)",
@@ -136,6 +151,11 @@ extension MetadataStore {
         return try rows.map { row in
             var values: [JSONValue] = []
             for (i, f) in columns.enumerated() {
+                if f.isArray {
+                    let text = try row.decode(column: "c\(i)", as: String?.self)
+                    values.append(text.flatMap { JSONValue.parse(Data($0.utf8)) } ?? .null)
+                    continue
+                }
                 switch f.type {
                 case .boolean: values.append((try row.decode(column: "c\(i)", as: Int64?.self)).map { .bool($0 != 0) } ?? .null)
                 case .integer: values.append((try row.decode(column: "c\(i)", as: Int64?.self)).map { .int($0) } ?? .null)
@@ -155,10 +175,12 @@ extension MetadataStore {
         var select: SQLQueryString = "SELECT "
         for (i, d) in chain.enumerated() {
             if i > 0 { select += ", " }
-            select += "CAST(\(unsafeRaw: Self.searchExpression(d, kind)) AS TEXT) AS k\(unsafeRaw: String(i))"
+            select += "CAST(\(unsafeRaw: Self.groupExpression(d, i, kind)) AS TEXT) AS k\(unsafeRaw: String(i))"
         }
         let w = try searchWhere(query, deadline: deadline)
-        select += ", COUNT(*) AS n FROM crashes WHERE \(w) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
+        // A crash counts once per term, even when an array holds the term twice.
+        let count = chain.contains { $0.field.isArray } ? "COUNT(DISTINCT crashes.crash_id)" : "COUNT(*)"
+        select += ", \(unsafeRaw: count) AS n FROM \(unsafeRaw: Self.searchFrom(chain, kind)) WHERE \(w) GROUP BY \(unsafeRaw: (1...chain.count).map(String.init).joined(separator: ", "))"
         select += " ORDER BY n DESC, 1 LIMIT \(bind: max(1, limit))"
         return try await searchRows(select, deadline: deadline).map { row in
             (try (0..<chain.count).map { try row.decode(column: "k\($0)", as: String?.self) }, try row.decode(column: "n", as: Int64.self))
@@ -171,20 +193,24 @@ extension MetadataStore {
                                   deadline: ContinuousClock.Instant?) async throws -> [[String]: Int64] {
         let kind = database.kind
         let w = try searchWhere(query, deadline: deadline)
+        // The counted field is one more (last) dimension of the joins, so arrays count elements.
+        let counted = CrashSearch.Dimension(field: field, interval: nil)
+        let all = path + [counted]
+        let distinct = Self.groupExpression(counted, path.count, kind)
         guard !path.isEmpty else {
-            let n = try await searchRows("SELECT COUNT(DISTINCT \(unsafeRaw: Self.searchExpression(field, kind))) AS n FROM crashes WHERE \(w)", deadline: deadline)
+            let n = try await searchRows("SELECT COUNT(DISTINCT \(unsafeRaw: distinct)) AS n FROM \(unsafeRaw: Self.searchFrom(all, kind)) WHERE \(w)", deadline: deadline)
                 .first?.decode(column: "n", as: Int64.self) ?? 0
             return [[]: n]
         }
         var select: SQLQueryString = "SELECT "
         var notNull: SQLQueryString = ""
         for (i, d) in path.enumerated() {
-            let e = Self.searchExpression(d, kind)
+            let e = Self.groupExpression(d, i, kind)
             if i > 0 { select += ", " }
             select += "CAST(\(unsafeRaw: e) AS TEXT) AS k\(unsafeRaw: String(i))"
             notNull += " AND \(unsafeRaw: e) IS NOT NULL"
         }
-        select += ", COUNT(DISTINCT \(unsafeRaw: Self.searchExpression(field, kind))) AS n FROM crashes WHERE \(w)\(notNull) GROUP BY \(unsafeRaw: (1...path.count).map(String.init).joined(separator: ", "))"
+        select += ", COUNT(DISTINCT \(unsafeRaw: distinct)) AS n FROM \(unsafeRaw: Self.searchFrom(all, kind)) WHERE \(w)\(notNull) GROUP BY \(unsafeRaw: (1...path.count).map(String.init).joined(separator: ", "))"
         var values: [[String]: Int64] = [:]
         for row in try await searchRows(select, deadline: deadline) {
             values[try (0..<path.count).map { try row.decode(column: "k\($0)", as: String.self) }] = try row.decode(column: "n", as: Int64.self)
@@ -212,29 +238,64 @@ extension MetadataStore {
 
     func searchOrder(_ sort: [CrashSearch.Sort]) -> SQLQueryString {
         var order: SQLQueryString = ""
-        for s in sort { order += "\(unsafeRaw: Self.searchExpression(s.field, database.kind)) \(unsafeRaw: s.descending ? "DESC" : "ASC"), " }
-        return order + "date_processed DESC, crash_id"
+        for s in sort where !s.field.isArray { order += "\(unsafeRaw: Self.searchExpression(s.field, database.kind)) \(unsafeRaw: s.descending ? "DESC" : "ASC"), " }
+        return order + "crashes.date_processed DESC, crashes.crash_id"
     }
 
     /// The value of a field in SQL. Document members: booleans read as 1/0 and, on PostgreSQL,
     /// integers only when the text is a number (anything else is no match, not an error).
     static func searchExpression(_ field: CrashSearch.Field, _ kind: DatabaseKind) -> String {
-        if let c = field.column { return c }
-        let name = field.name
+        if let c = field.column { return "crashes." + c }
+        // The member's JSON path: names are plain identifiers (CrashSearch.Field checks).
+        let sqlitePath = "json_extract(crashes.document, '$." + field.path.joined(separator: ".") + "')"
+        let pgText = "(crashes.document" + field.path.dropLast().map { "->'\($0)'" }.joined() + "->>'\(field.path.last ?? field.name)')"
+        if field.isArray {
+            // The array as JSON text (a column of hits).
+            return kind == .sqlite ? sqlitePath : "(crashes.document->'\(field.path[0])')"
+        }
         if field.type == .boolean {
-            return kind == .sqlite ? "json_extract(document, '$.\(name)')"
-                : "(CASE (document->>'\(name)') WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
+            return kind == .sqlite ? sqlitePath : "(CASE \(pgText) WHEN 'true' THEN 1 WHEN 'false' THEN 0 END)"
         }
-        if field.type == .integer, kind == .postgres {
-            return "(CASE WHEN (document->>'\(name)') ~ '^-?[0-9]{1,18}$' THEN CAST(document->>'\(name)' AS BIGINT) END)"
+        if field.type == .integer {
+            // Numbers only: a value of another type is no match (not text compared with a number,
+            // not an error).
+            if kind == .sqlite {
+                return "(CASE json_type(crashes.document, '$.\(field.path.joined(separator: "."))') WHEN 'integer' THEN \(sqlitePath) END)"
+            }
+            return "(CASE WHEN \(pgText) ~ '^-?[0-9]{1,18}$' THEN CAST(\(pgText) AS BIGINT) END)"
         }
-        return kind == .sqlite ? "json_extract(document, '$.\(name)')" : "(document->>'\(name)')"
+        return kind == .sqlite ? sqlitePath : pgText
+    }
+
+    /// The elements of an array field as rows with a `value` column, for `EXISTS` and joins.
+    static func arrayElements(_ field: CrashSearch.Field, alias: String, _ kind: DatabaseKind) -> String {
+        let name = field.path[0]
+        return kind == .sqlite ? "json_each(crashes.document, '$.\(name)') AS \(alias)"
+            // A single value counts as a one-element array, as json_each reads it on SQLite.
+            : "jsonb_array_elements_text(COALESCE(CASE jsonb_typeof(crashes.document->'\(name)') WHEN 'array' THEN crashes.document->'\(name)' "
+              + "WHEN 'string' THEN jsonb_build_array(crashes.document->'\(name)') WHEN 'number' THEN jsonb_build_array(crashes.document->'\(name)') "
+              + "WHEN 'boolean' THEN jsonb_build_array(crashes.document->'\(name)') END, '[]'::jsonb)) AS \(alias)(value)"
+    }
+
+    /// The FROM clause of a grouped query: the crashes, joined with the elements of each array
+    /// dimension (`a<i>`).
+    static func searchFrom(_ chain: [CrashSearch.Dimension], _ kind: DatabaseKind) -> String {
+        var from = "crashes"
+        for (i, d) in chain.enumerated() where d.field.isArray {
+            from += kind == .sqlite ? ", " + arrayElements(d.field, alias: "a\(i)", kind) : " CROSS JOIN LATERAL " + arrayElements(d.field, alias: "a\(i)", kind)
+        }
+        return from
+    }
+
+    /// A grouping key at position `i` of a chain: an array dimension's element, else the field.
+    static func groupExpression(_ d: CrashSearch.Dimension, _ i: Int, _ kind: DatabaseKind) -> String {
+        d.field.isArray ? "a\(i).value" : searchExpression(d, kind)
     }
 
     /// A grouping key: the field, or its histogram bucket (floor division; the width is a number
     /// computed by the caller, never text).
     static func searchExpression(_ d: CrashSearch.Dimension, _ kind: DatabaseKind) -> String {
-        let column = d.field.type == .date ? "date_processed" : searchExpression(d.field, kind)
+        let column = d.field.type == .date ? "crashes.date_processed" : searchExpression(d.field, kind)
         guard let width = d.interval, width > 0 else { return column }
         let w = String(width)
         return "(CASE WHEN \(column) >= 0 THEN \(column) / \(w) ELSE -((-\(column) - 1) / \(w)) - 1 END) * \(w)"
@@ -250,15 +311,30 @@ extension MetadataStore {
             w += " AND "
             w += condition(filter, kind, regexDeadline: regexDeadline)
         }
-        w += " AND date_processed >= \(bind: query.from) AND date_processed < \(bind: query.to)"
+        w += " AND crashes.date_processed >= \(bind: query.from) AND crashes.date_processed < \(bind: query.to)"
         return w
     }
 
     func condition(_ filter: CrashSearch.Filter, _ kind: DatabaseKind, regexDeadline: Int64) -> SQLQueryString {
-        let column = Self.searchExpression(filter.field, kind)
+        // An array field's tests run on each element (`e.value`): one matching element matches.
+        let column = filter.field.isArray ? "e.value" : Self.searchExpression(filter.field, kind)
         func clause(_ c: CrashSearch.Condition) -> SQLQueryString {
             var s: SQLQueryString
-            switch c.match {
+            if filter.field.isArray {
+                if case .isNull = c.match {
+                    s = "NOT EXISTS (SELECT 1 FROM \(unsafeRaw: Self.arrayElements(filter.field, alias: "e", kind)))"
+                } else {
+                    s = "EXISTS (SELECT 1 FROM \(unsafeRaw: Self.arrayElements(filter.field, alias: "e", kind)) WHERE \(test(c.match)))"
+                }
+            } else {
+                s = test(c.match)
+            }
+            if c.negated { s = "NOT (COALESCE((\(s)), \(unsafeRaw: kind == .sqlite ? "0" : "FALSE")))" }
+            return s
+        }
+        func test(_ match: CrashSearch.Match) -> SQLQueryString {
+            var s: SQLQueryString
+            switch match {
             case .isNull: s = "\(unsafeRaw: column) IS NULL"
             case .words(let words):
                 s = "1 = 1"
@@ -283,7 +359,6 @@ extension MetadataStore {
                 s = "\(unsafeRaw: column) \(unsafeRaw: safe) \(bind: n)"
             case .boolean(let truth): s = "\(unsafeRaw: column) = \(bind: truth ? 1 : 0)"
             }
-            if c.negated { s = "NOT (COALESCE((\(s)), \(unsafeRaw: kind == .sqlite ? "0" : "FALSE")))" }
             return s
         }
         var out: SQLQueryString = "("

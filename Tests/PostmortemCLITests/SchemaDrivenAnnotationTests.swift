@@ -171,6 +171,34 @@ import TestSupport
         #expect(unredacted["hits"]?.arrayValue?.first?["zz_secret_token"] == .string(Self.secret))
     }
 
+    /// `postmortem schema check DIR` on ten malformed directories: exit 1, and the problem as
+    /// `file: field: reason` on standard error.
+    @Test func schemaCheckNamesFileFieldAndReason() throws {
+        let raw = "raw_crash.schema.yaml", processed = "processed_crash.schema.yaml"
+        let cases: [(String, String, String)] = [
+            (raw, "  ZzNew:\n    description: x\n    type: string\n", "properties.ZzNew: an annotation needs data_reviews"),
+            (processed, "  zz_f:\n    description: x\n    type: strin\n", "properties.zz_f: type \"strin\" is not one of"),
+            (processed, "  zz_f:\n    description: x\n    type: string\n    permissions: [\"secret\"]\n", "properties.zz_f: permission \"secret\" is not public or protected"),
+            (processed, "  zz_\(String(repeating: "b", count: 40)):\n    description: x\n    type: string\n", "properties.zz_\(String(repeating: "b", count: 40)): the name is longer than 40 characters"),
+            (processed, "  zz_f:\n    $ref: \"#/definitions/none\"\n", "properties.zz_f: $ref #/definitions/none names no definition"),
+            (processed, "  zz_f:\n    description: x\n    type: string\n    source_annotation: Nope\n", "properties.zz_f: source_annotation Nope is not in the raw crash schema"),
+            (processed, "  zz_f:\n    description: x\n    type: boolean\n    source_annotation: Version\n    default: 3\n", "properties.zz_f: default 3 does not have the field's type"),
+            (processed, "  zz_f:\n    type: string\n", "properties.zz_f: needs a description"),
+            (processed, "  zz_f:\n    description: x\n    type: string\n    colour: red\n", "properties.zz_f: unknown key colour"),
+            (raw, "  Aaa:\n    description: x\n    type: string\n    data_reviews: [\"https://example.com/r\"]\n", "properties.Aaa: not in alphabetical order"),
+        ]
+        for (file, addition, expected) in cases {
+            let dir = TestData.temporaryDirectory("schema-check")
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            _ = try cli(["schema", "export", dir])
+            let path = dir + "/" + file
+            try (try String(contentsOfFile: path, encoding: .utf8) + addition).write(toFile: path, atomically: true, encoding: .utf8)
+            let (status, _, err) = try cli(["schema", "check", dir])
+            #expect(status == 1, "\(expected)")
+            #expect(err.contains("\(path): \(expected)"), "\(err)")
+        }
+    }
+
     @Test func aBrokenSchemaDirectoryStopsServeWithItsProblems() throws {
         let dir = TestData.temporaryDirectory("schemas-broken")
         defer { try? FileManager.default.removeItem(atPath: dir) }
