@@ -9,7 +9,7 @@ struct Postmortem: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, CollectorCommand.self, ProcessorCommand.self, ReprocessCommand.self, SymbolicationServerCommand.self, SymbolsServerCommand.self, SubmitCommand.self, StackwalkCommand.self, SymbolicateCommand.self, SignatureCommand.self,
             SymbolsCommand.self, BlobsCommand.self, QueueCommand.self, UsersCommand.self, GroupsCommand.self, TokensCommand.self, VersionsCommand.self, CleanupCommand.self,
-            SchemaCommand.self, ExportCommand.self, BugsCommand.self,
+            SchemaCommand.self, ExportCommand.self, BugsCommand.self, WebappCommand.self,
         ])
 
     /// Runs the command with the contract's exit codes: 0 success, 1 operational failure,

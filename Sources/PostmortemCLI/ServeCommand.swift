@@ -144,11 +144,19 @@ struct ServeCommand: AsyncParsableCommand {
             await storage.close()
             throw ValidationError("\(error)")
         }
+        let web: CrashStatsWeb
+        do {
+            web = try makeCrashStatsWeb(configuration, api: api)
+        } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
                                   healthChecks: storage.healthChecks, services: workers + [cleanup] + retention, limits: configuration.httpLimits, logger: logger) { router in
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)
+            CrashStatsWeb.mount(web, on: router)
             SymbolServer.mount(symbolServer, on: router)
         }
         logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
@@ -266,6 +274,38 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
                              maxConcurrentSearches: max(1, r.int(forKey: "api.max_concurrent_searches", default: max(1, configuration.databasePoolSize / 2))),
                              schemas: try crashSchemas(configuration), products: try productCatalog(configuration), exportStore: exports,
                              baseURL: r.string(forKey: "crashstats.base_url", default: ""))
+}
+
+/// The web pages, configured by `web.*` keys.
+func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStatsAPI) throws -> CrashStatsWeb {
+    let r = configuration.reader
+    return try CrashStatsWeb(api: api, siteName: r.string(forKey: "web.site_name", default: "Postmortem Crash Stats"),
+                             sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""))
+}
+
+/// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.
+struct WebappCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "webapp", abstract: "Run Crash Stats alone: the web pages and the /api/ models, on shared storage.")
+    @OptionGroup var options: ServerOptions
+
+    func run() async throws {
+        let (configuration, logger, storage) = try await options.start(logger: "postmortem.webapp")
+        let api: CrashStatsAPI, web: CrashStatsWeb
+        do {
+            api = try makeCrashStatsAPI(configuration, storage: storage)
+            web = try makeCrashStatsWeb(configuration, api: api)
+        } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
+        let service = HTTPService(name: "webapp", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
+                                  limits: configuration.httpLimits, logger: logger) { router in
+            CrashStatsService.mount(api, on: router)
+            CrashStatsWeb.mount(web, on: router)
+        }
+        try await runHTTPService(service) { await storage.close() }
+    }
 }
 
 /// The processor and its queue workers, configured by `processor.*` keys.

@@ -1,0 +1,177 @@
+import CrashModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSONSupport
+import Mustache
+import NIOCore
+import ServiceSupport
+import Storage
+import Synchronization
+
+/// Crash Stats in the browser: server-rendered pages (swift-mustache templates kept as files in
+/// `Resources/templates`, one stylesheet, one small script) over the same data and permissions as
+/// the API. Every value reaches HTML through the templates' escaping; every response carries a
+/// Content-Security-Policy without inline script.
+public struct CrashStatsWeb: Sendable {
+    let api: CrashStatsAPI
+    let templates: MustacheLibrary
+    let featured: FeaturedVersions
+    let siteName: String
+    /// `file:line` links: a template with `{file}` and `{line}` (`web.source_link_template`),
+    /// used for `http(s)` results only.
+    let sourceLinkTemplate: String?
+    let assets: [String: (contentType: String, body: ByteBuffer)]
+    /// When each pending crash was last moved to the priority queue (at most once a minute).
+    let prioritized = PendingCrashes()
+
+    public struct SetupError: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil) throws {
+        self.api = api
+        self.siteName = siteName
+        self.sourceLinkTemplate = sourceLinkTemplate?.nonEmpty
+        featured = FeaturedVersions(metadata: api.metadata)
+        guard let templateDir = Bundle.module.url(forResource: "templates", withExtension: nil),
+              let staticDir = Bundle.module.url(forResource: "static", withExtension: nil) else {
+            throw SetupError(description: "the web templates are missing from the bundle")
+        }
+        var library = MustacheLibrary()
+        for name in try FileManager.default.contentsOfDirectory(atPath: templateDir.path) where name.hasSuffix(".mustache") {
+            let text = try String(contentsOf: templateDir.appendingPathComponent(name), encoding: .utf8)
+            try library.register(text, named: String(name.dropLast(".mustache".count)))
+        }
+        templates = library
+        var assets: [String: (String, ByteBuffer)] = [:]
+        let types = ["css": "text/css; charset=utf-8", "js": "text/javascript; charset=utf-8", "svg": "image/svg+xml", "txt": "text/plain; charset=utf-8"]
+        for name in try FileManager.default.contentsOfDirectory(atPath: staticDir.path) {
+            let data = try Data(contentsOf: staticDir.appendingPathComponent(name))
+            assets[name] = (types[(name as NSString).pathExtension] ?? "application/octet-stream", ByteBuffer(bytes: data))
+        }
+        self.assets = assets
+    }
+
+    /// The security headers of every page: no inline script or style, no framing, no sniffing.
+    static let securityHeaders: [(HTTPField.Name, String)] = [
+        (.contentSecurityPolicy, "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
+        (HTTPField.Name("X-Content-Type-Options")!, "nosniff"),
+        (HTTPField.Name("Referrer-Policy")!, "strict-origin-when-cross-origin"),
+        (HTTPField.Name("X-Frame-Options")!, "DENY"),
+    ]
+
+    func page(_ status: HTTPResponse.Status, _ template: String, _ values: [String: Any], cache: Int = 0) -> Response {
+        var context = values
+        context["site"] = siteName
+        let html = templates.render(context, withTemplate: template) ?? "<!DOCTYPE html><title>Error</title><p>The page could not be rendered.</p>"
+        var fields = HTTPFields()
+        fields[.contentType] = "text/html; charset=utf-8"
+        fields[.cacheControl] = cache > 0 ? "public, max-age=\(cache)" : "private, no-store"
+        for (name, value) in Self.securityHeaders { fields[name] = value }
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    func errorPage(_ status: HTTPResponse.Status, _ heading: String, _ message: String) -> Response {
+        page(status, "error", ["title": heading, "heading": heading, "message": message])
+    }
+
+    func asset(_ name: String) -> Response {
+        guard let a = assets[name] else { return errorPage(.notFound, "Not found", "There is no such file.") }
+        var fields = HTTPFields()
+        fields[.contentType] = a.contentType
+        fields[.cacheControl] = "public, max-age=3600"
+        for (name, value) in Self.securityHeaders { fields[name] = value }
+        return Response(status: .ok, headers: fields, body: .init(byteBuffer: a.body))
+    }
+
+    static func redirect(_ location: String, permanent: Bool = false) -> Response {
+        var fields = HTTPFields()
+        fields[.location] = location
+        return Response(status: permanent ? .movedPermanently : .found, headers: fields)
+    }
+
+    func caller(_ request: Request) async -> Caller {
+        await api.caller(token: request.headers[HTTPField.Name("Auth-Token")!])
+    }
+
+    /// Mounts the pages, their assets, `robots.txt` and the icon.
+    public static func mount(_ web: CrashStatsWeb, on router: ServiceRouter) {
+        router.get("/") { request, _ in await web.home(request) }
+        router.get("/home/product/:product") { request, context in await web.productHome(request, product: context.parameters.get("product") ?? "") }
+        router.get("/report/index/:id") { request, context in await web.report(request, id: context.parameters.get("id") ?? "") }
+        // The header's crash-id form.
+        router.get("/report/index") { request, _ in
+            let id = FormEncoding.parse(request.uri.query ?? "").first { $0.0 == "id" }?.1 ?? ""
+            let normalized = CrashID.normalize(id.trimmingCharacters(in: .whitespaces))
+            guard CrashID.isValid(normalized) else { return web.errorPage(.notFound, "Crash not found", "That is not a crash id.") }
+            return Self.redirect("/report/index/\(normalized)")
+        }
+        router.get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
+        router.get("/robots.txt") { _, _ in web.asset("robots.txt") }
+        router.get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
+    }
+
+    // MARK: - home pages
+
+    func home(_ request: Request) async -> Response {
+        var products: [[String: Any]] = []
+        for p in api.products.products {
+            let versions = await featured.versions(for: p)
+            products.append(["name": p.name, "nameURL": Self.pathComponent(p.name), "description": p.description,
+                             "versions": versions, "hasVersions": !versions.isEmpty])
+        }
+        return page(.ok, "home", ["title": "Products", "products": products])
+    }
+
+    func productHome(_ request: Request, product name: String) async -> Response {
+        guard let product = api.products.product(named: name) else {
+            return errorPage(.notFound, "Unknown product", "There is no product called \(name).")
+        }
+        let caller = await caller(request)
+        var versions: [[String: Any]] = []
+        for version in await featured.versions(for: product) {
+            // The week's top signatures of the version: Super Search's own facet, with the
+            // caller's permissions.
+            let search = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch",
+                                                     query: [("product", product.name), ("version", version), ("_facets", "signature"),
+                                                             ("_facets_size", "10"), ("_results_number", "0")], client: "web"),
+                                          caller: caller)
+            guard search.status == 200, let doc = JSONValue.parse(search.body) else { continue }
+            let signatures = (doc["facets"]?["signature"]?.arrayValue ?? []).map { bucket -> [String: Any] in
+                ["term": bucket["term"]?.stringValue ?? "", "count": bucket["count"]?.intValue ?? 0]
+            }
+            versions.append(["version": version, "count": doc["total"]?.intValue ?? 0, "signatures": signatures])
+        }
+        let links = product.productHomeLinks.filter { Self.isWebURL($0.url) }.map { ["text": $0.text, "url": $0.url] }
+        return page(.ok, "product", ["title": product.name, "name": product.name, "description": product.description,
+                                     "versions": versions, "links": links, "hasLinks": !links.isEmpty])
+    }
+
+    // MARK: - helpers
+
+    /// Only `http(s)` URLs become links (a configured or computed URL is never `javascript:`).
+    static func isWebURL(_ s: String) -> Bool {
+        let lower = s.lowercased()
+        return lower.hasPrefix("https://") || lower.hasPrefix("http://")
+    }
+
+    static func pathComponent(_ s: String) -> String {
+        s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? s
+    }
+}
+
+/// When each pending crash was last moved to the priority queue.
+final class PendingCrashes: Sendable {
+    let last = Mutex<[String: ContinuousClock.Instant]>([:])
+
+    /// Whether `id` is due for the priority queue now (once a minute at most); remembers it.
+    func due(_ id: String, now: ContinuousClock.Instant = .now) -> Bool {
+        last.withLock { last in
+            if let t = last[id], now - t < .seconds(60) { return false }
+            if last.count > 10_000 { last.removeAll() }
+            last[id] = now
+            return true
+        }
+    }
+}

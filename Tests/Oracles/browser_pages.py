@@ -1,0 +1,73 @@
+"""Loads Postmortem's web pages in headless Chromium (Debian's chromium + chromedriver, driven
+by PyPI selenium) and reports what a user would see, as one JSON object on stdout:
+
+  {"pages": [{"path", "status_ok", "title", "console_errors", "text_sample", "pwned", "screenshot"}],
+   "tabs": {...}}
+
+Usage: browser_pages.py BASE_URL SCREENSHOT_DIR PATH [PATH ...]
+A path may be followed by "#tabs" to also exercise the report page's tabs (click and keyboard).
+"""
+import json
+import os
+import sys
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+
+def driver():
+    options = webdriver.ChromeOptions()
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(arg)
+    options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+
+
+def main():
+    base, shots, paths = sys.argv[1], sys.argv[2], sys.argv[3:]
+    os.makedirs(shots, exist_ok=True)
+    d = driver()
+    out = {"pages": [], "tabs": None}
+    try:
+        for spec in paths:
+            path, _, extra = spec.partition("#")
+            d.get(base + path)
+            # Anything that executed injected script would have set this or opened an alert.
+            pwned = d.execute_script("return window.__pwned || null")
+            try:
+                alert = d.switch_to.alert
+                pwned = "alert: " + alert.text
+                alert.dismiss()
+            except Exception:
+                pass
+            logs = d.get_log("browser")
+            errors = [l["message"] for l in logs if l.get("level") == "SEVERE"]
+            name = "".join(c if c.isalnum() else "_" for c in path).strip("_") or "home"
+            shot = os.path.join(shots, name[:80] + ".png")
+            d.save_screenshot(shot)
+            body = d.find_element(By.TAG_NAME, "body").text
+            out["pages"].append({"path": path, "title": d.title, "console_errors": errors, "text": body[:20000],
+                                 "pwned": pwned, "screenshot": shot})
+            if extra == "tabs":
+                tabs = d.find_elements(By.CSS_SELECTOR, "[role=tab]")
+                visible = lambda: [p.get_attribute("id") for p in d.find_elements(By.CSS_SELECTOR, "[role=tabpanel]") if p.is_displayed()]
+                result = {"count": len(tabs), "initial": visible()}
+                modules = [t for t in tabs if t.get_attribute("aria-controls") == "modules"][0]
+                modules.click()
+                result["after_click"] = visible()
+                result["selected"] = modules.get_attribute("aria-selected")
+                modules.send_keys(Keys.ARROW_RIGHT)
+                result["after_arrow"] = visible()
+                result["focused"] = d.switch_to.active_element.get_attribute("aria-controls")
+                d.save_screenshot(os.path.join(shots, name[:70] + "_rawdata.png"))
+                out["tabs"] = result
+    finally:
+        d.quit()
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
