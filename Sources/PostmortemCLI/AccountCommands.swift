@@ -1,3 +1,4 @@
+import CrashStats
 import ArgumentParser
 import Foundation
 import ServiceSupport
@@ -24,7 +25,7 @@ func account(_ storage: StorageContext, _ email: String) async throws -> Account
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "Accounts and their permissions.",
-        subcommands: [Create.self, List.self, Grant.self, Revoke.self])
+        subcommands: [Create.self, SetPassword.self, List.self, Grant.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account.")
@@ -32,14 +33,33 @@ struct UsersCommand: AsyncParsableCommand {
         @Argument var email: String
         @Option var name = ""
         @Flag(help: "All permissions, present and future.") var superuser = false
+        @Flag(name: .customLong("password-stdin"), help: "Read a password for web sign-in from standard input (first line).") var passwordStdin = false
 
         func run() async throws {
             guard email.contains("@") else { throw ValidationError("\(email) is not an email address") }
+            let hash = passwordStdin ? try await readPasswordHash() : nil
             let context = try await storage.open()
             if try await context.metadata.account(email: email) != nil { await context.close(); throw fail("\(email) already exists") }
             let a = try await context.metadata.createAccount(email: email, name: name, superuser: superuser)
+            if let hash { try await context.metadata.setPasswordHash(hash, accountID: a.id, actor: "cli") }
             await context.close()
-            FileHandleOutput.stdout("created account \(a.id) \(a.email)\(superuser ? " (superuser)" : "")\n")
+            FileHandleOutput.stdout("created account \(a.id) \(a.email)\(superuser ? " (superuser)" : "")\(hash != nil ? " with a password" : "")\n")
+        }
+    }
+
+    struct SetPassword: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-password",
+                                                        abstract: "Set an account's web sign-in password, read from standard input (first line); ends its sessions.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+
+        func run() async throws {
+            let hash = try await readPasswordHash()
+            let context = try await storage.open()
+            guard let account = try await context.metadata.account(email: email) else { await context.close(); throw fail("no account \(email)") }
+            try await context.metadata.setPasswordHash(hash, accountID: account.id, actor: "cli")
+            await context.close()
+            FileHandleOutput.stdout("password set for \(account.email)\n")
         }
     }
 
@@ -289,5 +309,15 @@ struct GroupsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove an account from a group (its tokens lose the group's permissions).")
         @OptionGroup var membership: Membership
         func run() async throws { try await membership.apply(member: false) }
+    }
+}
+
+/// The first line of standard input as a password, checked and hashed (bcrypt).
+func readPasswordHash() async throws -> String {
+    let line = readLine(strippingNewline: true) ?? ""
+    do {
+        return try await Passwords.hash(line)
+    } catch let e as Passwords.Invalid {
+        throw ValidationError(e.description)
     }
 }

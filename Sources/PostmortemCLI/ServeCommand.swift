@@ -280,7 +280,9 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
 func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStatsAPI) throws -> CrashStatsWeb {
     let r = configuration.reader
     return try CrashStatsWeb(api: api, siteName: r.string(forKey: "web.site_name", default: "Postmortem Crash Stats"),
-                             sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""))
+                             sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""),
+                             secureCookies: r.bool(forKey: "web.secure_cookies", default: true),
+                             loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)))
 }
 
 /// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.

@@ -97,7 +97,7 @@ struct CleanupCommand: AsyncParsableCommand {
             FileHandleOutput.stdout("""
                 \(dryRun ? "would delete" : "deleted") before \(CrashID.dayStamp(retention.cutoffDay(now: Date()))): \(o.crashes) crashes \
                 (\(o.blobs) objects, \(o.indexRows) index rows, \(o.missingSymbolRows) missing-symbol rows, \(o.otherRows) other rows), \
-                \(o.deadLetters) dead letters, \(o.payloadRecords) payload records, \(o.expiredTokens) expired tokens
+                \(o.deadLetters) dead letters, \(o.payloadRecords) payload records, \(o.expiredTokens) expired tokens, \(o.expiredSessions) expired sessions
 
                 """)
         }

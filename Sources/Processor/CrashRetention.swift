@@ -41,6 +41,8 @@ public struct CrashRetention: Service {
         public var deadLetters = 0
         public var payloadRecords = 0
         public var expiredTokens = 0
+        /// Web sessions that had expired (sessions end on their own; the rows go here).
+        public var expiredSessions = 0
         public init() {}
     }
 
@@ -85,6 +87,7 @@ public struct CrashRetention: Service {
         outcome.payloadRecords = try await metadata.countOrDeletePayloadRecords(before: cutoffMicros, dryRun: dryRun)
         let tokenCutoff = Int64(now.timeIntervalSince1970) * 1_000_000 - tokenGrace.components.seconds * 1_000_000
         outcome.expiredTokens = try await metadata.deleteExpiredTokens(expiredBefore: tokenCutoff, dryRun: dryRun)
+        outcome.expiredSessions = try await metadata.deleteExpiredSessions(before: Int64(now.timeIntervalSince1970) * 1_000_000, dryRun: dryRun)
         return outcome
     }
 
@@ -95,7 +98,7 @@ public struct CrashRetention: Service {
                     let o = try await runOnce(dryRun: false)
                     logger.info("crash retention", metadata: [
                         "crashes": "\(o.crashes)", "blobs": "\(o.blobs)", "index_rows": "\(o.indexRows)", "dead_letters": "\(o.deadLetters)",
-                        "payload_records": "\(o.payloadRecords)", "expired_tokens": "\(o.expiredTokens)",
+                        "payload_records": "\(o.payloadRecords)", "expired_tokens": "\(o.expiredTokens)", "expired_sessions": "\(o.expiredSessions)",
                     ])
                 } catch {
                     logger.error("crash retention failed", metadata: ["error": "\(error)"])

@@ -300,6 +300,22 @@ enum Migrations {
             """,
             "CREATE INDEX bug_associations_signature ON bug_associations (signature)",
         ]),
+        Migration(version: 12, name: "web sign-in", statements: [
+            // bcrypt hashes of local passwords (NULL: the account signs in another way).
+            "ALTER TABLE accounts ADD COLUMN password_hash TEXT",
+            // Server-side sessions: the cookie holds a random token, the table its SHA-256.
+            """
+            CREATE TABLE web_sessions (
+                token_hash TEXT PRIMARY KEY,
+                account_id BIGINT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+                csrf_token TEXT NOT NULL,
+                created_at BIGINT NOT NULL,
+                expires_at BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX web_sessions_expires ON web_sessions (expires_at)",
+            "CREATE INDEX web_sessions_account ON web_sessions (account_id)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

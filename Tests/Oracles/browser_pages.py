@@ -5,7 +5,10 @@ by PyPI selenium) and reports what a user would see, as one JSON object on stdou
    "tabs": {...}}
 
 Usage: browser_pages.py BASE_URL SCREENSHOT_DIR PATH [PATH ...]
-A path may be followed by "#tabs" to also exercise the report page's tabs (click and keyboard).
+A path may be followed by "#tabs" to also exercise the report page's tabs (click and keyboard),
+or "#reprocess" to press the report's Reprocess button (its result is the "reprocess" member).
+With LOGIN_EMAIL and LOGIN_PASSWORD set, the browser first signs in through /login/ (the result
+gets "signed_in": the header's text after signing in) and signs out at the end ("signed_out").
 """
 import json
 import os
@@ -15,6 +18,14 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def click_and_wait(d, element):
+    """Clicks a submit button and waits for the next page (the old one goes stale)."""
+    element.click()
+    WebDriverWait(d, 30).until(EC.staleness_of(element))
 
 
 def driver():
@@ -32,6 +43,14 @@ def main():
     d = driver()
     out = {"pages": [], "tabs": None}
     try:
+        email = os.environ.get("LOGIN_EMAIL")
+        if email:
+            d.get(base + "/login/?next=/profile/")
+            d.find_element(By.ID, "email").send_keys(email)
+            d.find_element(By.ID, "password").send_keys(os.environ.get("LOGIN_PASSWORD", ""))
+            click_and_wait(d, d.find_element(By.CSS_SELECTOR, "form.stacked button[type=submit]"))
+            out["signed_in"] = d.find_element(By.CSS_SELECTOR, "header.top").text
+            out["after_login_url"] = d.current_url
         for spec in paths:
             path, _, extra = spec.partition("#")
             d.get(base + path)
@@ -64,6 +83,16 @@ def main():
                 result["focused"] = d.switch_to.active_element.get_attribute("aria-controls")
                 d.save_screenshot(os.path.join(shots, name[:70] + "_rawdata.png"))
                 out["tabs"] = result
+            if extra == "reprocess":
+                buttons = d.find_elements(By.XPATH, "//button[text()='Reprocess']")
+                out["reprocess"] = None
+                if buttons:
+                    click_and_wait(d, buttons[0])
+                    notes = d.find_elements(By.CSS_SELECTOR, "p.notice")
+                    out["reprocess"] = notes[0].text if notes else d.find_element(By.TAG_NAME, "body").text[:500]
+        if email:
+            click_and_wait(d, d.find_element(By.XPATH, "//button[text()='Sign out']"))
+            out["signed_out"] = d.find_element(By.CSS_SELECTOR, "header.top").text
     finally:
         d.quit()
     print(json.dumps(out))

@@ -73,6 +73,14 @@ import TestSupport
             Route(name: "Bugs", method: "GET", target: "/api/Bugs/?signatures=f", status: open),
             Route(name: "SignaturesByBugs", method: "GET", target: "/api/SignaturesByBugs/?bug_ids=1", status: open),
             Route(name: "unknown model", method: "GET", target: "/api/Nonsense/", status: { _ in 404 }),
+            // The web pages read the same permissions (here through the Auth-Token header).
+            Route(name: "report page", method: "GET", target: "/report/index/\(id)", status: open),
+            Route(name: "home page", method: "GET", target: "/", status: open),
+            Route(name: "product page", method: "GET", target: "/home/product/Firefox", status: { _ in 404 }),
+            Route(name: "sign-in page", method: "GET", target: "/login/", status: open),
+            Route(name: "profile page", method: "GET", target: "/profile/", status: { _ in 302 }),
+            Route(name: "reprocess form without a session", method: "POST", target: "/report/reprocess/\(id)", body: Data("csrf_token=x".utf8),
+                  contentType: "application/x-www-form-urlencoded", status: { _ in 403 }),
         ]
     }
 

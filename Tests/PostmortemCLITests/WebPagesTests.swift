@@ -136,4 +136,93 @@ import TestSupport
         #expect(try await get(port, "/report/index/\(waiting)").body.contains("Crash analysis") == false)
         #expect(try await get(port, "/report/index/\(waiting)").status == 200)
     }
+
+    func cli(_ arguments: [String], stdin: String = "") throws -> (Int32, String, String) {
+        let (status, out, err) = try runProcess(try CommandLineTests.executable(), arguments, stdin: Data(stdin.utf8))
+        return (status, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+    }
+
+    /// A raw POST with a cookie header, for the checks a browser would never fail.
+    func post(_ port: Int, _ target: String, form: String, cookie: String) async throws -> (status: Int?, head: String, body: String) {
+        let request = "POST \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: \(cookie)\r\n"
+            + "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n\r\n" + form
+        let response = try await RawHTTPConnection.exchange(port: port, Data(request.utf8), timeout: .seconds(30))
+        let text = String(decoding: response, as: UTF8.self)
+        return (RawHTTPConnection.status(of: response), text.components(separatedBy: "\r\n\r\n").first ?? "", RawHTTPConnection.body(of: response))
+    }
+
+    @Test func signInWithAPasswordShowsWhatThePermissionsAllow() async throws {
+        let data = TestData.temporaryDirectory("web-signin")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let password = "correct horse battery staple"
+        var (status, out, err) = try cli(["users", "create", "--data", data, "pii@example.com", "--password-stdin"], stdin: password + "\n")
+        #expect(status == 0 && out.contains("with a password"), "\(err)")
+        for p in ["view_pii", "reprocess_crashes"] { #expect(try cli(["users", "grant", "--data", data, "pii@example.com", p]).0 == 0) }
+        (status, _, _) = try cli(["users", "create", "--data", data, "plain@example.com", "--password-stdin"], stdin: password + "\n")
+        #expect(status == 0)
+        (status, _, err) = try cli(["users", "create", "--data", data, "short@example.com", "--password-stdin"], stdin: "short\n")
+        #expect(status == 2 && err.contains("at least 10 characters"))
+
+        let server = try e2e.start(symbols: nil, data: data)
+        defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
+        let port = try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
+        let dump = try TestData.path("minidumps/linux-mini.dmp")
+        let id = try await offPool {
+            try e2e.submit(server, dump: dump, annotations: ["ProductName=Firefox", "Version=120.0", "URL=https://\(Self.protectedValue)/"])
+        }
+        _ = try await e2e.processed(server, id)
+
+        let python = try #require(findExecutable("python3"), "python3 is required")
+        let shots = (ProcessInfo.processInfo.environment["POSTMORTEM_SCREENSHOTS"] ?? TestData.packageRoot + "/.build/screenshots") + "/signed-in"
+        func browse(_ email: String) throws -> JSONValue {
+            let (status, out, err) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/browser_pages.py", server.base, shots,
+                                                             "/report/index/\(id)#reprocess", "/profile/"],
+                                                    environment: ["LOGIN_EMAIL": email, "LOGIN_PASSWORD": password], timeout: .seconds(300))
+            #expect(status == 0, "\(String(decoding: err, as: UTF8.self).suffix(1500))")
+            return JSONValue.parse(out) ?? .null
+        }
+        let pii = try browse("pii@example.com")
+        #expect(pii["signed_in"]?.stringValue?.contains("pii@example.com") == true, "\(pii["signed_in"]?.serialized() ?? "")")
+        #expect(pii["after_login_url"]?.stringValue?.hasSuffix("/profile/") == true)
+        #expect(pii["reprocess"]?.stringValue?.contains("queued for reprocessing") == true, "\(pii["reprocess"]?.serialized() ?? "")")
+        #expect(pii["signed_out"]?.stringValue?.contains("Sign in") == true)
+        let piiPages = pii["pages"]?.arrayValue ?? []
+        #expect(piiPages.first?["text"]?.stringValue?.contains(Self.protectedValue) == true, "view_pii sees the protected URL")
+        #expect(piiPages.last?["text"]?.stringValue?.contains("View Personal Identifiable Information") == true)
+        for p in piiPages { #expect(p["console_errors"] == .array([]), "\(p["path"]?.stringValue ?? ""): \(p["console_errors"]?.serialized() ?? "")") }
+        _ = try await e2e.processed(server, id, historyAtLeast: 1)
+
+        let plain = try browse("plain@example.com")
+        #expect(plain["signed_in"]?.stringValue?.contains("plain@example.com") == true)
+        #expect(plain["reprocess"] == .null, "no Reprocess button without the permission")
+        #expect(plain["pages"]?.arrayValue?.first?["text"]?.stringValue?.contains(Self.protectedValue) == false)
+
+        // What a browser never does: a wrong password, no CSRF token, too many attempts.
+        let loginPage = try await get(port, "/login/")
+        let csrfCookie = try #require(loginPage.head.components(separatedBy: "\r\n").first { $0.hasPrefix("Set-Cookie: pm_login_csrf=") })
+        #expect(csrfCookie.contains("HttpOnly") && csrfCookie.contains("SameSite=Lax") && csrfCookie.contains("Secure"))
+        let csrf = String(csrfCookie.dropFirst("Set-Cookie: pm_login_csrf=".count).prefix { $0 != ";" })
+        let wrong = try await post(port, "/login/", form: "csrf_token=\(csrf)&email=pii%40example.com&password=wrong-password-here", cookie: "pm_login_csrf=\(csrf)")
+        #expect(wrong.status == 401 && wrong.body.contains("The email or password is not right."))
+        let noToken = try await post(port, "/login/", form: "email=pii%40example.com&password=x", cookie: "")
+        #expect(noToken.status == 403)
+        let good = try await post(port, "/login/", form: "csrf_token=\(csrf)&email=PII%40example.com&password=correct+horse+battery+staple", cookie: "pm_login_csrf=\(csrf)")
+        #expect(good.status == 302)
+        let session = try #require(good.head.components(separatedBy: "\r\n").first { $0.hasPrefix("Set-Cookie: pm_session=") })
+        let sessionToken = String(session.dropFirst("Set-Cookie: pm_session=".count).prefix { $0 != ";" })
+        let forged = try await post(port, "/report/reprocess/\(id)", form: "csrf_token=guess", cookie: "pm_session=\(sessionToken)")
+        #expect(forged.status == 403)
+        var limited = 0
+        for _ in 0..<12 {
+            let r = try await post(port, "/login/", form: "csrf_token=\(csrf)&email=plain%40example.com&password=nope-nope-nope", cookie: "pm_login_csrf=\(csrf)")
+            if r.status == 429 { limited += 1 }
+        }
+        #expect(limited > 0, "sign-in attempts are rate-limited")
+        // The sign-ins were recorded.
+        let database = try await Database.open(url: "sqlite://\(data)/postmortem.sqlite", poolSize: 1)
+        let metadata = try await MetadataStore.open(database)
+        let account = try #require(try await metadata.account(email: "pii@example.com"))
+        #expect(try await metadata.lastLogin(accountID: account.id) != nil)
+        await database.shutdown()
+    }
 }

@@ -2,6 +2,7 @@ import CrashModel
 import Foundation
 import Hummingbird
 import JSONSupport
+import ServiceSupport
 import Storage
 
 /// The report page `/report/index/<id>` (`crash-stats-api.md` §5): Details (fields, crash
@@ -28,14 +29,20 @@ extension CrashStatsWeb {
         let id = CrashID.normalize(raw)
         guard CrashID.isValid(id) else { return errorPage(.notFound, "Crash not found", "That is not a crash id.") }
         if raw != id { return Self.redirect("/report/index/\(id)", permanent: true) }
-        let caller = await caller(request)
+        let visitor = await visitor(request)
+        let caller = visitor.caller
         do {
             guard let data = try await api.blobs.get(BlobKeys.processedCrash(id)), let document = JSONValue.parse(data) else {
                 return try await pending(id)
             }
             let visible = caller.permissions.contains("view_pii") ? document
                 : api.processedSchema.reduce(document, permissions: caller.dataPermissions)
-            return page(.ok, "report", try await reportContext(id, visible, caller: caller, request: request))
+            var context = try await reportContext(id, visible, caller: caller, request: request)
+            if visitor.account != nil, caller.permissions.contains("reprocess_crashes") { context["canReprocess"] = true }
+            if FormEncoding.parse(request.uri.query ?? "").contains(where: { $0.0 == "reprocessing" }) {
+                context["notice"] = "The crash was queued for reprocessing; reload in a moment to see the result."
+            }
+            return page(.ok, "report", context, visitor: visitor)
         } catch {
             return errorPage(.internalServerError, "Error", "The crash could not be read; try again later.")
         }

@@ -24,13 +24,19 @@ public struct CrashStatsWeb: Sendable {
     let assets: [String: (contentType: String, body: ByteBuffer)]
     /// When each pending crash was last moved to the priority queue (at most once a minute).
     let prioritized = PendingCrashes()
+    /// Cookies only over HTTPS (`web.secure_cookies`; browsers treat 127.0.0.1 as secure too).
+    let secureCookies: Bool
+    let loginLimiter: LoginLimiter
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
     }
 
-    public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil) throws {
+    public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil,
+                secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10) throws {
         self.api = api
+        self.secureCookies = secureCookies
+        loginLimiter = LoginLimiter(limit: loginAttemptsPerFiveMinutes)
         self.siteName = siteName
         self.sourceLinkTemplate = sourceLinkTemplate?.nonEmpty
         featured = FeaturedVersions(metadata: api.metadata)
@@ -61,13 +67,18 @@ public struct CrashStatsWeb: Sendable {
         (HTTPField.Name("X-Frame-Options")!, "DENY"),
     ]
 
-    func page(_ status: HTTPResponse.Status, _ template: String, _ values: [String: Any], cache: Int = 0) -> Response {
+    func page(_ status: HTTPResponse.Status, _ template: String, _ values: [String: Any], visitor: Visitor = .anonymous) -> Response {
         var context = values
         context["site"] = siteName
+        if let account = visitor.account {
+            context["signedIn"] = true
+            context["userEmail"] = account.email
+            context["sessionCSRF"] = visitor.csrf ?? ""
+        }
         let html = templates.render(context, withTemplate: template) ?? "<!DOCTYPE html><title>Error</title><p>The page could not be rendered.</p>"
         var fields = HTTPFields()
         fields[.contentType] = "text/html; charset=utf-8"
-        fields[.cacheControl] = cache > 0 ? "public, max-age=\(cache)" : "private, no-store"
+        fields[.cacheControl] = "private, no-store"
         for (name, value) in Self.securityHeaders { fields[name] = value }
         return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(string: html)))
     }
@@ -91,10 +102,6 @@ public struct CrashStatsWeb: Sendable {
         return Response(status: permanent ? .movedPermanently : .found, headers: fields)
     }
 
-    func caller(_ request: Request) async -> Caller {
-        await api.caller(token: request.headers[HTTPField.Name("Auth-Token")!])
-    }
-
     /// Mounts the pages, their assets, `robots.txt` and the icon.
     public static func mount(_ web: CrashStatsWeb, on router: ServiceRouter) {
         router.get("/") { request, _ in await web.home(request) }
@@ -107,6 +114,11 @@ public struct CrashStatsWeb: Sendable {
             guard CrashID.isValid(normalized) else { return web.errorPage(.notFound, "Crash not found", "That is not a crash id.") }
             return Self.redirect("/report/index/\(normalized)")
         }
+        router.get("/login") { request, _ in await web.loginPage(request) }
+        router.post("/login") { request, context in await web.login(request, context: context) }
+        router.post("/logout") { request, _ in await web.logout(request) }
+        router.get("/profile") { request, _ in await web.profile(request) }
+        router.post("/report/reprocess/:id") { request, context in await web.reprocess(request, id: context.parameters.get("id") ?? "") }
         router.get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
         router.get("/robots.txt") { _, _ in web.asset("robots.txt") }
         router.get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
@@ -115,20 +127,22 @@ public struct CrashStatsWeb: Sendable {
     // MARK: - home pages
 
     func home(_ request: Request) async -> Response {
+        let visitor = await visitor(request)
         var products: [[String: Any]] = []
         for p in api.products.products {
             let versions = await featured.versions(for: p)
             products.append(["name": p.name, "nameURL": Self.pathComponent(p.name), "description": p.description,
                              "versions": versions, "hasVersions": !versions.isEmpty])
         }
-        return page(.ok, "home", ["title": "Products", "products": products])
+        return page(.ok, "home", ["title": "Products", "products": products], visitor: visitor)
     }
 
     func productHome(_ request: Request, product name: String) async -> Response {
         guard let product = api.products.product(named: name) else {
             return errorPage(.notFound, "Unknown product", "There is no product called \(name).")
         }
-        let caller = await caller(request)
+        let visitor = await visitor(request)
+        let caller = visitor.caller
         var versions: [[String: Any]] = []
         for version in await featured.versions(for: product) {
             // The week's top signatures of the version: Super Search's own facet, with the
@@ -145,7 +159,7 @@ public struct CrashStatsWeb: Sendable {
         }
         let links = product.productHomeLinks.filter { Self.isWebURL($0.url) }.map { ["text": $0.text, "url": $0.url] }
         return page(.ok, "product", ["title": product.name, "name": product.name, "description": product.description,
-                                     "versions": versions, "links": links, "hasLinks": !links.isEmpty])
+                                     "versions": versions, "links": links, "hasLinks": !links.isEmpty], visitor: visitor)
     }
 
     // MARK: - helpers
