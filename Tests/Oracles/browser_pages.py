@@ -18,14 +18,24 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
-from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
 
 def click_and_wait(d, element):
-    """Clicks a submit button and waits for the next page (the old one goes stale)."""
+    """Clicks a submit button and waits for the next page: the old page's element is gone (any
+    error touching it counts: Chromium reports a detached node in more than one way) and the new
+    document has loaded."""
     element.click()
-    WebDriverWait(d, 30).until(EC.staleness_of(element))
+
+    def gone(_):
+        try:
+            element.is_enabled()
+            return False
+        except Exception:
+            return True
+
+    WebDriverWait(d, 30).until(gone)
+    WebDriverWait(d, 30).until(lambda drv: drv.execute_script("return document.readyState") == "complete")
 
 
 def driver():
@@ -83,6 +93,26 @@ def main():
                 result["focused"] = d.switch_to.active_element.get_attribute("aria-controls")
                 d.save_screenshot(os.path.join(shots, name[:70] + "_rawdata.png"))
                 out["tabs"] = result
+            if extra == "searchform":
+                # Fill the first filter row, one result per page, submit, then go to page 2.
+                from selenium.webdriver.support.ui import Select
+                row = d.find_elements(By.CSS_SELECTOR, ".filter-row")[0]
+                Select(row.find_element(By.NAME, "f")).select_by_value("product")
+                Select(row.find_element(By.NAME, "op")).select_by_value("=")
+                row.find_element(By.NAME, "v").send_keys("Firefox")
+                size = d.find_element(By.NAME, "_results_number")
+                size.clear()
+                size.send_keys("1")
+                click_and_wait(d, d.find_element(By.CSS_SELECTOR, "form.search button[type=submit]"))
+                result = {"url": d.current_url, "first": d.find_element(By.CSS_SELECTOR, "nav.pages").text}
+                nxt = d.find_elements(By.CSS_SELECTOR, "nav.pages a[rel=next]")
+                if nxt:
+                    click_and_wait(d, nxt[0])
+                    result["second"] = d.find_element(By.CSS_SELECTOR, "nav.pages").text
+                result["rows"] = len(d.find_elements(By.CSS_SELECTOR, "table.results tbody tr"))
+                result["console_errors"] = [l["message"] for l in d.get_log("browser") if l.get("level") == "SEVERE"]
+                d.save_screenshot(os.path.join(shots, "search_results.png"))
+                out["searchform"] = result
             if extra == "reprocess":
                 buttons = d.find_elements(By.XPATH, "//button[text()='Reprocess']")
                 out["reprocess"] = None

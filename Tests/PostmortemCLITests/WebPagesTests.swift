@@ -92,7 +92,10 @@ import TestSupport
 
         // Every page an anonymous user can open: nothing protected, nothing unescaped.
         let pages = ["/", "/home/product/Firefox", "/home/product/Fenix", "/report/index/\(plain)", "/report/index/\(hostile)",
-                     "/report/index/\(forged)"]
+                     "/report/index/\(forged)", "/topcrashers/?product=Firefox", "/topcrashers/?product=Firefox&version=120.0&process_type=parent",
+                     "/search/?product=Firefox&_facets=version&_facets=platform&_columns=uuid&_columns=signature&_columns=version",
+                     "/search/?signature=~crash", "/documentation/datadictionary/", "/documentation/datadictionary/dataset/processed/field/product",
+                     "/documentation/datadictionary/dataset/annotation/field/URL"]
         for page in pages {
             let (status, _, body) = try await get(port, page)
             #expect(status == 200, "\(page)")
@@ -105,12 +108,12 @@ import TestSupport
         let python = try #require(findExecutable("python3"), "python3 is required")
         let shots = ProcessInfo.processInfo.environment["POSTMORTEM_SCREENSHOTS"] ?? TestData.packageRoot + "/.build/screenshots"
         let (status, out, err) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/browser_pages.py", server.base, shots]
-                                                + pages.map { $0 == "/report/index/\(plain)" ? $0 + "#tabs" : $0 } + ["/report/index/\(waiting)"],
+                                                + pages.map { $0 == "/report/index/\(plain)" ? $0 + "#tabs" : $0 } + ["/report/index/\(waiting)", "/search/#searchform"],
                                                 timeout: .seconds(300))
         #expect(status == 0, "headless Chromium (apt chromium chromium-driver, pip selenium): \(String(decoding: err, as: UTF8.self).suffix(1500))")
         let result = try #require(JSONValue.parse(out))
         let loaded = result["pages"]?.arrayValue ?? []
-        #expect(loaded.count == pages.count + 1)
+        #expect(loaded.count == pages.count + 2)
         for p in loaded {
             let path = p["path"]?.stringValue ?? "?"
             #expect(p["console_errors"] == .array([]), "\(path): \(p["console_errors"]?.serialized() ?? "")")
@@ -126,6 +129,30 @@ import TestSupport
         }
         #expect(text("/report/index/\(forged)").contains(Self.script), "the hostile signature is shown as text")
         #expect(text("/report/index/\(waiting)").contains("is being processed"))
+        // Top crashers: the signature of both Firefox crashes with its share, linked to a search.
+        let top = text("/topcrashers/?product=Firefox")
+        #expect(top.contains("crash") && top.contains("50.00%") && top.contains("new") && top.contains("Abort | <script>"), "\(top.prefix(600))")
+        #expect(text("/topcrashers/?product=Firefox&version=120.0&process_type=parent").contains("1 crashes"))
+        let searchText = text("/search/?product=Firefox&_facets=version&_facets=platform&_columns=uuid&_columns=signature&_columns=version")
+        #expect(searchText.contains("2 crash reports") && searchText.contains("Linux") && searchText.contains(plain), "\(searchText.prefix(600))")
+        #expect(text("/search/?signature=~crash").contains("crash reports"))
+        // The form submits to a permalink and pages.
+        let form = result["searchform"]
+        #expect(form?["url"]?.stringValue?.contains("/search/?product=%3DFirefox") == true, "\(form?.serialized() ?? "")")
+        #expect(form?["first"]?.stringValue?.contains("page 1 of ") == true && form?["second"]?.stringValue?.contains("page 2 of ") == true,
+                "\(form?.serialized() ?? "")")
+        #expect(form?["rows"] == .int(1) && form?["console_errors"] == .array([]))
+        #expect(try await get(port, "/search/quick/?query=bp-\(plain)").head.contains("Location: /report/index/\(plain)"))
+        #expect(try await get(port, "/search/quick/?query=Foo%20bar").head.contains("Location: /search/?signature=~Foo+bar"))
+        #expect(try await get(port, "/topcrashers/").status == 400)
+        #expect(try await get(port, "/topcrashers/?product=Thunderbird").status == 400)
+        // The data dictionary, from the schemas.
+        #expect(text("/documentation/datadictionary/").contains("Crash annotations (raw crash)") && text("/documentation/datadictionary/").contains("abort_message"))
+        let productField = text("/documentation/datadictionary/dataset/processed/field/product")
+        #expect(productField.contains("ProductName") && productField.contains("Super Search field") && productField.contains("public"))
+        let urlField = text("/documentation/datadictionary/dataset/annotation/field/URL")
+        #expect(urlField.contains("protected") && urlField.contains("url"), "\(urlField.prefix(400))")
+        #expect(try await get(port, "/documentation/datadictionary/dataset/processed/field/nope").status == 404)
         let tabs = result["tabs"]
         #expect(tabs?["count"] == .int(6))
         #expect(tabs?["initial"] == .array([.string("details")]))

@@ -114,6 +114,13 @@ public struct CrashStatsWeb: Sendable {
             guard CrashID.isValid(normalized) else { return web.errorPage(.notFound, "Crash not found", "That is not a crash id.") }
             return Self.redirect("/report/index/\(normalized)")
         }
+        router.get("/topcrashers") { request, _ in await web.topCrashers(request) }
+        router.get("/search") { request, _ in await web.search(request) }
+        router.get("/search/quick") { request, _ in web.quickSearch(request) }
+        router.get("/documentation/datadictionary") { request, _ in await web.dataDictionary(request) }
+        router.get("/documentation/datadictionary/dataset/:dataset/field/:field") { request, context in
+            await web.dataField(request, dataset: context.parameters.get("dataset") ?? "", field: context.parameters.get("field") ?? "")
+        }
         router.get("/login") { request, _ in await web.loginPage(request) }
         router.post("/login") { request, context in await web.login(request, context: context) }
         router.post("/logout") { request, _ in await web.logout(request) }
@@ -155,7 +162,13 @@ public struct CrashStatsWeb: Sendable {
             let signatures = (doc["facets"]?["signature"]?.arrayValue ?? []).map { bucket -> [String: Any] in
                 ["term": bucket["term"]?.stringValue ?? "", "count": bucket["count"]?.intValue ?? 0]
             }
-            versions.append(["version": version, "count": doc["total"]?.intValue ?? 0, "signatures": signatures])
+            // Top-crasher links for every process type.
+            let topCrashers = ["any", "parent", "content", "gpu"].map { type -> [String: Any] in
+                var q = [("product", product.name), ("version", version)]
+                if type != "any" { q.append(("process_type", type)) }
+                return ["label": type == "any" ? "all" : type, "url": "/topcrashers/?" + Self.queryString(q)]
+            }
+            versions.append(["version": version, "count": doc["total"]?.intValue ?? 0, "signatures": signatures, "topCrashers": topCrashers])
         }
         let links = product.productHomeLinks.filter { Self.isWebURL($0.url) }.map { ["text": $0.text, "url": $0.url] }
         return page(.ok, "product", ["title": product.name, "name": product.name, "description": product.description,
