@@ -95,7 +95,7 @@ import TestSupport
                      "/report/index/\(forged)", "/topcrashers/?product=Firefox", "/topcrashers/?product=Firefox&version=120.0&process_type=parent",
                      "/search/?product=Firefox&_facets=version&_facets=platform&_columns=uuid&_columns=signature&_columns=version",
                      "/search/?signature=~crash", "/documentation/datadictionary/", "/documentation/datadictionary/dataset/processed/field/product",
-                     "/documentation/datadictionary/dataset/annotation/field/URL"]
+                     "/documentation/datadictionary/dataset/annotation/field/URL", "/signature/?signature=crash&product=Firefox&days=7"]
         for page in pages {
             let (status, _, body) = try await get(port, page)
             #expect(status == 200, "\(page)")
@@ -146,6 +146,13 @@ import TestSupport
         #expect(try await get(port, "/search/quick/?query=Foo%20bar").head.contains("Location: /search/?signature=~Foo+bar"))
         #expect(try await get(port, "/topcrashers/").status == 400)
         #expect(try await get(port, "/topcrashers/?product=Thunderbird").status == 400)
+        // The signature report: totals, the chart, the breakdowns, the reports.
+        let signatureText = text("/signature/?signature=crash&product=Firefox&days=7")
+        for expected in ["1 crash reports in the last 7 days", "Crashes per day, by version", "120.0", "Summary", "Linux", "Reports", plain] {
+            #expect(signatureText.contains(expected), "signature report lacks \(expected): \(signatureText.prefix(500))")
+        }
+        #expect(try await get(port, "/signature/?signature=crash").body.contains("<svg class=\"chart\""))
+        #expect(try await get(port, "/signature/").status == 400)
         // The data dictionary, from the schemas.
         #expect(text("/documentation/datadictionary/").contains("Crash annotations (raw crash)") && text("/documentation/datadictionary/").contains("abort_message"))
         let productField = text("/documentation/datadictionary/dataset/processed/field/product")

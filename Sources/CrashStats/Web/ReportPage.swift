@@ -60,7 +60,9 @@ extension CrashStatsWeb {
     }
 
     func reportContext(_ id: String, _ p: JSONValue, caller: Caller, request: Request) async throws -> [String: Any] {
-        var c: [String: Any] = ["title": "Crash \(id)", "crashID": id, "signature": p["signature"]?.stringValue ?? ""]
+        var c: [String: Any] = ["title": "Crash \(id)", "crashID": id, "signature": p["signature"]?.stringValue ?? "",
+                                "signatureURL": "/signature/?" + Self.queryString([("signature", p["signature"]?.stringValue ?? ""),
+                                                                                     ("product", p["product"]?.stringValue ?? "")])]
         c["fields"] = Self.detailFields.compactMap { label, name -> [String: Any]? in
             guard let value = p[name], value != .null else { return nil }
             return ["label": label, "name": name, "value": Self.display(value, field: name)]

@@ -78,15 +78,15 @@ extension CrashStatsWeb {
                 diffTitle = "rank \(rank) → \(i + 1)"
             }
             let startup = termCount("startup_crash", "T")
-            var searchQuery = [("product", product), ("signature", "=" + signature)]
-            searchQuery += versions.map { ("version", $0) }
+            var reportQuery = [("signature", signature), ("product", product), ("days", String(days))]
+            if versions.count == 1 { reportQuery.append(("version", versions[0])) }
             rows.append([
                 "rank": i + 1, "percent": String(format: "%.2f%%", share * 100), "diff": diff, "diffTitle": diffTitle, "signature": signature,
                 "count": count, "osCounts": columns.map { termCount("platform", $0.0) },
                 "installs": facets?["cardinality_install_time"]?["value"]?.intValue ?? 0, "gc": termCount("is_garbage_collecting", "T"),
                 "startup": count > 0 && startup * 2 > count ? "startup" : "",
                 "firstDate": firstDates[signature].map { String(ISOTime.string(Double($0) / 1_000_000).prefix(10)) } ?? "",
-                "bugs": (bugs[signature] ?? []).map(String.init), "searchURL": "/search/?" + Self.queryString(searchQuery),
+                "bugs": (bugs[signature] ?? []).map(String.init), "searchURL": "/signature/?" + Self.queryString(reportQuery),
             ])
         }
         return page(.ok, "topcrashers", [

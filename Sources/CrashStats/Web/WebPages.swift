@@ -116,6 +116,7 @@ public struct CrashStatsWeb: Sendable {
         }
         router.get("/topcrashers") { request, _ in await web.topCrashers(request) }
         router.get("/search") { request, _ in await web.search(request) }
+        router.get("/signature") { request, _ in await web.signatureReport(request) }
         router.get("/search/quick") { request, _ in web.quickSearch(request) }
         router.get("/documentation/datadictionary") { request, _ in await web.dataDictionary(request) }
         router.get("/documentation/datadictionary/dataset/:dataset/field/:field") { request, context in
