@@ -282,7 +282,8 @@ func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStats
     return try CrashStatsWeb(api: api, siteName: r.string(forKey: "web.site_name", default: "Postmortem Crash Stats"),
                              sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""),
                              secureCookies: r.bool(forKey: "web.secure_cookies", default: true),
-                             loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)))
+                             loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)),
+                             canonicalHost: r.string(forKey: "web.canonical_host", default: ""))
 }
 
 /// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.

@@ -259,4 +259,21 @@ import TestSupport
         #expect(try await metadata.lastLogin(accountID: account.id) != nil)
         await database.shutdown()
     }
+
+    @Test func otherHostNamesGoToTheCanonicalHost() async throws {
+        let data = TestData.temporaryDirectory("web-canonical")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let server = try e2e.start(symbols: nil, data: data, extraEnvironment: ["POSTMORTEM_WEB_CANONICAL_HOST": "crash-stats.example.com"])
+        defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
+        let port = try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
+        func get(_ target: String, host: String) async throws -> String {
+            String(decoding: try await RawHTTPConnection.exchange(port: port, Data("GET \(target) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n\r\n".utf8)), as: UTF8.self)
+        }
+        let moved = try await get("/search/?product=Firefox&signature=~a%20b", host: "crash-stats.example.org")
+        #expect(moved.hasPrefix("HTTP/1.1 301") && moved.contains("Location: https://crash-stats.example.com/search/?product=Firefox&signature=~a%20b"))
+        #expect(try await get("/", host: "127.0.0.1").contains("Location: https://crash-stats.example.com/"))
+        #expect(try await get("/", host: "crash-stats.example.com").hasPrefix("HTTP/1.1 200"))
+        #expect(try await get("/__heartbeat__", host: "127.0.0.1").hasPrefix("HTTP/1.1 200"), "operational endpoints are exempt")
+        #expect(try await get("/__version__", host: "other.example").hasPrefix("HTTP/1.1 200"))
+    }
 }

@@ -27,14 +27,18 @@ public struct CrashStatsWeb: Sendable {
     /// Cookies only over HTTPS (`web.secure_cookies`; browsers treat 127.0.0.1 as secure too).
     let secureCookies: Bool
     let loginLimiter: LoginLimiter
+    /// `web.canonical_host` (`crash-stats.example.com`, or with a scheme): pages asked for under
+    /// any other host name answer 301 there, path and query kept.
+    let canonicalHost: String?
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
     }
 
     public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil,
-                secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10) throws {
+                secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10, canonicalHost: String? = nil) throws {
         self.api = api
+        self.canonicalHost = canonicalHost?.nonEmpty
         self.secureCookies = secureCookies
         loginLimiter = LoginLimiter(limit: loginAttemptsPerFiveMinutes)
         self.siteName = siteName
@@ -102,34 +106,58 @@ public struct CrashStatsWeb: Sendable {
         return Response(status: permanent ? .movedPermanently : .found, headers: fields)
     }
 
-    /// Mounts the pages, their assets, `robots.txt` and the icon.
+    /// Mounts the pages, their assets, `robots.txt` and the icon. With a canonical host, every
+    /// page route first sends other host names there (the operational endpoints are not pages).
     public static func mount(_ web: CrashStatsWeb, on router: ServiceRouter) {
-        router.get("/") { request, _ in await web.home(request) }
-        router.get("/home/product/:product") { request, context in await web.productHome(request, product: context.parameters.get("product") ?? "") }
-        router.get("/report/index/:id") { request, context in await web.report(request, id: context.parameters.get("id") ?? "") }
-        // The header's crash-id form.
-        router.get("/report/index") { request, _ in
+        func get(_ path: String, _ handler: @escaping @Sendable (Request, ServiceRequestContext) async -> Response) {
+            router.get(RouterPath(path)) { request, context in
+                if let redirect = web.canonicalRedirect(request) { return redirect }
+                return await handler(request, context)
+            }
+        }
+        func post(_ path: String, _ handler: @escaping @Sendable (Request, ServiceRequestContext) async -> Response) {
+            router.post(RouterPath(path)) { request, context in
+                if let redirect = web.canonicalRedirect(request) { return redirect }
+                return await handler(request, context)
+            }
+        }
+        get("/") { request, _ in await web.home(request) }
+        get("/home/product/:product") { request, context in await web.productHome(request, product: context.parameters.get("product") ?? "") }
+        get("/report/index/:id") { request, context in await web.report(request, id: context.parameters.get("id") ?? "") }
+        // The header's crash-id form (older links).
+        get("/report/index") { request, _ in
             let id = FormEncoding.parse(request.uri.query ?? "").first { $0.0 == "id" }?.1 ?? ""
             let normalized = CrashID.normalize(id.trimmingCharacters(in: .whitespaces))
             guard CrashID.isValid(normalized) else { return web.errorPage(.notFound, "Crash not found", "That is not a crash id.") }
             return Self.redirect("/report/index/\(normalized)")
         }
-        router.get("/topcrashers") { request, _ in await web.topCrashers(request) }
-        router.get("/search") { request, _ in await web.search(request) }
-        router.get("/signature") { request, _ in await web.signatureReport(request) }
-        router.get("/search/quick") { request, _ in web.quickSearch(request) }
-        router.get("/documentation/datadictionary") { request, _ in await web.dataDictionary(request) }
-        router.get("/documentation/datadictionary/dataset/:dataset/field/:field") { request, context in
+        get("/topcrashers") { request, _ in await web.topCrashers(request) }
+        get("/search") { request, _ in await web.search(request) }
+        get("/signature") { request, _ in await web.signatureReport(request) }
+        get("/search/quick") { request, _ in web.quickSearch(request) }
+        get("/documentation/datadictionary") { request, _ in await web.dataDictionary(request) }
+        get("/documentation/datadictionary/dataset/:dataset/field/:field") { request, context in
             await web.dataField(request, dataset: context.parameters.get("dataset") ?? "", field: context.parameters.get("field") ?? "")
         }
-        router.get("/login") { request, _ in await web.loginPage(request) }
-        router.post("/login") { request, context in await web.login(request, context: context) }
-        router.post("/logout") { request, _ in await web.logout(request) }
-        router.get("/profile") { request, _ in await web.profile(request) }
-        router.post("/report/reprocess/:id") { request, context in await web.reprocess(request, id: context.parameters.get("id") ?? "") }
-        router.get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
-        router.get("/robots.txt") { _, _ in web.asset("robots.txt") }
-        router.get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
+        get("/login") { request, _ in await web.loginPage(request) }
+        post("/login") { request, context in await web.login(request, context: context) }
+        post("/logout") { request, _ in await web.logout(request) }
+        get("/profile") { request, _ in await web.profile(request) }
+        post("/report/reprocess/:id") { request, context in await web.reprocess(request, id: context.parameters.get("id") ?? "") }
+        get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
+        get("/robots.txt") { _, _ in web.asset("robots.txt") }
+        get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
+    }
+
+    /// A 301 to the canonical host for a request that named another, else nil.
+    func canonicalRedirect(_ request: Request) -> Response? {
+        guard let canonical = canonicalHost else { return nil }
+        let (scheme, host) = canonical.contains("://")
+            ? (String(canonical.prefix { $0 != ":" }), String(canonical.split(separator: "/", omittingEmptySubsequences: true).dropFirst().first ?? ""))
+            : ("https", canonical)
+        let asked = (request.head.authority ?? "").lowercased()
+        guard !host.isEmpty, asked != host.lowercased() else { return nil }
+        return Self.redirect("\(scheme)://\(host)\(request.uri.path)\(request.uri.query.map { "?" + $0 } ?? "")", permanent: true)
     }
 
     // MARK: - home pages
