@@ -53,6 +53,7 @@ let package = Package(
                 .product(name: "Storage", package: "Postmortem"),
                 .product(name: "CrashStats", package: "Postmortem"),
                 .product(name: "Signatures", package: "Postmortem"),
+                .product(name: "CrashModel", package: "Postmortem"),
                 .product(name: "JSONSupport", package: "Postmortem"),
             ],
             path: "Sources/SearchBench",

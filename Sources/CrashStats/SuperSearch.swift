@@ -194,8 +194,16 @@ struct SuperSearch: Sendable {
 
     /// Nested buckets for `path` (1–3 levels) with `subs` in each deepest bucket. Each level is
     /// one grouped query; levels below the first are limited to the kept terms above them.
-    func buckets(_ path: [Dimension], subs: [Sub], query: CrashSearch.Query, size: Int, deadline: ContinuousClock.Instant) async throws -> JSONValue {
+    func buckets(_ path: [Dimension], subs: [Sub], query original: CrashSearch.Query, size: Int, deadline: ContinuousClock.Instant) async throws -> JSONValue {
         let subDims = subs.compactMap { if case .dimension(let d) = $0 { return d } else { return nil } }
+        var query = original
+        // Nested facets of terms: the top `size` terms of the first level first (one indexed
+        // grouped query), then everything below only over the crashes of those terms. Top
+        // crashers' sub-facets then read the top signatures' crashes, not the whole window.
+        if path[0].interval == nil, path.count > 1 || !subs.isEmpty, let restriction = Self.restriction(path[0].field,
+            try await metadata.searchGroups(query, chain: [path[0].search], limit: size + 1, deadline: deadline).compactMap { $0.0[0] }.prefix(size)) {
+            query.filters.append(restriction)
+        }
         // One grouped query per chain (the path, or the path plus one sub-dimension), NULL keys
         // included, so every level above the deepest is summed from the same rows instead of
         // scanning the window again. The largest groups only: exactly the top `size` for one

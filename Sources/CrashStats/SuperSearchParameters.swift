@@ -212,6 +212,24 @@ extension SuperSearch {
         return filter
     }
 
+    /// A filter keeping the crashes whose field is one of `terms` (as the grouped query returns
+    /// them: text), nil where terms cannot be matched back (dates) or there are none.
+    static func restriction(_ field: Field, _ terms: some Sequence<String>) -> CrashSearch.Filter? {
+        var conditions: [CrashSearch.Condition] = []
+        for term in terms {
+            switch field.type {
+            case .string: conditions.append(CrashSearch.Condition(.equals(term)))
+            case .integer:
+                guard let n = Int64(term) else { return nil }
+                conditions.append(CrashSearch.Condition(.integerEquals(n)))
+            case .boolean: conditions.append(CrashSearch.Condition(.boolean(term == "1")))
+            case .date: return nil
+            }
+        }
+        guard !conditions.isEmpty else { return nil }
+        return CrashSearch.Filter(field: field.search, any: conditions)
+    }
+
     /// A histogram interval: for dates `day` (default), `week`, `hour`, `minute` or a number with
     /// `s`/`m`/`h`/`d`/`w` (`1h`, `1.5h`), in microseconds; for numbers a positive integer.
     static func interval(_ text: String?, type: FieldType) throws -> Int64 {

@@ -283,7 +283,8 @@ func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStats
                              sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""),
                              secureCookies: r.bool(forKey: "web.secure_cookies", default: true),
                              loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)),
-                             canonicalHost: r.string(forKey: "web.canonical_host", default: ""))
+                             canonicalHost: r.string(forKey: "web.canonical_host", default: ""),
+                             protectedDataPolicyFile: r.string(forKey: "web.protected_data_policy_file", default: ""))
 }
 
 /// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.

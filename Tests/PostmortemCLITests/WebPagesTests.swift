@@ -95,7 +95,8 @@ import TestSupport
                      "/report/index/\(forged)", "/topcrashers/?product=Firefox", "/topcrashers/?product=Firefox&version=120.0&process_type=parent",
                      "/search/?product=Firefox&_facets=version&_facets=platform&_columns=uuid&_columns=signature&_columns=version",
                      "/search/?signature=~crash", "/documentation/datadictionary/", "/documentation/datadictionary/dataset/processed/field/product",
-                     "/documentation/datadictionary/dataset/annotation/field/URL", "/signature/?signature=crash&product=Firefox&days=7"]
+                     "/documentation/datadictionary/dataset/annotation/field/URL", "/signature/?signature=crash&product=Firefox&days=7",
+                     "/documentation/", "/documentation/supersearch/", "/api/", "/documentation/protected_data_access/", "/about/throttling/"]
         for page in pages {
             let (status, _, body) = try await get(port, page)
             #expect(status == 200, "\(page)")
@@ -153,6 +154,12 @@ import TestSupport
         }
         #expect(try await get(port, "/signature/?signature=crash").body.contains("<svg class=\"chart\""))
         #expect(try await get(port, "/signature/").status == 400)
+        // Documentation pages.
+        #expect(text("/documentation/supersearch/").contains("does not exist") && text("/documentation/supersearch/").contains("Daily counts by version"))
+        #expect(text("/api/").contains("SignaturesByBugs") && text("/api/").contains("Try it"))
+        #expect(text("/documentation/protected_data_access/").contains("View Personal Identifiable Information"))
+        #expect(text("/about/throttling/").contains("Firefox, Fenix"))
+        #expect(try await get(port, "/api/SuperSearchFields/").head.contains("application/json"), "the API keeps its routes")
         // The data dictionary, from the schemas.
         #expect(text("/documentation/datadictionary/").contains("Crash annotations (raw crash)") && text("/documentation/datadictionary/").contains("abort_message"))
         let productField = text("/documentation/datadictionary/dataset/processed/field/product")

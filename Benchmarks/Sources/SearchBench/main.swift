@@ -10,8 +10,13 @@
 //   (a) the signature facet of one product over 7 days;
 //   (b) a `~` (contains) filter on signature, with the default columns and facet;
 //   (c) a three-level aggregation, `_aggs.product.platform=version`;
-//   (d) a daily histogram with a product sub-facet.
+//   (d) a daily histogram with a product sub-facet;
+// and three web pages rendered in process (`CrashStatsWeb.render`, server time without HTTP):
+//   (e) a report page (a processed crash with the macOS inlines stackwalk of the shared test data);
+//   (f) top crashers of one product over 7 days;
+//   (g) the signature report of a popular signature.
 import BenchSupport
+import CrashModel
 import CrashStats
 import Foundation
 import JSONSupport
@@ -92,6 +97,34 @@ func measure(_ name: String, _ database: Database, metadata: MetadataStore, blob
         }
         times.sort()
         out.append(String(format: "| %@ | %@ | %d | %.0f ms | %.0f ms |", name, label, total, times[times.count / 2] * 1000, times.last! * 1000))
+    }
+    // The web pages.
+    let dumpJSON = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../../../shared/testdata/expected/pipeline-inlines-macos-segv.dmp.json")
+    guard let json = JSONValue.parse(try Data(contentsOf: dumpJSON.standardized)) else { fatalError("cannot read \(dumpJSON.path)") }
+    let reportID = all[0].crashID
+    let processed = JSONValue.object([("uuid", .string(reportID)), ("signature", .string(all[0].signature ?? "")), ("product", .string("Firefox")),
+                                      ("version", .string("120.0")), ("os_name", .string("Mac OS X")), ("reason", .string("EXC_BAD_ACCESS / KERN_INVALID_ADDRESS")),
+                                      ("crashing_thread", .int(0)), ("json_dump", json), ("processor_notes", .string("bench"))])
+    try await blobs.put(BlobKeys.processedCrash(reportID), Data(processed.serialized().utf8))
+    try await blobs.put(BlobKeys.rawCrash(reportID, date: "20" + reportID.suffix(6)), Data(#"{"ProductName": "Firefox", "Version": "120.0"}"#.utf8))
+    let web = try CrashStatsWeb(api: api)
+    let popular = all.first { $0.product == "Firefox" }?.signature ?? ""
+    let pages: [(String, String)] = [
+        ("(e) report page", "/report/index/\(reportID)"),
+        ("(f) top crashers, one product, 7 days", "/topcrashers/?product=Firefox&days=7"),
+        ("(g) signature report", "/signature/?" + "signature=\(popular.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")&product=Firefox&days=7"),
+    ]
+    for (label, target) in pages {
+        var times: [Double] = []
+        for run in 0..<8 {
+            let start = benchClock.now
+            let (status, html) = await web.render(target)
+            let t = seconds(benchClock.now - start)
+            guard status == 200, html.count > 1000 else { fatalError("\(label): HTTP \(status) \(html.prefix(300))") }
+            if run > 0 { times.append(t) }
+        }
+        times.sort()
+        out.append(String(format: "| %@ | %@ | — | %.1f ms | %.1f ms |", name, label, times[times.count / 2] * 1000, times.last! * 1000))
     }
     out.append(String(format: "| %@ | load of %d rows | — | %.0f s | — |", name, count, loadSeconds))
     return out

@@ -30,14 +30,18 @@ public struct CrashStatsWeb: Sendable {
     /// `web.canonical_host` (`crash-stats.example.com`, or with a scheme): pages asked for under
     /// any other host name answer 301 there, path and query kept.
     let canonicalHost: String?
+    /// The deployment's protected-data access policy, a text file (`web.protected_data_policy_file`).
+    let protectedDataPolicyFile: String?
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
     }
 
     public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil,
-                secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10, canonicalHost: String? = nil) throws {
+                secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10, canonicalHost: String? = nil,
+                protectedDataPolicyFile: String? = nil) throws {
         self.api = api
+        self.protectedDataPolicyFile = protectedDataPolicyFile?.nonEmpty
         self.canonicalHost = canonicalHost?.nonEmpty
         self.secureCookies = secureCookies
         loginLimiter = LoginLimiter(limit: loginAttemptsPerFiveMinutes)
@@ -135,6 +139,11 @@ public struct CrashStatsWeb: Sendable {
         get("/search") { request, _ in await web.search(request) }
         get("/signature") { request, _ in await web.signatureReport(request) }
         get("/search/quick") { request, _ in web.quickSearch(request) }
+        get("/documentation") { request, _ in await web.documentationIndex(request) }
+        get("/documentation/supersearch") { request, _ in await web.superSearchGuide(request) }
+        get("/documentation/protected_data_access") { request, _ in await web.protectedDataPolicy(request) }
+        get("/about/throttling") { request, _ in await web.throttling(request) }
+        get("/api") { request, _ in await web.apiDocumentation(request) }
         get("/documentation/datadictionary") { request, _ in await web.dataDictionary(request) }
         get("/documentation/datadictionary/dataset/:dataset/field/:field") { request, context in
             await web.dataField(request, dataset: context.parameters.get("dataset") ?? "", field: context.parameters.get("field") ?? "")
@@ -147,6 +156,31 @@ public struct CrashStatsWeb: Sendable {
         get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
         get("/robots.txt") { _, _ in web.asset("robots.txt") }
         get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
+    }
+
+    /// Renders a page as an anonymous reader would get it, without HTTP: the page benchmark
+    /// (`search-bench`) times server work this way. `target` is a path with its query.
+    public func render(_ target: String) async -> (status: Int, html: String) {
+        let request = Request(head: HTTPRequest(method: .get, scheme: "http", authority: "localhost", path: target), body: .init(buffer: ByteBuffer()))
+        let path = request.uri.path
+        let response: Response
+        if path.hasPrefix("/report/index/") {
+            response = await report(request, id: String(path.dropFirst("/report/index/".count)))
+        } else if path.hasPrefix("/topcrashers") {
+            response = await topCrashers(request)
+        } else if path.hasPrefix("/signature") {
+            response = await signatureReport(request)
+        } else if path.hasPrefix("/search") {
+            response = await search(request)
+        } else {
+            response = errorPage(.notFound, "Not found", "render() serves the report, top crashers, signature and search pages.")
+        }
+        var html = ""
+        var body = response.body
+        let writer = CollectingWriter()
+        try? await body.write(writer)
+        html = writer.text
+        return (Int(response.status.code), html)
     }
 
     /// A 301 to the canonical host for a request that named another, else nil.
@@ -230,4 +264,11 @@ final class PendingCrashes: Sendable {
             return true
         }
     }
+}
+
+/// Collects a response body (for `render`).
+final class CollectingWriter: ResponseBodyWriter, @unchecked Sendable {
+    var text = ""
+    func write(_ buffer: ByteBuffer) async throws { text += String(buffer: buffer) }
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }
