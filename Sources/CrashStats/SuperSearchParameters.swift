@@ -216,6 +216,10 @@ extension SuperSearch {
     /// them: text), nil where terms cannot be matched back (dates) or there are none.
     static func restriction(_ field: Field, _ terms: some Sequence<String>) -> CrashSearch.Filter? {
         var conditions: [CrashSearch.Condition] = []
+        if field.type == .string {
+            let values = Array(terms)
+            return values.isEmpty ? nil : CrashSearch.Filter(field: field.search, any: [CrashSearch.Condition(.oneOf(values))])
+        }
         for term in terms {
             switch field.type {
             case .string: conditions.append(CrashSearch.Condition(.equals(term)))

@@ -56,6 +56,8 @@ public enum CrashSearch {
         /// Every word occurs in the field (case-insensitive): "has terms".
         case words([String])
         case equals(String)
+        /// Equal to one of the values (an `IN` list: one index seek per value).
+        case oneOf([String])
         case contains(String)
         case prefix(String)
         case suffix(String)
@@ -342,6 +344,14 @@ extension MetadataStore {
                     s += kind == .sqlite ? " AND instr(lower(\(unsafeRaw: column)), \(bind: w)) > 0" : " AND strpos(lower(\(unsafeRaw: column)), \(bind: w)) > 0"
                 }
             case .equals(let v): s = "\(unsafeRaw: column) = \(bind: v)"
+            case .oneOf(let values):
+                if values.isEmpty {
+                    s = "1 = 0"
+                } else {
+                    s = "\(unsafeRaw: column) IN ("
+                    for (i, v) in values.enumerated() { s += i == 0 ? "\(bind: v)" : ", \(bind: v)" }
+                    s += ")"
+                }
             case .contains(let v):
                 s = kind == .sqlite ? "instr(\(unsafeRaw: column), \(bind: v)) > 0" : "strpos(\(unsafeRaw: column), \(bind: v)) > 0"
             case .prefix(let v):

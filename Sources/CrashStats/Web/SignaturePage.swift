@@ -43,8 +43,9 @@ extension CrashStatsWeb {
             ("_histogram.uptime", ""), ("_histogram_interval.uptime", "60"),
         ]
         let chartQuery = filters + [("_results_number", "0"), ("_histogram.date", "version"), ("_histogram_interval.date", "day"), ("_facets_size", "8")]
-        let summary = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: summaryQuery), caller: visitor.caller)
-        let chart = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: chartQuery), caller: visitor.caller)
+        async let summaryAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: summaryQuery), caller: visitor.caller)
+        async let chartAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: chartQuery), caller: visitor.caller)
+        let (summary, chart) = await (summaryAnswer, chartAnswer)
         guard summary.status == 200, let doc = JSONValue.parse(summary.body) else {
             let body = JSONValue.parse(summary.body)
             context["error"] = body?["error"]?.stringValue ?? body?["errors"]?.serialized() ?? "The search failed."

@@ -40,8 +40,10 @@ extension CrashStatsWeb {
                                  ("_aggs.signature", "_cardinality.install_time")]
         let previous = filters + [("date", ">=" + iso(previousFrom)), ("date", "<" + iso(from)), ("_results_number", "0"),
                                   ("_facets_size", String(size * 2)), ("_aggs.signature", "platform")]
-        let answer = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: current), caller: visitor.caller)
-        let before = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: previous), caller: visitor.caller)
+        // The two periods are independent: asked at once.
+        async let currentAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: current), caller: visitor.caller)
+        async let previousAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: previous), caller: visitor.caller)
+        let (answer, before) = await (currentAnswer, previousAnswer)
         guard answer.status == 200, let doc = JSONValue.parse(answer.body) else {
             let message = JSONValue.parse(answer.body)?["error"]?.stringValue ?? "The search failed."
             return errorPage(answer.status == 504 ? .gatewayTimeout : .badRequest, "Top crashers", message)
