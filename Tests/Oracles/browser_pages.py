@@ -78,7 +78,7 @@ def main():
             shot = os.path.join(shots, name[:80] + ".png")
             d.save_screenshot(shot)
             body = d.find_element(By.TAG_NAME, "body").text
-            out["pages"].append({"path": path, "title": d.title, "console_errors": errors, "text": body[:20000],
+            out["pages"].append({"path": path, "title": d.title, "console_errors": errors, "text": body[:500000],
                                  "pwned": pwned, "screenshot": shot})
             if extra == "tabs":
                 tabs = d.find_elements(By.CSS_SELECTOR, "[role=tab]")

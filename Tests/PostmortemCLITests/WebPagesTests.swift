@@ -215,28 +215,39 @@ import TestSupport
 
         let python = try #require(findExecutable("python3"), "python3 is required")
         let shots = (ProcessInfo.processInfo.environment["POSTMORTEM_SCREENSHOTS"] ?? TestData.packageRoot + "/.build/screenshots") + "/signed-in"
-        func browse(_ email: String) throws -> JSONValue {
+        func browse(_ email: String, more: [String] = []) throws -> JSONValue {
             let (status, out, err) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/browser_pages.py", server.base, shots,
-                                                             "/report/index/\(id)#reprocess", "/profile/"],
+                                                             "/report/index/\(id)#reprocess"] + more + ["/profile/"],
                                                     environment: ["LOGIN_EMAIL": email, "LOGIN_PASSWORD": password], timeout: .seconds(300))
             #expect(status == 0, "\(String(decoding: err, as: UTF8.self).suffix(1500))")
             return JSONValue.parse(out) ?? .null
         }
-        let pii = try browse("pii@example.com")
+        let piiSearch = "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED"
+        let pii = try browse("pii@example.com", more: [piiSearch])
         #expect(pii["signed_in"]?.stringValue?.contains("pii@example.com") == true, "\(pii["signed_in"]?.serialized() ?? "")")
         #expect(pii["after_login_url"]?.stringValue?.hasSuffix("/profile/") == true)
         #expect(pii["reprocess"]?.stringValue?.contains("queued for reprocessing") == true, "\(pii["reprocess"]?.serialized() ?? "")")
         #expect(pii["signed_out"]?.stringValue?.contains("Sign in") == true)
         let piiPages = pii["pages"]?.arrayValue ?? []
         #expect(piiPages.first?["text"]?.stringValue?.contains(Self.protectedValue) == true, "view_pii sees the protected URL")
+        #expect(piiPages.first { $0["path"]?.stringValue == piiSearch }?["text"]?.stringValue?.contains(Self.protectedValue) == true,
+                "view_pii searches and sees the protected field")
         #expect(piiPages.last?["text"]?.stringValue?.contains("View Personal Identifiable Information") == true)
         for p in piiPages { #expect(p["console_errors"] == .array([]), "\(p["path"]?.stringValue ?? ""): \(p["console_errors"]?.serialized() ?? "")") }
         _ = try await e2e.processed(server, id, historyAtLeast: 1)
 
-        let plain = try browse("plain@example.com")
+        // A signed-in reader without view_pii, on every page that shows crash data: nothing protected.
+        let everyPage = ["/", "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED", "/search/?product=Firefox",
+                         "/topcrashers/?product=Firefox", "/signature/?signature=crash", "/documentation/datadictionary/", "/api/"]
+        let plain = try browse("plain@example.com", more: everyPage)
         #expect(plain["signed_in"]?.stringValue?.contains("plain@example.com") == true)
         #expect(plain["reprocess"] == .null, "no Reprocess button without the permission")
         #expect(plain["pages"]?.arrayValue?.first?["text"]?.stringValue?.contains(Self.protectedValue) == false)
+        #expect(plain["pages"]?.arrayValue?.count == everyPage.count + 2)
+        for p in plain["pages"]?.arrayValue ?? [] {
+            #expect(p["text"]?.stringValue?.contains(Self.protectedValue) == false, "\(p["path"]?.stringValue ?? "") shows a protected value to a reader without view_pii")
+            #expect(p["console_errors"] == .array([]), "\(p["path"]?.stringValue ?? ""): \(p["console_errors"]?.serialized() ?? "")")
+        }
 
         // What a browser never does: a wrong password, no CSRF token, too many attempts.
         let loginPage = try await get(port, "/login/")
