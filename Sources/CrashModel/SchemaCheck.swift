@@ -34,12 +34,15 @@ public enum SchemaCheck {
     /// Checks one document. `rawAnnotations` (for the processed schema) are the raw schema's
     /// top-level names, which every `source_annotation` must be one of.
     public static func check(text: String, kind: CrashSchema.Kind, file: String, rawAnnotations: Set<String>? = nil) -> [Problem] {
-        let document: JSONValue
         do {
-            document = try YAMLDocument.parse(text)
+            return check(document: try YAMLDocument.parse(text), kind: kind, file: file, rawAnnotations: rawAnnotations)
         } catch {
             return [Problem(file: file, field: "", reason: "\(error)")]
         }
+    }
+
+    /// `check(text:…)` on a document already read.
+    static func check(document: JSONValue, kind: CrashSchema.Kind, file: String, rawAnnotations: Set<String>?) -> [Problem] {
         var problems: [Problem] = []
         func problem(_ field: String, _ reason: String) { problems.append(Problem(file: file, field: field, reason: reason)) }
         guard case .object(let top) = document else { return [Problem(file: file, field: "", reason: "the document must be a mapping")] }
@@ -199,8 +202,14 @@ public enum SchemaCheck {
         var rawNames: Set<String>?
         if let raw = texts[.raw] {
             let path = directory + "/" + CrashSchema.Kind.raw.fileName
-            problems += check(text: raw, kind: .raw, file: path)
-            if case .object(let p)? = (try? YAMLDocument.parse(raw))?["properties"] { rawNames = Set(p.map(\.0)) }
+            // Read once: checked, and its names given to the processed schema's check.
+            do {
+                let document = try YAMLDocument.parse(raw)
+                problems += check(document: document, kind: .raw, file: path, rawAnnotations: nil)
+                if case .object(let p)? = document["properties"] { rawNames = Set(p.map(\.0)) }
+            } catch {
+                problems.append(Problem(file: path, field: "", reason: "\(error)"))
+            }
         }
         if let processed = texts[.processed] {
             problems += check(text: processed, kind: .processed, file: directory + "/" + CrashSchema.Kind.processed.fileName, rawAnnotations: rawNames)

@@ -113,10 +113,11 @@ public struct CrashStatsAPI: Sendable {
         return Caller(permissions: t.permissions, accountID: t.accountID)
     }
 
-    /// A request on behalf of a caller already known (the web pages), without the rate limits.
-    func handle(_ request: APIRequest, caller: Caller) async -> APIResponse {
+    /// A request on behalf of a caller already known (the web pages, or `handle` once the token
+    /// and rate limits are checked): routing errors become their responses here.
+    func handle(_ request: APIRequest, caller: Caller, pretty: Bool = false) async -> APIResponse {
         do {
-            return try await route(request, caller: caller, pretty: false)
+            return try await route(request, caller: caller, pretty: pretty)
         } catch let e as APIFailure {
             return e.response
         } catch {
@@ -147,16 +148,7 @@ public struct CrashStatsAPI: Sendable {
         guard limiter.allow(client: caller.accountID.map { "account:\($0)" } ?? "ip:\(request.client)", authenticated: caller.accountID != nil) else {
             return Self.tooManyRequests
         }
-        let pretty = request.query.contains { $0 == ("pretty", "print") }
-        var response: APIResponse
-        do {
-            response = try await route(request, caller: caller, pretty: pretty)
-        } catch let e as APIFailure {
-            response = e.response
-        } catch {
-            response = .error(500, "Internal error: \(type(of: error))")
-        }
-        return response
+        return await handle(request, caller: caller, pretty: request.query.contains { $0 == ("pretty", "print") })
     }
 
     struct APIFailure: Error { let response: APIResponse }
@@ -249,7 +241,7 @@ public struct CrashStatsAPI: Sendable {
         if let flag = r.value("_bug_links"), ["1", "true"].contains(flag), case .object(var pairs) = visible {
             // The product's "create a bug" links, filled from what this caller may see (the web
             // pages' Bugzilla tab reads them here).
-            let reportURL = siteURL(r) + "/report/index/" + id
+            let reportURL = siteURL(host: r.headers["host"]) + "/report/index/" + id
             let links = products.product(named: visible["product"]?.stringValue ?? "")?.bugLinks ?? []
             pairs.append(("_bug_links", .array(links.map { link in
                 .object([("text", .string(link.text)),
@@ -261,9 +253,9 @@ public struct CrashStatsAPI: Sendable {
     }
 
     /// The site's base URL for absolute links: `crashstats.base_url`, else the request's host.
-    func siteURL(_ r: APIRequest) -> String {
+    func siteURL(host requestHost: String?) -> String {
         if let configured = baseURL, !configured.isEmpty { return configured.hasSuffix("/") ? String(configured.dropLast()) : configured }
-        let host = r.headers["host"].flatMap { h in h.allSatisfy { $0.isLetter || $0.isNumber || ".:-[]".contains($0) } ? h : nil } ?? "localhost"
+        let host = requestHost.flatMap { h in h.allSatisfy { $0.isLetter || $0.isNumber || ".:-[]".contains($0) } ? h : nil } ?? "localhost"
         return "http://" + host
     }
 

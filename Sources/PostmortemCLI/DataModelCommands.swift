@@ -151,39 +151,38 @@ struct BugsCommand: AsyncParsableCommand {
 
     struct Associate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "associate", abstract: "Associate a bug with one or more signatures.")
-        @OptionGroup var storage: StorageOptions
-        @Argument(help: "The bug number.") var bug: Int64
-        @Argument(help: "Signatures (quote each).") var signatures: [String]
+        @OptionGroup var change: BugChange
 
         func validate() throws {
-            guard bug > 0 else { throw ValidationError("the bug number must be positive") }
-            guard !signatures.isEmpty, signatures.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 2048 }) else { throw ValidationError("give one or more signatures (at most 2048 bytes each)") }
+            guard change.bug > 0 else { throw ValidationError("the bug number must be positive") }
+            guard !change.signatures.isEmpty, change.signatures.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 2048 }) else {
+                throw ValidationError("give one or more signatures (at most 2048 bytes each)")
+            }
         }
 
-        func run() async throws {
-            let context = try await storage.open()
-            do {
-                for s in signatures {
-                    let added = try await context.metadata.associateBug(bug, signature: s)
-                    FileHandleOutput.stdout("\(added ? "associated" : "already associated"): bug \(bug) ↔ \(s)\n")
-                }
-            } catch { await context.close(); throw fail("\(error)") }
-            await context.close()
-        }
+        func run() async throws { try await change.apply(associate: true) }
     }
 
     struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a bug's association with signatures.")
+        @OptionGroup var change: BugChange
+        func run() async throws { try await change.apply(associate: false) }
+    }
+
+    /// The arguments of `associate` and `remove`.
+    struct BugChange: ParsableArguments {
         @OptionGroup var storage: StorageOptions
         @Argument(help: "The bug number.") var bug: Int64
         @Argument(help: "Signatures (quote each).") var signatures: [String]
 
-        func run() async throws {
+        func apply(associate: Bool) async throws {
             let context = try await storage.open()
             do {
                 for s in signatures {
-                    let removed = try await context.metadata.removeBugAssociation(bug, signature: s)
-                    FileHandleOutput.stdout("\(removed ? "removed" : "not associated"): bug \(bug) ↔ \(s)\n")
+                    let changed = associate ? try await context.metadata.associateBug(bug, signature: s)
+                        : try await context.metadata.removeBugAssociation(bug, signature: s)
+                    let verdict = associate ? (changed ? "associated" : "already associated") : (changed ? "removed" : "not associated")
+                    FileHandleOutput.stdout("\(verdict): bug \(bug) ↔ \(s)\n")
                 }
             } catch { await context.close(); throw fail("\(error)") }
             await context.close()

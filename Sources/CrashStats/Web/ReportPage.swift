@@ -181,7 +181,7 @@ extension CrashStatsWeb {
             if b.signature != signature { entry["other"] = true; entry["signature"] = b.signature }
             return entry
         }
-        let reportURL = api.siteURL(APIRequest(method: "GET", endpoint: "", headers: ["host": request.head.authority ?? ""])) + "/report/index/" + id
+        let reportURL = api.siteURL(host: request.head.authority) + "/report/index/" + id
         c["bugLinks"] = (api.products.product(named: p["product"]?.stringValue ?? "")?.bugLinks ?? []).compactMap { link -> [String: Any]? in
             let url = BugLinks.createBugURL(template: link.url, processed: p, reportURL: reportURL)
             return Self.isWebURL(url) ? ["text": link.text, "url": url] : nil

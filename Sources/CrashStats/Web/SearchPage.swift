@@ -81,13 +81,8 @@ extension CrashStatsWeb {
         if facets.isEmpty, !query.contains(where: { $0.0 == "_facets" }) { apiQuery.append(("_facets", "signature")) }
         let answer = await api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: apiQuery), caller: visitor.caller)
         guard answer.status == 200, let doc = JSONValue.parse(answer.body) else {
-            let body = JSONValue.parse(answer.body)
-            context["error"] = body?["error"]?.stringValue
-                ?? body?["errors"].map { e -> String in
-                    guard case .object(let pairs) = e else { return e.serialized() }
-                    return pairs.map { "\($0.0): \($0.1.arrayValue?.compactMap(\.stringValue).joined(separator: " ") ?? "")" }.joined(separator: "; ")
-                } ?? "The search failed."
-            return page(answer.status == 504 ? .gatewayTimeout : .badRequest, "search", context, visitor: visitor)
+            context["error"] = Self.failureMessage(answer)
+            return page(Self.failureStatus(answer), "search", context, visitor: visitor)
         }
         let total = doc["total"]?.intValue ?? 0
         let base = query.filter { $0.0 != "_results_offset" }

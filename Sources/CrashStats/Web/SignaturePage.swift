@@ -47,9 +47,8 @@ extension CrashStatsWeb {
         async let chartAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: chartQuery), caller: visitor.caller)
         let (summary, chart) = await (summaryAnswer, chartAnswer)
         guard summary.status == 200, let doc = JSONValue.parse(summary.body) else {
-            let body = JSONValue.parse(summary.body)
-            context["error"] = body?["error"]?.stringValue ?? body?["errors"]?.serialized() ?? "The search failed."
-            return self.page(summary.status == 504 ? .gatewayTimeout : .badRequest, "signature", context, visitor: visitor)
+            context["error"] = Self.failureMessage(summary)
+            return self.page(Self.failureStatus(summary), "signature", context, visitor: visitor)
         }
         let total = doc["total"]?.intValue ?? 0
         context["total"] = total

@@ -45,8 +45,7 @@ extension CrashStatsWeb {
         async let previousAnswer = api.handle(APIRequest(method: "GET", endpoint: "SuperSearch", query: previous), caller: visitor.caller)
         let (answer, before) = await (currentAnswer, previousAnswer)
         guard answer.status == 200, let doc = JSONValue.parse(answer.body) else {
-            let message = JSONValue.parse(answer.body)?["error"]?.stringValue ?? "The search failed."
-            return errorPage(answer.status == 504 ? .gatewayTimeout : .badRequest, "Top crashers", message)
+            return errorPage(Self.failureStatus(answer), "Top crashers", Self.failureMessage(answer))
         }
         let previousDoc = before.status == 200 ? JSONValue.parse(before.body) : nil
         let total = doc["total"]?.intValue ?? 0, previousTotal = previousDoc?["total"]?.intValue ?? 0

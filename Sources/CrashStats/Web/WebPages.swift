@@ -175,12 +175,10 @@ public struct CrashStatsWeb: Sendable {
         } else {
             response = errorPage(.notFound, "Not found", "render() serves the report, top crashers, signature and search pages.")
         }
-        var html = ""
         var body = response.body
         let writer = CollectingWriter()
         try? await body.write(writer)
-        html = writer.text
-        return (Int(response.status.code), html)
+        return (Int(response.status.code), writer.text)
     }
 
     /// A 301 to the canonical host for a request that named another, else nil.
@@ -239,6 +237,20 @@ public struct CrashStatsWeb: Sendable {
     }
 
     // MARK: - helpers
+
+    /// What a page says when the Super Search request behind it failed: the API's `error`, or
+    /// its form errors as `field: message`.
+    static func failureMessage(_ answer: APIResponse) -> String {
+        let body = JSONValue.parse(answer.body)
+        if let error = body?["error"]?.stringValue { return error }
+        if case .object(let pairs)? = body?["errors"] {
+            return pairs.map { "\($0.0): \($0.1.arrayValue?.compactMap(\.stringValue).joined(separator: " ") ?? "")" }.joined(separator: "; ")
+        }
+        return "The search failed."
+    }
+
+    /// The page's status for a failed search: 504 when it ran out of time, else 400.
+    static func failureStatus(_ answer: APIResponse) -> HTTPResponse.Status { answer.status == 504 ? .gatewayTimeout : .badRequest }
 
     /// Only `http(s)` URLs become links (a configured or computed URL is never `javascript:`).
     static func isWebURL(_ s: String) -> Bool {
