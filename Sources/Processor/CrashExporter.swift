@@ -53,21 +53,32 @@ public struct CrashExporter: Sendable {
         let ids = try await source.list(prefix: BlobKeys.rawCrashDay(day)).compactMap { $0.split(separator: "/").last.map(String.init) }
             .filter { CrashID.isValid($0) }.sorted()
         var outcome = DayOutcome()
-        var lines = Data()
+        // The day's lines are compressed as they come (1 MiB at a time), so memory holds the
+        // compressed file, not every document of the day.
+        let compressor = CompressionAlgorithm.gzip().compressor
+        try compressor.startStream()
+        defer { try? compressor.finishStream() }
+        var compressed = Data()
+        var lines = ByteBuffer()
+        func flush(_ mode: CompressNIOFlush) throws {
+            let out = try lines.compressStream(with: compressor, flush: mode)
+            compressed.append(contentsOf: out.readableBytesView)
+            lines.clear()
+        }
         for (i, id) in ids.enumerated() {
             if let data = try await source.get(BlobKeys.processedCrash(id)), let processed = JSONValue.parse(data) {
                 let line = Data(document(processed).serialized().utf8)
                 try await target.put(BlobKeys.exportedCrash(id), line)
-                lines.append(line)
-                lines.append(0x0A)
+                lines.writeBytes(line)
+                lines.writeInteger(UInt8(0x0A))
+                if lines.readableBytes >= 1 << 20 { try flush(.sync) }
                 outcome.crashes += 1
             } else {
                 outcome.unprocessed += 1
             }
             if i % 100 == 99 || i == ids.count - 1 { progress?(i + 1, ids.count) }
         }
-        var buffer = ByteBuffer(data: lines)
-        let compressed = Data(try buffer.compress(with: .gzip()).readableBytesView)
+        try flush(.finish)
         outcome.bytes = compressed.count
         let manifest = JSONValue.object([
             ("day", .string(day)), ("crashes", .int(Int64(outcome.crashes))), ("target_version", .int(exportSchema.targetVersion)),

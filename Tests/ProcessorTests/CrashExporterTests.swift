@@ -80,19 +80,50 @@ import TestSupport
         #expect(try await target.get(BlobKeys.exportedCrash(ids[5])) == oneCrash)
     }
 
+    /// A blob store under `dir` with `count` processed crashes received on the day of `time`, and
+    /// an empty export store beside it.
+    static func processedDay(in dir: String, _ time: String, count: Int) async throws -> (FileBlobStore, FileBlobStore) {
+        let source = try FileBlobStore(root: URL(fileURLWithPath: dir + "/blobs"))
+        let target = try FileBlobStore(root: URL(fileURLWithPath: dir + "/export"))
+        let day = try #require(ISO8601DateFormatter().date(from: time))
+        for n in 0..<count {
+            let id = CrashID.make(throttleDigit: 0, date: day)
+            try await source.put(BlobKeys.rawCrash(id), Data("{}".utf8))
+            try await source.put(BlobKeys.processedCrash(id), Data(processed(id, n: n).serialized().utf8))
+        }
+        return (source, target)
+    }
+
+    /// A day larger than the 1 MiB compression chunk, and an empty day: both give gzip files
+    /// holding exactly their lines, identical when exported again.
+    @Test func largeAndEmptyDaysCompressInChunks() async throws {
+        let dir = TestData.temporaryDirectory("export-large")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (source, target) = try await Self.processedDay(in: dir, "2026-11-26T10:00:00Z", count: 2_500)
+        let exporter = CrashExporter(source: source, target: target, schemas: try CrashSchemas.bundled())
+        func lines(_ day: String) async throws -> [Substring] {
+            var buffer = ByteBuffer(data: try #require(try await target.get(BlobKeys.exportDay(day))))
+            let text = String(decoding: Data(try buffer.decompress(with: .gzip(), maxSize: 256 << 20).readableBytesView), as: UTF8.self)
+            return text.split(separator: "\n")
+        }
+        let outcome = try await exporter.exportDay("20261126")
+        #expect(outcome.crashes == 2_500)
+        let all = try await lines("20261126")
+        #expect(all.count == 2_500 && all.reduce(0) { $0 + $1.utf8.count + 1 } > 1 << 20)
+        let first = try await target.get(BlobKeys.exportDay("20261126"))
+        _ = try await exporter.exportDay("20261126")
+        #expect(try await target.get(BlobKeys.exportDay("20261126")) == first)
+        let empty = try await exporter.exportDay("20261125")
+        let emptyLines = try await lines("20261125")
+        #expect(empty.crashes == 0 && emptyLines.isEmpty)
+    }
+
     /// The DuckDB one-liner of docs/export.md, run by DuckDB itself (PyPI `duckdb`, which the
     /// test command installs) on an exported day.
     @Test func duckDBLoadsTheDailyFile() async throws {
         let dir = TestData.temporaryDirectory("export-duckdb")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let source = try FileBlobStore(root: URL(fileURLWithPath: dir + "/blobs"))
-        let target = try FileBlobStore(root: URL(fileURLWithPath: dir + "/export"))
-        let day = try #require(ISO8601DateFormatter().date(from: "2026-11-28T10:00:00Z"))
-        for n in 0..<12 {
-            let id = CrashID.make(throttleDigit: 0, date: day)
-            try await source.put(BlobKeys.rawCrash(id), Data("{}".utf8))
-            try await source.put(BlobKeys.processedCrash(id), Data(Self.processed(id, n: n).serialized().utf8))
-        }
+        let (source, target) = try await Self.processedDay(in: dir, "2026-11-28T10:00:00Z", count: 12)
         _ = try await CrashExporter(source: source, target: target, schemas: try CrashSchemas.bundled()).exportDay("20261128")
         let python = try #require(findExecutable("python3"), "python3 is required")
         let query = """
