@@ -22,6 +22,8 @@ extension CrashStatsWeb {
         }
     }
 
+    static let maxFilterRows = 50
+
     static let pageParameters: Set<String> = ["_columns", "_facets", "_sort", "_results_number", "_results_offset", "_facets_size"]
 
     func quickSearch(_ request: Request) -> Response {
@@ -49,6 +51,11 @@ extension CrashStatsWeb {
         let byName = Dictionary(uniqueKeysWithValues: fields.map { ($0.name, $0) })
         query = query.filter { $0.0 != "_return_query" }
         let filters = query.filter { byName[$0.0] != nil }
+        // Every filter becomes a form row holding every field: bounded, so a long URL cannot
+        // make a page of hundreds of megabytes (the API itself takes up to 2,000 parameters).
+        guard filters.count <= Self.maxFilterRows else {
+            return errorPage(.badRequest, "Super Search", "Too many filters (at most \(Self.maxFilterRows) on this page; the API takes more).")
+        }
         // Rows: the current filters (operator split from the value), then an empty one.
         func row(_ field: String, _ raw: String) -> [String: Any] {
             let type = byName[field]?.type ?? .string
