@@ -156,8 +156,8 @@ struct ServeCommand: AsyncParsableCommand {
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)
-            CrashStatsWeb.mount(web, on: router)
-            SymbolServer.mount(symbolServer, on: router)
+            CrashStatsWeb.mount(web, on: router, tokenPageRoutes: false)
+            SymbolServer.mount(symbolServer, on: router, tokenPage: { await web.browserTokenRequest($0) })
         }
         logger.info("starting", metadata: ["data": "\(configuration.dataDirectory)", "embedded": "\(configuration.isEmbedded)",
                                             "blobs": "\(storage.blobs.description)", "database": "\(storage.database.kind)"])

@@ -48,7 +48,11 @@ public struct SymbolServer: Sendable {
         uploader = SymbolUploader(store: store, bucketName: settings.bucketName, onStored: onStored)
     }
 
-    public static func mount(_ server: SymbolServer, on router: ServiceRouter) {
+    /// A web page sharing a path with the token API: it answers the requests it recognizes as a
+    /// browser's (nil lets the API answer). `serve` passes Crash Stats' token page.
+    public typealias BrowserPage = @Sendable (Request) async -> Response?
+
+    public static func mount(_ server: SymbolServer, on router: ServiceRouter, tokenPage: BrowserPage? = nil) {
         router.post("/upload") { request, context in try await server.upload(request, context: context) }
         for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
             router.on("/upload", method: method) { request, _ in
@@ -69,7 +73,7 @@ public struct SymbolServer: Sendable {
         router.get("/api/missingsymbols") { request, _ in try await server.missingSymbols(request, csv: false) }
         router.get("/api/missingsymbols.csv") { request, _ in try await server.missingSymbols(request, csv: true) }
         router.get("/missingsymbols.csv") { request, _ in try await server.missingSymbols(request, csv: true) }
-        mountTokenAPI(server, on: router)
+        mountTokenAPI(server, on: router, browserPage: tokenPage)
         router.add(middleware: SymbolDownloadMiddleware(server: server))
     }
 

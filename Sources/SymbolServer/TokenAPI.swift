@@ -9,11 +9,18 @@ import Storage
 /// Tecken's token API (`symbols-server.md` §6) on the account model Crash Stats uses: the same
 /// accounts, tokens, permissions and audit log. Needs `manage_tokens`. Tokens are stored hashed,
 /// so a list shows each token's first characters, and the whole key is in the creation answer
-/// only (Tecken shows keys in its list; here they cannot be read back).
+/// only (Tecken shows keys in its list; here they cannot be read back). In `serve` the same path
+/// is Crash Stats' token page for browsers (`browserPage`); the API answers `Auth-Token` callers.
 extension SymbolServer {
-    static func mountTokenAPI(_ server: SymbolServer, on router: ServiceRouter) {
-        router.get("/api/tokens") { request, _ in try await server.listTokens(request) }
-        router.post("/api/tokens") { request, _ in try await server.createToken(request) }
+    static func mountTokenAPI(_ server: SymbolServer, on router: ServiceRouter, browserPage: BrowserPage?) {
+        router.get("/api/tokens") { request, _ in
+            if let page = await browserPage?(request) { return page }
+            return try await server.listTokens(request)
+        }
+        router.post("/api/tokens") { request, _ in
+            if let page = await browserPage?(request) { return page }
+            return try await server.createToken(request)
+        }
         router.post("/api/tokens/token/:id/extend") { request, context in try await server.extendToken(request, context: context) }
         router.delete("/api/tokens/token/:id") { request, context in try await server.deleteToken(request, context: context) }
     }

@@ -6,13 +6,17 @@ by PyPI selenium) and reports what a user would see, as one JSON object on stdou
 
 Usage: browser_pages.py BASE_URL SCREENSHOT_DIR PATH [PATH ...]
 A path may be followed by "#tabs" to also exercise the report page's tabs (click and keyboard),
-or "#reprocess" to press the report's Reprocess button (its result is the "reprocess" member).
+or "#reprocess" to press the report's Reprocess button (its result is the "reprocess" member),
+or "#tokens" on /api/tokens/ to create a token with view_pii, call TOKEN_CHECK_PATH with it, revoke
+it with the page's button and call again (the "tokens" member).
 With LOGIN_EMAIL and LOGIN_PASSWORD set, the browser first signs in through /login/ (the result
 gets "signed_in": the header's text after signing in) and signs out at the end ("signed_out").
 """
 import json
 import os
 import sys
+import urllib.error
+import urllib.request
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
@@ -45,6 +49,31 @@ def driver():
     options.binary_location = os.environ.get("CHROMIUM", "/usr/bin/chromium")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
+
+
+def create_use_and_revoke_token(d, base, shots):
+    for box in d.find_elements(By.CSS_SELECTOR, "#token-form input[name=permissions]"):
+        if box.get_attribute("value") == "view_pii":
+            box.click()
+    d.find_element(By.ID, "token-notes").send_keys("made by the browser test")
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "#token-form button[type=submit]"))
+    key = d.find_element(By.ID, "new-token-key").text
+    d.save_screenshot(os.path.join(shots, "api_tokens_created.png"))
+    listed = d.find_element(By.ID, "token-list").text
+
+    def call():
+        request = urllib.request.Request(base + os.environ.get("TOKEN_CHECK_PATH", "/api/"), headers={"Auth-Token": key})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return {"status": r.status, "body": r.read().decode()}
+        except urllib.error.HTTPError as e:
+            return {"status": e.code, "body": e.read().decode()}
+
+    before = call()
+    click_and_wait(d, d.find_element(By.CSS_SELECTOR, "#token-list button[type=submit]"))
+    return {"key": key, "listed": listed, "before": before, "after_revoke": call(),
+            "page_after_revoke": d.find_element(By.TAG_NAME, "main").text,
+            "console_errors": [l["message"] for l in d.get_log("browser") if l.get("level") == "SEVERE"]}
 
 
 def main():
@@ -120,6 +149,8 @@ def main():
                     click_and_wait(d, buttons[0])
                     notes = d.find_elements(By.CSS_SELECTOR, "p.notice")
                     out["reprocess"] = notes[0].text if notes else d.find_element(By.TAG_NAME, "body").text[:500]
+            if extra == "tokens":
+                out["tokens"] = create_use_and_revoke_token(d, base, shots)
         if email:
             click_and_wait(d, d.find_element(By.XPATH, "//button[text()='Sign out']"))
             out["signed_out"] = d.find_element(By.CSS_SELECTOR, "header.top").text

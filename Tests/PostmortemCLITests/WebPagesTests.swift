@@ -217,15 +217,17 @@ import TestSupport
 
         let python = try #require(findExecutable("python3"), "python3 is required")
         let shots = (ProcessInfo.processInfo.environment["POSTMORTEM_SCREENSHOTS"] ?? TestData.packageRoot + "/.build/screenshots") + "/signed-in"
+        let tokenCheck = "/api/ProcessedCrash/?crash_id=\(id)"
         func browse(_ email: String, more: [String] = []) throws -> JSONValue {
             let (status, out, err) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/browser_pages.py", server.base, shots,
                                                              "/report/index/\(id)#reprocess"] + more + ["/profile/"],
-                                                    environment: ["LOGIN_EMAIL": email, "LOGIN_PASSWORD": password], timeout: .seconds(300))
+                                                    environment: ["LOGIN_EMAIL": email, "LOGIN_PASSWORD": password, "TOKEN_CHECK_PATH": tokenCheck],
+                                                    timeout: .seconds(300))
             #expect(status == 0, "\(String(decoding: err, as: UTF8.self).suffix(1500))")
             return JSONValue.parse(out) ?? .null
         }
         let piiSearch = "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED"
-        let pii = try browse("pii@example.com", more: [piiSearch])
+        let pii = try browse("pii@example.com", more: [piiSearch, "/api/tokens/#tokens"])
         #expect(pii["signed_in"]?.stringValue?.contains("pii@example.com") == true, "\(pii["signed_in"]?.serialized() ?? "")")
         #expect(pii["after_login_url"]?.stringValue?.hasSuffix("/profile/") == true)
         #expect(pii["reprocess"]?.stringValue?.contains("queued for reprocessing") == true, "\(pii["reprocess"]?.serialized() ?? "")")
@@ -236,11 +238,25 @@ import TestSupport
                 "view_pii searches and sees the protected field")
         #expect(piiPages.last?["text"]?.stringValue?.contains("View Personal Identifiable Information") == true)
         for p in piiPages { #expect(p["console_errors"] == .array([]), "\(p["path"]?.stringValue ?? ""): \(p["console_errors"]?.serialized() ?? "")") }
+        // The token page: a token made with view_pii reads the protected field through the API,
+        // is listed by its first characters, and once revoked on the page reads nothing.
+        let tokens = pii["tokens"]
+        let key = tokens?["key"]?.stringValue ?? ""
+        #expect(key.count == 32, "\(tokens?.serialized() ?? "no token scenario")")
+        #expect(tokens?["listed"]?.stringValue?.contains(String(key.prefix(8)) + "…") == true)
+        #expect(tokens?["listed"]?.stringValue?.contains("made by the browser test") == true)
+        #expect(tokens?["listed"]?.stringValue?.contains(key) == false, "the list shows the key's first characters only")
+        #expect(tokens?["before"]?["status"] == .int(200) && tokens?["before"]?["body"]?.stringValue?.contains(Self.protectedValue) == true,
+                "\(tokens?["before"]?.serialized() ?? "")")
+        #expect(tokens?["after_revoke"]?["body"]?.stringValue?.contains(Self.protectedValue) == false)
+        #expect(tokens?["after_revoke"]?["status"]?.intValue != 200, "a revoked token is refused")
+        #expect(tokens?["page_after_revoke"]?.stringValue?.contains("You have no tokens.") == true)
+        #expect(tokens?["console_errors"] == .array([]))
         _ = try await e2e.processed(server, id, historyAtLeast: 1)
 
         // A signed-in reader without view_pii, on every page that shows crash data: nothing protected.
         let everyPage = ["/", "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED", "/search/?product=Firefox",
-                         "/topcrashers/?product=Firefox", "/signature/?signature=crash", "/documentation/datadictionary/", "/api/"]
+                         "/topcrashers/?product=Firefox", "/signature/?signature=crash", "/documentation/datadictionary/", "/api/", "/api/tokens/"]
         let plain = try browse("plain@example.com", more: everyPage)
         #expect(plain["signed_in"]?.stringValue?.contains("plain@example.com") == true)
         #expect(plain["reprocess"] == .null, "no Reprocess button without the permission")
@@ -266,6 +282,23 @@ import TestSupport
         let sessionToken = String(session.dropFirst("Set-Cookie: pm_session=".count).prefix { $0 != ";" })
         let forged = try await post(port, "/report/reprocess/\(id)", form: "csrf_token=guess", cookie: "pm_session=\(sessionToken)")
         #expect(forged.status == 403)
+        // Tokens: no permission the user lacks, no form without its CSRF token; the JSON token
+        // API on the same path still answers API callers, and browsers without a session sign in.
+        let tokenPage = String(decoding: try await RawHTTPConnection.exchange(port: port, Data(
+            "GET /api/tokens/ HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nCookie: pm_session=\(sessionToken)\r\n\r\n".utf8)), as: UTF8.self)
+        let pageCSRF = try #require(tokenPage.components(separatedBy: "name=\"csrf_token\" value=\"").dropFirst().first?.prefix { $0 != "\"" })
+        let overreach = try await post(port, "/api/tokens/", form: "csrf_token=\(pageCSRF)&permissions=manage_tokens", cookie: "pm_session=\(sessionToken)")
+        #expect(overreach.status == 403 && overreach.body.contains("you do not have it"), "\(overreach.status ?? 0)")
+        #expect(try await post(port, "/api/tokens/", form: "permissions=view_pii", cookie: "pm_session=\(sessionToken)").status == 403)
+        let made = try await post(port, "/api/tokens/", form: "csrf_token=\(pageCSRF)&permissions=view_pii&expires=0", cookie: "pm_session=\(sessionToken)")
+        #expect(made.status == 400 && made.body.contains("from 1 to 3650"))
+        #expect(try await post(port, "/api/tokens/delete/1/", form: "csrf_token=\(pageCSRF)", cookie: "pm_session=\(sessionToken)").status == 404,
+                "the browser's token was revoked; another user's ids are not found either")
+        let anonymousAPI = try await get(port, "/api/tokens/")
+        #expect(anonymousAPI.status == 403 && anonymousAPI.head.contains("application/json"), "\(anonymousAPI.head)")
+        let anonymousBrowser = String(decoding: try await RawHTTPConnection.exchange(port: port, Data(
+            "GET /api/tokens/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/html\r\nConnection: close\r\n\r\n".utf8)), as: UTF8.self)
+        #expect(anonymousBrowser.hasPrefix("HTTP/1.1 302") && anonymousBrowser.contains("Location: /login/?next=/api/tokens/"))
         // 25 attempts: even when a 5-minute window ends among them, one window holds more than 10.
         var limited = 0
         for _ in 0..<25 {

@@ -112,7 +112,9 @@ public struct CrashStatsWeb: Sendable {
 
     /// Mounts the pages, their assets, `robots.txt` and the icon. With a canonical host, every
     /// page route first sends other host names there (the operational endpoints are not pages).
-    public static func mount(_ web: CrashStatsWeb, on router: ServiceRouter) {
+    /// `tokenPageRoutes` false leaves `GET`/`POST /api/tokens/` to the JSON token API mounted
+    /// beside it, which hands browsers to `browserTokenRequest` (`serve`).
+    public static func mount(_ web: CrashStatsWeb, on router: ServiceRouter, tokenPageRoutes: Bool = true) {
         func get(_ path: String, _ handler: @escaping @Sendable (Request, ServiceRequestContext) async -> Response) {
             router.get(RouterPath(path)) { request, context in
                 if let redirect = web.canonicalRedirect(request) { return redirect }
@@ -152,6 +154,11 @@ public struct CrashStatsWeb: Sendable {
         post("/login") { request, context in await web.login(request, context: context) }
         post("/logout") { request, _ in await web.logout(request) }
         get("/profile") { request, _ in await web.profile(request) }
+        if tokenPageRoutes {
+            get("/api/tokens") { request, _ in await web.tokensPage(request) }
+            post("/api/tokens") { request, _ in await web.createTokenFromPage(request) }
+        }
+        post("/api/tokens/delete/:id") { request, context in await web.revokeTokenFromPage(request, id: context.parameters.get("id") ?? "") }
         post("/report/reprocess/:id") { request, context in await web.reprocess(request, id: context.parameters.get("id") ?? "") }
         get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
         get("/robots.txt") { _, _ in web.asset("robots.txt") }
