@@ -29,7 +29,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
@@ -47,6 +47,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // formats
@@ -150,6 +151,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                // OpenID Connect sign-in: the issuer's ID token is a JWT checked against its JWKS.
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             // The web pages' templates, stylesheet, script and icon (served from memory).
             resources: [.copy("Resources/templates"), .copy("Resources/static")],
@@ -187,7 +190,8 @@ let package = Package(
         .testTarget(name: "SignaturesTests", dependencies: ["Signatures", "JSONSupport", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "CrashStatsTests",
-            dependencies: ["CrashStats", "CrashModel", "Storage", "Signatures", "JSONSupport", "TestSupport"],
+            dependencies: ["CrashStats", "CrashModel", "Storage", "Signatures", "JSONSupport", "TestSupport",
+                           .product(name: "JWTKit", package: "jwt-kit")],
             swiftSettings: strict),
         .testTarget(
             name: "StorageTests",

@@ -284,7 +284,23 @@ func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStats
                              secureCookies: r.bool(forKey: "web.secure_cookies", default: true),
                              loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)),
                              canonicalHost: r.string(forKey: "web.canonical_host", default: ""),
-                             protectedDataPolicyFile: r.string(forKey: "web.protected_data_policy_file", default: ""))
+                             protectedDataPolicyFile: r.string(forKey: "web.protected_data_policy_file", default: ""),
+                             openID: try openIDSettings(configuration))
+}
+
+/// `web.oidc.*`: OpenID Connect sign-in, on when an issuer is set (then a client id and secret are required).
+func openIDSettings(_ configuration: PostmortemConfiguration) throws -> OpenIDSettings? {
+    let r = configuration.reader
+    let issuer = r.string(forKey: "web.oidc.issuer", default: "")
+    guard !issuer.isEmpty else { return nil }
+    guard issuer.lowercased().hasPrefix("https://") || issuer.lowercased().hasPrefix("http://") else {
+        throw ValidationError("web.oidc.issuer must be an http(s) URL, not \(issuer)")
+    }
+    let clientID = r.string(forKey: "web.oidc.client_id", default: ""), secret = r.string(forKey: "web.oidc.client_secret", default: "")
+    guard !clientID.isEmpty, !secret.isEmpty else { throw ValidationError("web.oidc.issuer needs web.oidc.client_id and web.oidc.client_secret") }
+    return OpenIDSettings(issuer: issuer, clientID: clientID, clientSecret: secret, redirectURL: r.string(forKey: "web.oidc.redirect_url", default: ""),
+                          displayName: r.string(forKey: "web.oidc.display_name", default: "single sign-on"),
+                          createAccounts: r.bool(forKey: "web.oidc.create_accounts", default: true))
 }
 
 /// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.

@@ -11,6 +11,8 @@ or "#tokens" on /api/tokens/ to create a token with view_pii, call TOKEN_CHECK_P
 it with the page's button and call again (the "tokens" member).
 With LOGIN_EMAIL and LOGIN_PASSWORD set, the browser first signs in through /login/ (the result
 gets "signed_in": the header's text after signing in) and signs out at the end ("signed_out").
+With OIDC_SUB set instead, it signs in with the login page's single sign-on button on the
+oidc-provider-mock issuer's form, as that subject.
 """
 import json
 import os
@@ -83,7 +85,19 @@ def main():
     out = {"pages": [], "tabs": None}
     try:
         email = os.environ.get("LOGIN_EMAIL")
-        if email:
+        sub = os.environ.get("OIDC_SUB")
+        if sub:
+            d.get(base + "/login/?next=/profile/")
+            d.save_screenshot(os.path.join(shots, "login_sso.png"))
+            click_and_wait(d, d.find_element(By.ID, "sso"))
+            out["issuer_page"] = d.find_element(By.TAG_NAME, "body").text[:2000]
+            d.find_element(By.NAME, "sub").send_keys(sub)
+            click_and_wait(d, d.find_element(By.XPATH, "//button[text()='Authorize']"))
+            out["signed_in"] = d.find_element(By.CSS_SELECTOR, "header.top").text
+            out["after_login_url"] = d.current_url
+            d.get_log("browser")  # the issuer's pages are not ours: their console is not checked
+            email = sub
+        elif email:
             d.get(base + "/login/?next=/profile/")
             d.find_element(By.ID, "email").send_keys(email)
             d.find_element(By.ID, "password").send_keys(os.environ.get("LOGIN_PASSWORD", ""))

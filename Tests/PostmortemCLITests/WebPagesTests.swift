@@ -314,6 +314,93 @@ import TestSupport
         await database.shutdown()
     }
 
+    /// Sign-in with OpenID Connect against PyPI oidc-provider-mock: in the browser (the login
+    /// page's button, the issuer's form, back signed in with an account created on first
+    /// sign-in), and by hand for what a browser never does (no state, a forged code, an issuer
+    /// refusal, an unknown user when accounts are not created).
+    @Test func signInWithOpenIDConnect() async throws {
+        let python = try #require(findExecutable("python3"), "python3 is required")
+        let issuerProcess = try BackgroundProcess(python, [TestData.packageRoot + "/Tests/Oracles/oidc_issuer.py", "sso@example.com=Sam Sso"])
+        defer { issuerProcess.signal(SIGTERM) }
+        let issuerLine = try #require(issuerProcess.waitForLine(containing: "Listening on", timeout: .seconds(60)),
+                                      "the issuer (pip oidc-provider-mock==0.3.4) did not start: \(issuerProcess.stderr.suffix(1500))")
+        let issuer = String(issuerLine.dropFirst("Listening on ".count))
+        let issuerPort = try #require(issuer.split(separator: ":").last.flatMap { Int($0) })
+        let oidc = ["POSTMORTEM_WEB_OIDC_ISSUER": issuer, "POSTMORTEM_WEB_OIDC_CLIENT_ID": "postmortem-test",
+                    "POSTMORTEM_WEB_OIDC_CLIENT_SECRET": "not-so-secret", "POSTMORTEM_WEB_OIDC_DISPLAY_NAME": "Test SSO"]
+
+        let data = TestData.temporaryDirectory("web-oidc")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let server = try e2e.start(symbols: nil, data: data, extraEnvironment: oidc)
+        defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
+        let port = try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
+        #expect(try await get(port, "/login/").body.contains("Sign in with Test SSO"))
+
+        let shots = (ProcessInfo.processInfo.environment["POSTMORTEM_SCREENSHOTS"] ?? TestData.packageRoot + "/.build/screenshots") + "/oidc"
+        let (status, out, err) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/browser_pages.py", server.base, shots, "/profile/"],
+                                                environment: ["OIDC_SUB": "sso@example.com"], timeout: .seconds(300))
+        #expect(status == 0, "\(String(decoding: err, as: UTF8.self).suffix(1500))")
+        let result = JSONValue.parse(out) ?? .null
+        #expect(result["issuer_page"]?.stringValue?.contains("postmortem-test") == true, "\(result["issuer_page"]?.serialized() ?? "")")
+        #expect(result["signed_in"]?.stringValue?.contains("sso@example.com") == true, "\(result.serialized().prefix(1500))")
+        #expect(result["after_login_url"]?.stringValue?.hasSuffix("/profile/") == true)
+        #expect(result["pages"]?.arrayValue?.first?["text"]?.stringValue?.contains("sso@example.com") == true)
+        #expect(result["pages"]?.arrayValue?.first?["console_errors"] == .array([]))
+        #expect(result["signed_out"]?.stringValue?.contains("Sign in") == true)
+        let database = try await Database.open(url: "sqlite://\(data)/postmortem.sqlite", poolSize: 1)
+        let metadata = try await MetadataStore.open(database)
+        let account = try #require(try await metadata.account(email: "sso@example.com"), "the first sign-in creates the account")
+        #expect(account.name == "Sam Sso" && account.permissions.isEmpty)
+        #expect(try await metadata.lastLogin(accountID: account.id) != nil)
+        await database.shutdown()
+
+        // By hand: the start sets the state cookie and never returns to another site.
+        let start = try await get(port, "/oidc/authenticate/?next=//evil.example/")
+        #expect(start.status == 302 && start.head.contains("Location: \(issuer)/oauth2/authorize?response_type=code&client_id=postmortem-test"))
+        #expect(start.head.contains("code_challenge_method=S256") && start.head.contains("nonce="))
+        let stateCookie = try #require(start.head.components(separatedBy: "\r\n").first { $0.hasPrefix("Set-Cookie: pm_oidc=") })
+        let pending = String(stateCookie.dropFirst("Set-Cookie: pm_oidc=".count).prefix { $0 != ";" })
+        let state = String(pending.prefix { $0 != "." })
+        #expect(stateCookie.contains("HttpOnly") && stateCookie.contains("SameSite=Lax"))
+        func callback(_ query: String, cookie: String?, on port: Int) async throws -> (Int?, String) {
+            let request = "GET /oidc/callback/?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n" + (cookie.map { "Cookie: pm_oidc=\($0)\r\n" } ?? "") + "\r\n"
+            let response = try await RawHTTPConnection.exchange(port: port, Data(request.utf8))
+            return (RawHTTPConnection.status(of: response), String(decoding: response, as: UTF8.self))
+        }
+        #expect(try await callback("code=abc&state=\(state)", cookie: nil, on: port).0 == 403, "no state cookie")
+        #expect(try await callback("code=abc&state=other", cookie: pending, on: port).0 == 403, "another state")
+        let forged = try await callback("code=forged-code&state=\(state)", cookie: pending, on: port)
+        #expect(forged.0 == 403 && forged.1.contains("the issuer refused the code"), "\(forged.1.suffix(600))")
+        let refused = try await callback("error=access_denied&state=\(state)", cookie: pending, on: port)
+        #expect(refused.0 == 403 && refused.1.contains("access_denied"))
+
+        // A site that does not create accounts: the whole flow over raw HTTP, for a user the
+        // issuer knows and the site does not.
+        let closedData = TestData.temporaryDirectory("web-oidc-closed")
+        defer { try? FileManager.default.removeItem(atPath: closedData) }
+        let closed = try e2e.start(symbols: nil, data: closedData, extraEnvironment: oidc.merging(["POSTMORTEM_WEB_OIDC_CREATE_ACCOUNTS": "false"]) { $1 })
+        defer { closed.process.signal(SIGTERM); _ = closed.process.waitForExit(timeout: .seconds(30)) }
+        let closedPort = try #require(closed.base.split(separator: ":").last.flatMap { Int($0) })
+        let begin = try await get(closedPort, "/oidc/authenticate/?next=/profile/")
+        let authorize = try #require(begin.head.components(separatedBy: "\r\n").first { $0.hasPrefix("Location: ") }?.dropFirst("Location: ".count + issuer.count))
+        let closedPending = try #require(begin.head.components(separatedBy: "\r\n").first { $0.hasPrefix("Set-Cookie: pm_oidc=") }?
+            .dropFirst("Set-Cookie: pm_oidc=".count).prefix { $0 != ";" })
+        let form = "sub=sso%40example.com"
+        let granted = String(decoding: try await RawHTTPConnection.exchange(port: issuerPort, Data(
+            ("POST \(authorize) HTTP/1.1\r\nHost: 127.0.0.1:\(issuerPort)\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+             + "Content-Length: \(form.utf8.count)\r\n\r\n" + form).utf8)), as: UTF8.self)
+        let back = try #require(granted.components(separatedBy: "\r\n").first { $0.lowercased().hasPrefix("location: ") }, "\(granted.prefix(800))")
+        let backQuery = try #require(back.split(separator: "?", maxSplits: 1).last.map(String.init))
+        let unknown = try await callback(backQuery, cookie: String(closedPending), on: closedPort)
+        #expect(unknown.0 == 403 && unknown.1.contains("There is no account for sso@example.com"), "\(unknown.1.suffix(600))")
+        #expect(!unknown.1.contains("pm_session="))
+
+        // An issuer without a client id and secret is a configuration error at start.
+        let (badStatus, _, badErr) = try runProcess(try CommandLineTests.executable(), ["serve", "--data", closedData, "--port", "0"],
+                                                    environment: ["POSTMORTEM_WEB_OIDC_ISSUER": issuer], timeout: .seconds(60))
+        #expect(badStatus != 0 && String(decoding: badErr, as: UTF8.self).contains("web.oidc.client_id"))
+    }
+
     @Test func otherHostNamesGoToTheCanonicalHost() async throws {
         let data = TestData.temporaryDirectory("web-canonical")
         defer { try? FileManager.default.removeItem(atPath: data) }

@@ -113,7 +113,8 @@ extension CrashStatsWeb {
         let csrf = MetadataStore.randomToken()
         let next = Self.localPath(FormEncoding.parse(request.uri.query ?? "").first { $0.0 == "next" }?.1)
         var response = page(status, "login", ["title": "Sign in", "csrf": csrf, "next": next, "error": error ?? "", "hasError": error != nil,
-                                              "email": email], visitor: .anonymous)
+                                              "email": email, "openID": openID.map { ["name": $0.settings.displayName] } ?? false,
+                                              "openIDStart": "/oidc/authenticate/?" + Self.queryString([("next", next)])], visitor: .anonymous)
         response.headers[HTTPField.Name.setCookie] = cookie(Self.loginCSRFCookie, csrf, maxAge: 3600)
         return response
     }
@@ -182,5 +183,80 @@ extension CrashStatsWeb {
             return errorPage(.internalServerError, "Error", "The crash could not be queued; try again later.")
         }
         return Self.redirect("/report/index/\(id)?reprocessing=1#debug")
+    }
+}
+
+// MARK: - OpenID Connect
+
+extension CrashStatsWeb {
+    static let openIDCookie = "pm_oidc"
+
+    /// Where the issuer returns the browser: `web.oidc.redirect_url`, else under
+    /// `crashstats.base_url`, else under the host the request named.
+    func openIDRedirectURI(_ request: Request, _ client: OpenIDClient) -> String {
+        if !client.settings.redirectURL.isEmpty { return client.settings.redirectURL }
+        return api.siteURL(host: request.head.authority) + "/oidc/callback/"
+    }
+
+    /// `/oidc/authenticate/?next=`: to the issuer, with state, nonce and PKCE verifier kept in a
+    /// short-lived cookie.
+    func openIDStart(_ request: Request) async -> Response {
+        guard let client = openID else { return errorPage(.notFound, "Not found", "Single sign-on is not configured on this site.") }
+        let next = Self.localPath(FormEncoding.parse(request.uri.query ?? "").first { $0.0 == "next" }?.1)
+        do {
+            let (url, pending) = try await client.start(redirectURI: openIDRedirectURI(request, client), next: next)
+            var response = Self.redirect(url)
+            response.headers[HTTPField.Name.setCookie] = cookie(Self.openIDCookie, pending.cookieValue, maxAge: 600)
+            return response
+        } catch {
+            logger.warning("openid connect start failed", metadata: ["error": "\(error)"])
+            return errorPage(.badGateway, "Sign-in unavailable", "The sign-in service could not be reached: \(error)")
+        }
+    }
+
+    /// `/oidc/callback/?code=&state=`: the state must be this browser's; the code is traded for
+    /// a verified identity; the account (created on first sign-in when allowed) gets a session.
+    func openIDCallback(_ request: Request, context: ServiceRequestContext) async -> Response {
+        guard let client = openID else { return errorPage(.notFound, "Not found", "Single sign-on is not configured on this site.") }
+        let query = FormEncoding.parse(request.uri.query ?? "")
+        func parameter(_ name: String) -> String? { query.first { $0.0 == name }?.1 }
+        guard let pending = request.cookies[Self.openIDCookie].flatMap({ OpenIDClient.PendingSignIn(cookieValue: $0.value) }),
+              Self.tokensMatch(parameter("state"), pending.state) else {
+            return errorPage(.forbidden, "Sign-in expired", "This sign-in was not started here or took too long; sign in again.")
+        }
+        if let error = parameter("error") {
+            let detail = parameter("error_description") ?? error
+            return errorPage(.forbidden, "Sign-in refused", "The sign-in service said: \(detail.prefix(300))")
+        }
+        guard let code = parameter("code"), !code.isEmpty, code.utf8.count <= 4096 else {
+            return errorPage(.badRequest, "Sign-in failed", "The sign-in service sent no code.")
+        }
+        guard loginLimiter.allow(["ip:\(context.clientAddress)"]) else {
+            return errorPage(.tooManyRequests, "Too many sign-ins", "Too many sign-in attempts; wait a few minutes.")
+        }
+        let identity: OpenIDIdentity
+        do {
+            identity = try await client.finish(code: code, pending: pending, redirectURI: openIDRedirectURI(request, client))
+        } catch {
+            logger.warning("openid connect sign-in failed", metadata: ["error": "\(error)"])
+            return errorPage(.forbidden, "Sign-in failed", "\(error)")
+        }
+        do {
+            var account = try await api.metadata.account(email: identity.email)
+            if account == nil, client.settings.createAccounts {
+                account = try await api.metadata.createAccount(email: identity.email, name: identity.name)
+            }
+            guard let account else {
+                return errorPage(.forbidden, "No account", "There is no account for \(identity.email) on this site; ask an administrator.")
+            }
+            guard account.isActive else { return errorPage(.forbidden, "Account disabled", "The account \(identity.email) is disabled.") }
+            let (token, _) = try await api.metadata.createSession(accountID: account.id)
+            var response = Self.redirect(Self.localPath(pending.next))
+            response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, token, maxAge: 14 * 86_400)))
+            response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.openIDCookie, "", maxAge: 0)))
+            return response
+        } catch {
+            return errorPage(.internalServerError, "Error", "The session could not be started; try again later.")
+        }
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JSONSupport
+import Logging
 import Mustache
 import NIOCore
 import ServiceSupport
@@ -32,6 +33,9 @@ public struct CrashStatsWeb: Sendable {
     let canonicalHost: String?
     /// The deployment's protected-data access policy, a text file (`web.protected_data_policy_file`).
     let protectedDataPolicyFile: String?
+    /// OpenID Connect sign-in, when an issuer is configured (`web.oidc.*`).
+    let openID: OpenIDClient?
+    let logger = Logger(label: "postmortem.web")
 
     public struct SetupError: Error, CustomStringConvertible {
         public let description: String
@@ -39,8 +43,9 @@ public struct CrashStatsWeb: Sendable {
 
     public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil,
                 secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10, canonicalHost: String? = nil,
-                protectedDataPolicyFile: String? = nil) throws {
+                protectedDataPolicyFile: String? = nil, openID: OpenIDSettings? = nil) throws {
         self.api = api
+        self.openID = openID.map(OpenIDClient.init(settings:))
         self.protectedDataPolicyFile = protectedDataPolicyFile?.nonEmpty
         self.canonicalHost = canonicalHost?.nonEmpty
         self.secureCookies = secureCookies
@@ -153,6 +158,8 @@ public struct CrashStatsWeb: Sendable {
         get("/login") { request, _ in await web.loginPage(request) }
         post("/login") { request, context in await web.login(request, context: context) }
         post("/logout") { request, _ in await web.logout(request) }
+        get("/oidc/authenticate") { request, _ in await web.openIDStart(request) }
+        get("/oidc/callback") { request, context in await web.openIDCallback(request, context: context) }
         get("/profile") { request, _ in await web.profile(request) }
         if tokenPageRoutes {
             get("/api/tokens") { request, _ in await web.tokensPage(request) }
