@@ -16,6 +16,10 @@ import TestSupport
     static let script = #"<script>window.__pwned=1</script>"#
     static let image = #""><img src=x onerror="window.__pwned=2">"#
     static let protectedValue = "PROTECTED-WEB-VALUE"
+    /// The signature report with aggregations, columns and order chosen (a protected field among
+    /// them, which only view_pii gets).
+    static let signatureWithChoices = "/signature/?signature=crash&_aggs=platform_version&_aggs=url&_aggs=cpu_arch"
+        + "&_columns=uuid&_columns=cpu_arch&_columns=url&_columns=build_id&_sort=-uuid"
 
     func get(_ port: Int, _ target: String) async throws -> (status: Int?, head: String, body: String) {
         let response = try await RawHTTPConnection.exchange(port: port, Data("GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8), timeout: .seconds(30))
@@ -96,7 +100,8 @@ import TestSupport
                      "/search/?product=Firefox&_facets=version&_facets=platform&_columns=uuid&_columns=signature&_columns=version",
                      "/search/?signature=~crash", "/documentation/datadictionary/", "/documentation/datadictionary/dataset/processed/field/product",
                      "/documentation/datadictionary/dataset/annotation/field/URL", "/signature/?signature=crash&product=Firefox&days=7",
-                     "/documentation/", "/documentation/supersearch/", "/api/", "/documentation/protected_data_access/", "/about/throttling/"]
+                     "/documentation/", "/documentation/supersearch/", "/api/", "/documentation/protected_data_access/", "/about/throttling/",
+                     Self.signatureWithChoices]
         for page in pages {
             let (status, _, body) = try await get(port, page)
             #expect(status == 200, "\(page)")
@@ -155,6 +160,11 @@ import TestSupport
             #expect(signatureText.contains(expected), "signature report lacks \(expected): \(signatureText.prefix(500))")
         }
         #expect(try await get(port, "/signature/?signature=crash").body.contains("<svg class=\"chart\""))
+        let chosen = text(Self.signatureWithChoices)
+        for expected in ["Aggregations", "By platform_version", "By cpu_arch", "amd64", "100.0%", "build_id", plain] {
+            #expect(chosen.contains(expected), "signature report with choices lacks \(expected): \(chosen.prefix(800))")
+        }
+        #expect(!chosen.contains("By url"), "an anonymous reader cannot aggregate by a protected field")
         #expect(try await get(port, "/signature/").status == 400)
         // Documentation pages.
         #expect(text("/documentation/supersearch/").contains("does not exist") && text("/documentation/supersearch/").contains("Daily counts by version"))
@@ -227,7 +237,7 @@ import TestSupport
             return JSONValue.parse(out) ?? .null
         }
         let piiSearch = "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED"
-        let pii = try browse("pii@example.com", more: [piiSearch, "/api/tokens/#tokens"])
+        let pii = try browse("pii@example.com", more: [piiSearch, Self.signatureWithChoices, "/api/tokens/#tokens"])
         #expect(pii["signed_in"]?.stringValue?.contains("pii@example.com") == true, "\(pii["signed_in"]?.serialized() ?? "")")
         #expect(pii["after_login_url"]?.stringValue?.hasSuffix("/profile/") == true)
         #expect(pii["reprocess"]?.stringValue?.contains("queued for reprocessing") == true, "\(pii["reprocess"]?.serialized() ?? "")")
@@ -238,6 +248,8 @@ import TestSupport
                 "view_pii searches and sees the protected field")
         #expect(piiPages.last?["text"]?.stringValue?.contains("View Personal Identifiable Information") == true)
         for p in piiPages { #expect(p["console_errors"] == .array([]), "\(p["path"]?.stringValue ?? ""): \(p["console_errors"]?.serialized() ?? "")") }
+        let piiSignature = piiPages.first { $0["path"]?.stringValue == Self.signatureWithChoices }?["text"]?.stringValue ?? ""
+        #expect(piiSignature.contains("By url") && piiSignature.contains(Self.protectedValue), "view_pii aggregates by and shows the protected URL")
         // The token page: a token made with view_pii reads the protected field through the API,
         // is listed by its first characters, and once revoked on the page reads nothing.
         let tokens = pii["tokens"]
@@ -255,7 +267,7 @@ import TestSupport
         _ = try await e2e.processed(server, id, historyAtLeast: 1)
 
         // A signed-in reader without view_pii, on every page that shows crash data: nothing protected.
-        let everyPage = ["/", "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED", "/search/?product=Firefox",
+        let everyPage = ["/", "/search/?product=Firefox&_columns=uuid&_columns=url&_facets=url&url=~PROTECTED", "/search/?product=Firefox", Self.signatureWithChoices,
                          "/topcrashers/?product=Firefox", "/signature/?signature=crash", "/documentation/datadictionary/", "/api/", "/api/tokens/"]
         let plain = try browse("plain@example.com", more: everyPage)
         #expect(plain["signed_in"]?.stringValue?.contains("plain@example.com") == true)

@@ -24,6 +24,20 @@ extension CrashStatsWeb {
 
     static let maxFilterRows = 50
 
+    /// Result rows of a Super Search answer as table cells: crash ids link to their report,
+    /// signatures to a search for them within `filters`.
+    static func resultRows(_ doc: JSONValue, columns: [String], filters: [(String, String)]) -> [[String: Any]] {
+        (doc["hits"]?.arrayValue ?? []).map { hit -> [String: Any] in
+            ["cells": columns.map { c -> [String: Any] in
+                let text = hit[c].map { $0.stringValue ?? ($0 == .null ? "" : $0.serialized()) } ?? ""
+                var cell: [String: Any] = ["text": text]
+                if c == "uuid", CrashID.isValid(text) { cell["url"] = "/report/index/\(text)" }
+                if c == "signature", !text.isEmpty { cell["url"] = "/search/?" + Self.queryString(filters + [("signature", "=" + text)]) }
+                return cell
+            }]
+        }
+    }
+
     static let pageParameters: Set<String> = ["_columns", "_facets", "_sort", "_results_number", "_results_offset", "_facets_size"]
 
     func quickSearch(_ request: Request) -> Response {
@@ -98,16 +112,7 @@ extension CrashStatsWeb {
         context["permalink"] = "/search/?" + Self.queryString(query)
         context["apiURL"] = "/api/SuperSearch/?" + Self.queryString(apiQuery)
         context["columns"] = shownColumns
-        context["hits"] = (doc["hits"]?.arrayValue ?? []).map { hit -> [String: Any] in
-            ["cells": shownColumns.map { c -> [String: Any] in
-                let v = hit[c]
-                let text = v.map { $0.stringValue ?? ($0 == .null ? "" : $0.serialized()) } ?? ""
-                var cell: [String: Any] = ["text": text]
-                if c == "uuid", CrashID.isValid(text) { cell["url"] = "/report/index/\(text)" }
-                if c == "signature", !text.isEmpty { cell["url"] = "/search/?" + Self.queryString(filters + [("signature", "=" + text)]) }
-                return cell
-            }]
-        }
+        context["hits"] = Self.resultRows(doc, columns: shownColumns, filters: filters)
         if case .object(let pairs)? = doc["facets"] {
             context["facets"] = pairs.compactMap { name, value -> [String: Any]? in
                 guard let buckets = value.arrayValue, byName[name] != nil else { return nil }

@@ -8,14 +8,18 @@ import Storage
 /// The signature report `/signature/?signature=…` (`crash-stats-api.md` §5.2): totals, first
 /// appearance, bugs, a chart of daily crashes by version (inline SVG drawn here, readable
 /// without JavaScript), breakdowns by product, version, OS, process type, architecture, uptime
-/// range and device, and the paginated reports. Two Super Search requests with the reader's
-/// permissions.
+/// range and device, aggregations by any field the reader may see (`_aggs`), and the paginated
+/// reports with the reader's choice of columns (`_columns`) and order (`_sort`). Two Super
+/// Search requests with the reader's permissions.
 extension CrashStatsWeb {
     /// The bar colours, as the stylesheet's legend swatches (`.swatch-N`).
     static let chartColors = ["#0b5cad", "#d9480f", "#2b8a3e", "#862e9c", "#e67700", "#1098ad", "#c2255c", "#868e96"]
     /// Uptime ranges (seconds) of the summary.
     static let uptimeRanges: [(String, Int64, Int64)] = [("< 1 min", 0, 60), ("1–5 min", 60, 300), ("5–15 min", 300, 900),
                                                           ("15–60 min", 900, 3600), ("> 1 hour", 3600, .max)]
+    static let signatureReportColumns = ["uuid", "date", "product", "version", "platform", "reason", "address"]
+    /// Columns and aggregations a page may ask for at once.
+    static let maxReportColumns = 20, maxAggregations = 5
 
     func signatureReport(_ request: Request) async -> Response {
         let visitor = await visitor(request)
@@ -36,10 +40,24 @@ extension CrashStatsWeb {
                                       "days": days, "dayChoices": Self.dayChoices.map { ["value": $0, "selected": $0 == days] }]
         let summaryFields = [("product", "Product"), ("version", "Version"), ("platform", "OS"), ("platform_version", "OS version"),
                              ("process_type", "Process type"), ("cpu_arch", "Architecture"), ("android_model", "Android device")]
-        let summaryQuery = filters + summaryFields.map { ("_facets", $0.0) } + [
-            ("_facets_size", "20"), ("_results_number", "50"), ("_results_offset", String((page - 1) * 50)),
-            ("_columns", "uuid"), ("_columns", "date"), ("_columns", "product"), ("_columns", "version"), ("_columns", "platform"),
-            ("_columns", "reason"), ("_columns", "address"),
+        // The reader's columns, aggregations and order: fields they may see, bounded.
+        let fields = api.search.fields.filter { api.search.allowed($0.name, visitor.caller) }
+        let known = Set(fields.map(\.name))
+        var columns: [String] = []
+        for c in query where c.0 == "_columns" && known.contains(c.1) && !columns.contains(c.1) { columns.append(c.1) }
+        columns = columns.isEmpty ? Self.signatureReportColumns.filter(known.contains) : Array(columns.prefix(Self.maxReportColumns))
+        var aggregations: [String] = []
+        for a in query where a.0 == "_aggs" && known.contains(a.1) && !aggregations.contains(a.1) { aggregations.append(a.1) }
+        aggregations = Array(aggregations.prefix(Self.maxAggregations))
+        let sort = value("_sort").flatMap { known.contains($0.hasPrefix("-") ? String($0.dropFirst()) : $0) ? $0 : nil } ?? "-date"
+        context["columnChoices"] = fields.map { ["name": $0.name, "selected": columns.contains($0.name)] }
+        context["aggregationChoices"] = fields.map { ["name": $0.name, "selected": aggregations.contains($0.name)] }
+        context["columns"] = columns
+        context["sortChoices"] = fields.flatMap { f in [["value": f.name, "label": "\(f.name) ↑", "selected": sort == f.name],
+                                                         ["value": "-" + f.name, "label": "\(f.name) ↓", "selected": sort == "-" + f.name]] }
+        let facetFields = summaryFields.map(\.0) + aggregations.filter { a in !summaryFields.contains { $0.0 == a } }
+        let summaryQuery = filters + facetFields.map { ("_facets", $0) } + columns.map { ("_columns", $0) } + [
+            ("_facets_size", "20"), ("_results_number", "50"), ("_results_offset", String((page - 1) * 50)), ("_sort", sort),
             ("_histogram.uptime", ""), ("_histogram_interval.uptime", "60"),
         ]
         let chartQuery = filters + [("_results_number", "0"), ("_histogram.date", "version"), ("_histogram_interval.date", "day"), ("_facets_size", "8")]
@@ -83,12 +101,16 @@ extension CrashStatsWeb {
             }])
         }
         context["summaries"] = summaries
-
-        context["reports"] = (doc["hits"]?.arrayValue ?? []).map { h -> [String: Any] in
-            ["uuid": h["uuid"]?.stringValue ?? "", "date": String((h["date"]?.stringValue ?? "").prefix(19)), "product": h["product"]?.stringValue ?? "",
-             "version": h["version"]?.stringValue ?? "", "platform": h["platform"]?.stringValue ?? "", "reason": h["reason"]?.stringValue ?? "",
-             "address": h["address"]?.stringValue ?? ""]
+        context["hasAggregations"] = !aggregations.isEmpty
+        context["aggregations"] = aggregations.map { field -> [String: Any] in
+            let buckets = doc["facets"]?[field]?.arrayValue ?? []
+            return ["title": field, "empty": buckets.isEmpty, "rows": buckets.map { b -> [String: Any] in
+                let n = b["count"]?.intValue ?? 0
+                return ["term": b["term"].map { $0.stringValue ?? $0.serialized() } ?? "", "count": n, "percent": percent(n)]
+            }]
         }
+
+        context["reports"] = Self.resultRows(doc, columns: columns, filters: filters.filter { $0.0 != "date" && $0.0 != "signature" })
         let pages = max(1, Int((total + 49) / 50))
         context["pageLabel"] = "page \(page) of \(pages)"
         let base = query.filter { $0.0 != "page" }

@@ -189,7 +189,7 @@ public struct CrashStatsWeb: Sendable {
         } else {
             response = errorPage(.notFound, "Not found", "render() serves the report, top crashers, signature and search pages.")
         }
-        var body = response.body
+        let body = response.body
         let writer = CollectingWriter()
         try? await body.write(writer)
         return (Int(response.status.code), writer.text)
