@@ -112,19 +112,25 @@ extension CrashStatsWeb {
             }
         }
 
-        // Breadcrumbs (protected: present only for view_pii), the last 10 of N.
+        // Breadcrumbs (protected: present only for view_pii): the last 10 of N, the earlier ones
+        // (at most 490 more) behind a disclosure.
         let crumbs = p["breadcrumbs"]?.arrayValue ?? p["breadcrumbs"]?["values"]?.arrayValue ?? []
         if !crumbs.isEmpty {
-            c["hasBreadcrumbs"] = true
-            c["breadcrumbTotal"] = crumbs.count
-            c["breadcrumbShown"] = min(10, crumbs.count)
-            c["breadcrumbs"] = crumbs.suffix(10).map { b -> [String: Any] in
+            func row(_ b: JSONValue) -> [String: Any] {
                 var data: [String] = []
                 if let m = b["message"]?.stringValue { data.append("message: \(m)") }
                 if case .object(let pairs)? = b["data"] { data += pairs.sorted { $0.0 < $1.0 }.map { "\($0.0): \($0.1.stringValue ?? $0.1.serialized())" } }
                 return ["level": b["level"]?.stringValue ?? "", "type": b["type"]?.stringValue ?? "", "category": b["category"]?.stringValue ?? "",
                         "data": data.joined(separator: "\n"), "timestamp": b["timestamp"]?.stringValue ?? b["timestamp"]?.serialized() ?? ""]
             }
+            c["hasBreadcrumbs"] = true
+            c["breadcrumbTotal"] = crumbs.count
+            c["breadcrumbShown"] = min(10, crumbs.count)
+            c["breadcrumbs"] = crumbs.suffix(10).map(row)
+            let earlier = crumbs.dropLast(10).suffix(490)
+            c["earlierBreadcrumbs"] = earlier.map(row)
+            c["earlierBreadcrumbCount"] = earlier.count
+            c["hasEarlierBreadcrumbs"] = !earlier.isEmpty
         }
 
         // The Java exception (the message only when the caller may see it).

@@ -47,22 +47,31 @@ struct Visitor: Sendable {
     static let anonymous = Visitor(caller: .anonymous, account: nil, csrf: nil)
 }
 
-/// Sign-in attempts per client address and per account email, in 5-minute windows.
+/// Sign-in attempts per client address and per account email over the last 5 minutes (a sliding
+/// window: no boundary at which the count starts again). Memory is bounded: at most `maxKeys`
+/// keys are tracked, expired ones are dropped first.
 final class LoginLimiter: Sendable {
     let limit: Int
-    private let attempts = Mutex<(window: Int, counts: [String: Int])>((0, [:]))
+    static let window: Double = 300, maxKeys = 50_000
+    private let attempts = Mutex<[String: [Double]]>([:])
 
     init(limit: Int) { self.limit = limit }
 
     func allow(_ keys: [String], now: Date = Date()) -> Bool {
-        let window = Int(now.timeIntervalSince1970 / 300)
-        return attempts.withLock { state in
-            if state.window != window { state = (window, [:]) }
+        let t = now.timeIntervalSince1970, cutoff = t - Self.window
+        return attempts.withLock { attempts in
+            if attempts.count >= Self.maxKeys {
+                attempts = attempts.filter { $0.value.last.map { $0 > cutoff } ?? false }
+                if attempts.count >= Self.maxKeys { attempts.removeAll() }
+            }
             var ok = true
             for key in keys {
-                let n = state.counts[key, default: 0] + 1
-                state.counts[key] = n
-                if n > limit { ok = false }
+                var times = attempts[key, default: []].filter { $0 > cutoff }
+                // Keep at most limit + 1 times: enough to know the limit is passed.
+                if times.count > limit { times.removeFirst(times.count - limit) }
+                times.append(t)
+                attempts[key] = times
+                if times.count > limit { ok = false }
             }
             return ok
         }

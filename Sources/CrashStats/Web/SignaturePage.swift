@@ -84,10 +84,12 @@ extension CrashStatsWeb {
         func percent(_ n: Int64) -> String { total > 0 ? String(format: "%.1f%%", Double(n) * 100 / Double(total)) : "" }
         var summaries: [[String: Any]] = summaryFields.compactMap { field, title in
             guard let buckets = doc["facets"]?[field]?.arrayValue, !buckets.isEmpty else { return nil }
-            return ["title": title, "rows": buckets.map { b -> [String: Any] in
-                let n = b["count"]?.intValue ?? 0
-                return ["term": b["term"].map { $0.stringValue ?? $0.serialized() } ?? "", "count": n, "percent": percent(n)]
-            }]
+            let rows = buckets.map { b in (b["term"].map { $0.stringValue ?? $0.serialized() } ?? "", b["count"]?.intValue ?? 0) }
+            // "chart" is always set: a missing key would fall back to the page's daily chart.
+            var summary: [String: Any] = ["title": title, "rows": rows.map { ["term": $0.0, "count": $0.1, "percent": percent($0.1)] }, "chart": ""]
+            // The version and platform breakdowns also as bars.
+            if field == "version" || field == "platform" { summary["chart"] = Self.breakdownChart(title, rows) }
+            return summary
         }
         // Uptime ranges from the one-minute histogram.
         var ranges = Array(repeating: Int64(0), count: Self.uptimeRanges.count)
@@ -98,7 +100,7 @@ extension CrashStatsWeb {
         if ranges.contains(where: { $0 > 0 }) {
             summaries.append(["title": "Uptime", "rows": zip(Self.uptimeRanges, ranges).filter { $0.1 > 0 }.map { r, n -> [String: Any] in
                 ["term": r.0, "count": n, "percent": percent(n)]
-            }])
+            }, "chart": ""])
         }
         context["summaries"] = summaries
         context["hasAggregations"] = !aggregations.isEmpty
@@ -168,6 +170,24 @@ extension CrashStatsWeb {
             }
         }
         return (svg + "</svg>", legend)
+    }
+
+    /// Horizontal bars of a breakdown (at most ten terms), as SVG with its text escaped here.
+    static func breakdownChart(_ title: String, _ rows: [(String, Int64)]) -> String {
+        let shown = rows.prefix(10)
+        let maxCount = max(1, shown.map(\.1).max() ?? 1)
+        let width = 360, rowHeight = 18, labelWidth = 130
+        let height = shown.count * rowHeight + 4
+        var svg = "<svg class=\"chart breakdown\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" role=\"img\" aria-label=\"\(xmlEscape(title)) breakdown\">"
+        for (i, row) in shown.enumerated() {
+            let y = 2 + i * rowHeight
+            let w = max(1, Int(Double(row.1) / Double(maxCount) * Double(width - labelWidth - 50)))
+            let label = row.0.count > 20 ? String(row.0.prefix(19)) + "…" : row.0
+            svg += "<text x=\"2\" y=\"\(y + 13)\">\(xmlEscape(label))</text>"
+            svg += "<rect x=\"\(labelWidth)\" y=\"\(y + 3)\" width=\"\(w)\" height=\"\(rowHeight - 6)\" fill=\"\(chartColors[i % chartColors.count])\"><title>\(xmlEscape(row.0)): \(row.1)</title></rect>"
+            svg += "<text x=\"\(labelWidth + w + 4)\" y=\"\(y + 13)\">\(row.1)</text>"
+        }
+        return svg + "</svg>"
     }
 
     static func xmlEscape(_ s: String) -> String {
