@@ -427,6 +427,34 @@ import TestSupport
         #expect(badStatus != 0 && String(decoding: badErr, as: UTF8.self).contains("web.oidc.client_id"))
     }
 
+    /// `postmortem webapp` alone (no collector, processor or symbol server) serves every page
+    /// and the token page on the data `serve` left.
+    @Test func webappAloneServesThePages() async throws {
+        let data = TestData.temporaryDirectory("web-webapp")
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let id: String
+        do {
+            let server = try e2e.start(symbols: nil, data: data)
+            defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
+            let dump = try TestData.path("minidumps/linux-mini.dmp")
+            id = try await offPool { try e2e.submit(server, dump: dump) }
+            _ = try await e2e.processed(server, id)
+        }
+        let webapp = try BackgroundProcess(try CommandLineTests.executable(), ["webapp", "--data", data, "--port", "0"])
+        defer { webapp.signal(SIGTERM); _ = webapp.waitForExit(timeout: .seconds(30)) }
+        let line = try #require(webapp.waitForLine(containing: "Listening on"), "webapp did not start: \(webapp.stderr.suffix(1500))")
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0) })
+        for page in ["/", "/report/index/\(id)", "/search/?product=Firefox", "/topcrashers/?product=Firefox", "/signature/?signature=crash",
+                     "/documentation/datadictionary/", "/api/", "/login/", "/__heartbeat__"] {
+            let (status, _, body) = try await get(port, page)
+            #expect(status == 200, "\(page): \(body.prefix(300))")
+        }
+        #expect(try await get(port, "/report/index/\(id)").body.contains("Crash analysis"))
+        #expect(try await get(port, "/api/tokens/").head.contains("Location: /login/?next=/api/tokens/"), "the token page asks to sign in")
+        #expect(try await get(port, "/api/SuperSearch/?product=Firefox").body.contains("\"total\": 1"))
+        #expect(try await get(port, "/submit").status == 404, "no collector in the webapp")
+    }
+
     @Test func otherHostNamesGoToTheCanonicalHost() async throws {
         let data = TestData.temporaryDirectory("web-canonical")
         defer { try? FileManager.default.removeItem(atPath: data) }
