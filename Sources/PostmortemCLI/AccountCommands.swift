@@ -25,7 +25,8 @@ func account(_ storage: StorageContext, _ email: String) async throws -> Account
 struct UsersCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "users", abstract: "Accounts and their permissions.",
-        subcommands: [Create.self, SetPassword.self, List.self, Grant.self, Revoke.self])
+        subcommands: [Create.self, SetPassword.self, List.self, Grant.self, Revoke.self, Audit.self, Deactivate.self, Reactivate.self,
+                      PolicyException.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "create", abstract: "Create an account.")
@@ -87,6 +88,93 @@ struct UsersCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Take a permission away (the account's tokens lose it too).")
         @OptionGroup var change: PermissionChange
         func run() async throws { try await change.apply(grant: false) }
+    }
+
+    struct Audit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "audit",
+            abstract: "Remove protected-group memberships the access policy no longer allows (also daily in serve and webapp).",
+            discussion: """
+            A member of access.protected_groups (default Hackers, Hackers Plus) loses the membership when the account is \
+            inactive, when its email domain is not in access.employee_domains (when set) and it has no live policy exception, or \
+            when it has not signed in for access.inactive_days (default 365) and holds no unexpired token. Each removal is in \
+            the audit log by auditgroups, with its reason.
+            """)
+        @OptionGroup var storage: StorageOptions
+        @Flag(help: "List what would be removed; change nothing.") var dryRun = false
+
+        func run() async throws {
+            let configuration = try await storage.loadConfiguration()
+            let context = try await storage.open(configuration)
+            let audit = AccessAudit(metadata: context.metadata, settings: accessAuditSettings(configuration))
+            let removals: [AccessAudit.Removal]
+            do { removals = try await audit.run(dryRun: dryRun) } catch {
+                await context.close()
+                throw fail("audit failed: \(error)")
+            }
+            await context.close()
+            for r in removals { FileHandleOutput.stdout("\(dryRun ? "would remove" : "removed") \(r.email) from \(r.group): \(r.reason)\n") }
+            FileHandleOutput.stdout("\(removals.count) membership\(removals.count == 1 ? "" : "s") \(dryRun ? "would be " : "")removed\n")
+        }
+    }
+
+    struct Deactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "deactivate",
+                                                        abstract: "Deactivate an account: its sessions end and its tokens stop working at once.")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Option(help: "Why, for the audit log.") var reason = ""
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            try await context.metadata.setActive(accountID: a.id, active: false, actor: commandActor, reason: reason)
+            await context.close()
+            FileHandleOutput.stdout("deactivated \(a.email)\n")
+        }
+    }
+
+    struct Reactivate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "reactivate", abstract: "Reactivate an account (its groups are not given back).")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            try await context.metadata.setActive(accountID: a.id, active: true, actor: commandActor)
+            await context.close()
+            FileHandleOutput.stdout("reactivated \(a.email)\n")
+        }
+    }
+
+    struct PolicyException: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "exception",
+            abstract: "Record a protected-data policy exception for someone outside the employee domains (or remove it).")
+        @OptionGroup var storage: StorageOptions
+        @Argument var email: String
+        @Option(help: "Why the exception was granted.") var notes = ""
+        @Option(help: "Days until it expires (none: no end).") var days: Int?
+        @Flag(help: "Remove the account's exception.") var remove = false
+
+        func validate() throws {
+            if let days, !(1...36_500).contains(days) { throw ValidationError("--days must be 1 to 36500") }
+            guard notes.utf8.count <= 1000 else { throw ValidationError("--notes may have at most 1000 characters") }
+        }
+
+        func run() async throws {
+            let context = try await storage.open()
+            let a = try await account(context, email)
+            if remove {
+                let removed = try await context.metadata.removePolicyException(accountID: a.id, actor: commandActor)
+                await context.close()
+                FileHandleOutput.stdout(removed ? "removed the policy exception of \(a.email)\n" : "\(a.email) had no policy exception\n")
+                return
+            }
+            let expires = days.map { context.metadata.now + Int64($0) * 86_400 * 1_000_000 }
+            try await context.metadata.setPolicyException(accountID: a.id, grantedBy: commandActor, notes: notes, expiresAt: expires)
+            await context.close()
+            FileHandleOutput.stdout("policy exception recorded for \(a.email)\(days.map { " for \($0) days" } ?? "")\n")
+        }
     }
 
     /// The arguments of `grant` and `revoke`.

@@ -129,14 +129,16 @@ struct ServeCommand: AsyncParsableCommand {
         let workerCount = configuration.reader.int(forKey: "processor.workers", default: ProcessInfo.processInfo.activeProcessorCount)
         let workers: [any Service] = workerCount > 0
             ? [try makeProcessorWorkers(configuration, storage: storage, supplier: supplier), makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
-                + makeRepublisher(configuration, storage: storage)
             : []
-        let cleanup = SymbolUploadCleanup(metadata: storage.metadata, settings: symbolServer.settings)
-        // Crash retention runs daily when `retention.crashes_days` is set (off by default).
-        let retentionDays = configuration.reader.int(forKey: "retention.crashes_days", default: 0)
-        let retention: [any Service] = retentionDays > 0
-            ? [CrashRetention(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue, retentionDays: min(retentionDays, 36_500))]
-            : []
+        // The access audit, upload cleanup, retention (when `retention.crashes_days` is set),
+        // republishing (with workers) and the daily export (when `export.enabled`).
+        let jobs: ProcessJobs
+        do {
+            jobs = try ProcessJobs.make(configuration, storage: storage, parts: [.access, .symbols, .crashes], runsWorkers: workerCount > 0)
+        } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
         let api: CrashStatsAPI
         do {
             api = try makeCrashStatsAPI(configuration, storage: storage)
@@ -152,7 +154,9 @@ struct ServeCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let service = HTTPService(name: "serve", host: configuration.host, port: configuration.port,
-                                  healthChecks: storage.healthChecks, services: workers + [cleanup] + retention, limits: configuration.httpLimits, logger: logger) { router in
+                                  healthChecks: storage.healthChecks + jobs.healthChecks, services: workers + jobs.jobs, limits: configuration.httpLimits,
+                                  logger: logger) { router in
+            jobs.mount(on: router)
             CollectorService.mount(collector, on: router)
             SymbolicationService.mount(Symbolicator(supplier: supplier), on: router)
             CrashStatsService.mount(api, on: router)
@@ -311,16 +315,18 @@ struct WebappCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, logger, storage) = try await options.start(logger: "postmortem.webapp")
-        let api: CrashStatsAPI, web: CrashStatsWeb
+        let api: CrashStatsAPI, web: CrashStatsWeb, jobs: ProcessJobs
         do {
             api = try makeCrashStatsAPI(configuration, storage: storage)
             web = try makeCrashStatsWeb(configuration, api: api)
+            jobs = try ProcessJobs.make(configuration, storage: storage, parts: [.access])
         } catch {
             await storage.close()
             throw ValidationError("\(error)")
         }
-        let service = HTTPService(name: "webapp", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
-                                  limits: configuration.httpLimits, logger: logger) { router in
+        let service = HTTPService(name: "webapp", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks + jobs.healthChecks,
+                                  services: jobs.jobs, limits: configuration.httpLimits, logger: logger) { router in
+            jobs.mount(on: router)
             CrashStatsService.mount(api, on: router)
             CrashStatsWeb.mount(web, on: router)
         }
@@ -356,16 +362,6 @@ func makeLateSymbolsWatcher(_ configuration: PostmortemConfiguration, storage: S
                               logger: Logger(label: "postmortem.late-symbols"))
 }
 
-/// The daily republish job (`republish.interval_hours`, 0 turns it off), in every process that
-/// runs processor workers.
-func makeRepublisher(_ configuration: PostmortemConfiguration, storage: StorageContext) -> [any Service] {
-    let hours = configuration.reader.int(forKey: "republish.interval_hours", default: 24)
-    guard hours > 0, hours <= 24 * 365 else { return [] }
-    return [Republisher(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue, interval: .seconds(hours * 3600),
-                        initialDelay: .seconds(configuration.reader.int(forKey: "republish.initial_delay", default: 300)),
-                        logger: Logger(label: "postmortem.republish"))]
-}
-
 struct ProcessorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "processor",
@@ -375,14 +371,17 @@ struct ProcessorCommand: AsyncParsableCommand {
     func run() async throws {
         let (configuration, logger, storage) = try await options.start(logger: "postmortem.processor")
         let supplier = symbolSupplier(configuration)
-        let workers: ProcessorWorkers
-        do { workers = try makeProcessorWorkers(configuration, storage: storage, supplier: supplier) } catch {
+        let workers: ProcessorWorkers, jobs: ProcessJobs
+        do {
+            workers = try makeProcessorWorkers(configuration, storage: storage, supplier: supplier)
+            jobs = try ProcessJobs.make(configuration, storage: storage, parts: [.crashes])
+        } catch {
             await storage.close()
             throw ValidationError("\(error)")
         }
-        let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
-                                  services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)]
-                                    + makeRepublisher(configuration, storage: storage), limits: configuration.httpLimits, logger: logger)
+        let service = HTTPService(name: "processor", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks + jobs.healthChecks,
+                                  services: [workers, makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier)] + jobs.jobs,
+                                  limits: configuration.httpLimits, logger: logger) { router in jobs.mount(on: router) }
         try await runHTTPService(service) {
             await supplier.shutdown()
             await storage.close()

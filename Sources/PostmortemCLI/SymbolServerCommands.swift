@@ -56,9 +56,14 @@ struct SymbolsServerCommand: AsyncParsableCommand {
         // No symbol sources of its own: it only forgets misses and queues waiting crashes.
         let supplier = SymbolSupplier(configuration: SymbolSourcesConfiguration(cacheDirectory: configuration.symbolCacheDirectory))
         let server = makeSymbolServer(configuration, store: store, watcher: makeLateSymbolsWatcher(configuration, storage: storage, supplier: supplier))
-        let service = HTTPService(name: "symbols-server", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks,
-                                  services: [SymbolUploadCleanup(metadata: storage.metadata, settings: server.settings)],
-                                  limits: configuration.httpLimits, logger: logger) { router in
+        let jobs: ProcessJobs
+        do { jobs = try ProcessJobs.make(configuration, storage: storage, parts: [.symbols]) } catch {
+            await storage.close()
+            throw ValidationError("\(error)")
+        }
+        let service = HTTPService(name: "symbols-server", host: configuration.host, port: configuration.port, healthChecks: storage.healthChecks + jobs.healthChecks,
+                                  services: jobs.jobs, limits: configuration.httpLimits, logger: logger) { router in
+            jobs.mount(on: router)
             SymbolServer.mount(server, on: router)
         }
         try await runHTTPService(service) {

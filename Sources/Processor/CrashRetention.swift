@@ -2,7 +2,6 @@ import CrashModel
 import Foundation
 import JSONSupport
 import Logging
-import ServiceLifecycle
 import Storage
 
 /// Crash data retention (`postmortem cleanup crashes`, and daily in `serve` with
@@ -13,23 +12,19 @@ import Storage
 /// `scanDays` days before the cutoff. Per crash the database rows go first and the raw crash
 /// last, so a run that dies half-way is finished by the next one, and nothing newer than the
 /// cutoff is touched.
-public struct CrashRetention: Service {
+public struct CrashRetention: Sendable {
     let blobs: any BlobStore
     let metadata: MetadataStore
     let queue: WorkQueue
     public var retentionDays: Int
     public var scanDays = 366
     public var tokenGrace: Duration = .seconds(90 * 86_400)
-    public var interval: Duration = .seconds(86_400)
-    let logger: Logger
 
-    public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, retentionDays: Int,
-                logger: Logger = Logger(label: "postmortem.retention")) {
+    public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, retentionDays: Int) {
         self.blobs = blobs
         self.metadata = metadata
         self.queue = queue
         self.retentionDays = retentionDays
-        self.logger = logger
     }
 
     public struct Outcome: Sendable, Equatable {
@@ -89,22 +84,5 @@ public struct CrashRetention: Service {
         outcome.expiredTokens = try await metadata.deleteExpiredTokens(expiredBefore: tokenCutoff, dryRun: dryRun)
         outcome.expiredSessions = try await metadata.deleteExpiredSessions(before: Int64(now.timeIntervalSince1970) * 1_000_000, dryRun: dryRun)
         return outcome
-    }
-
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do {
-                    let o = try await runOnce(dryRun: false)
-                    logger.info("crash retention", metadata: [
-                        "crashes": "\(o.crashes)", "blobs": "\(o.blobs)", "index_rows": "\(o.indexRows)", "dead_letters": "\(o.deadLetters)",
-                        "payload_records": "\(o.payloadRecords)", "expired_tokens": "\(o.expiredTokens)", "expired_sessions": "\(o.expiredSessions)",
-                    ])
-                } catch {
-                    logger.error("crash retention failed", metadata: ["error": "\(error)"])
-                }
-                try await Task.sleep(for: interval)
-            }
-        }
     }
 }

@@ -1,7 +1,6 @@
 import CrashModel
 import Foundation
 import Logging
-import ServiceLifecycle
 import Storage
 
 /// Socorro's MissingProcessedCrash safety net. A crash whose files are stored but whose queue
@@ -10,13 +9,10 @@ import Storage
 /// with no crash index row (the processor writes it last) that are neither queued nor
 /// dead-lettered, queues them on the standard queue and records them for
 /// `/api/MissingProcessedCrash/`.
-public struct Republisher: Service {
+public struct Republisher: Sendable {
     let blobs: any BlobStore
     let metadata: MetadataStore
     let queue: WorkQueue
-    let interval: Duration
-    let initialDelay: Duration
-    let logger: Logger
 
     public struct Report: Sendable, Equatable {
         public var day: String
@@ -26,14 +22,10 @@ public struct Republisher: Service {
         public var queued: [String]
     }
 
-    public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue, interval: Duration = .seconds(86_400),
-                initialDelay: Duration = .seconds(300), logger: Logger = Logger(label: "postmortem.republish")) {
+    public init(blobs: any BlobStore, metadata: MetadataStore, queue: WorkQueue) {
         self.blobs = blobs
         self.metadata = metadata
         self.queue = queue
-        self.interval = interval
-        self.initialDelay = initialDelay
-        self.logger = logger
     }
 
     /// Checks the raw crashes stored on `day` (`YYYYMMDD`, UTC). `progress` is told how many of
@@ -66,24 +58,6 @@ public struct Republisher: Service {
 
     /// Runs `republish` for the previous UTC day every `interval`, the first time `initialDelay`
     /// after start.
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            try await Task.sleep(for: initialDelay)
-            while !Task.isCancelled {
-                let day = BlobKeys.dayStamp(Date().addingTimeInterval(-86_400))
-                do {
-                    let report = try await republish(day: day)
-                    logger.info("republish checked stored crashes", metadata: [
-                        "day": "\(day)", "stored": "\(report.stored)", "processed": "\(report.processed)",
-                        "waiting": "\(report.waiting)", "queued": "\(report.queued.count)"])
-                } catch {
-                    logger.error("republish failed", metadata: ["day": "\(day)", "error": "\(error)"])
-                }
-                try await Task.sleep(for: interval)
-            }
-        }
-    }
-
     /// 36 characters of hex digits and dashes: the collector's ids (any other key is not a crash).
     static func looksLikeCrashID(_ id: String) -> Bool {
         id.utf8.count == 36 && id.utf8.allSatisfy { (0x30...0x39).contains($0) || (0x61...0x66).contains($0) || $0 == UInt8(ascii: "-") }

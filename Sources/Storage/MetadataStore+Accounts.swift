@@ -125,7 +125,7 @@ extension MetadataStore {
     /// Adds an account to a group or removes it; false when the group does not exist. Removal
     /// takes the group's permissions away from the account's tokens too.
     @discardableResult
-    public func setMembership(accountID: Int64, group: String, member: Bool, actor: String = "system") async throws -> Bool {
+    public func setMembership(accountID: Int64, group: String, member: Bool, actor: String = "system", reason: String = "") async throws -> Bool {
         let now = clock()
         return try await database.write { db -> Bool in
             guard let row = try await db.raw("SELECT id FROM permission_groups WHERE name = \(bind: group)").first() else { return false }
@@ -135,7 +135,8 @@ extension MetadataStore {
             } else {
                 try await db.raw("DELETE FROM account_groups WHERE account_id = \(bind: accountID) AND group_id = \(bind: id)").run()
             }
-            try await Self.audit(db, at: now, actor: actor, action: member ? "group-add" : "group-remove", target: "account:\(accountID)", details: group)
+            try await Self.audit(db, at: now, actor: actor, action: member ? "group-add" : "group-remove", target: "account:\(accountID)",
+                                 details: reason.isEmpty ? group : "\(group): \(reason)")
             return true
         }
     }

@@ -316,6 +316,32 @@ enum Migrations {
             "CREATE INDEX web_sessions_expires ON web_sessions (expires_at)",
             "CREATE INDEX web_sessions_account ON web_sessions (account_id)",
         ]),
+        Migration(version: 13, name: "access audit and job runs", statements: [
+            // Protected-data policy exceptions: people outside the employee domains allowed to
+            // stay in the protected groups (who granted it, when, why, until when).
+            """
+            CREATE TABLE policy_exceptions (
+                account_id BIGINT PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+                granted_by TEXT NOT NULL,
+                granted_at BIGINT NOT NULL,
+                notes TEXT NOT NULL DEFAULT '',
+                expires_at BIGINT
+            )
+            """,
+            // Runs of scheduled jobs (audit, cleanup, retention, export, republish): the site
+            // status page, /monitoring/cron/ and /__heartbeat__ read them.
+            """
+            CREATE TABLE job_runs (
+                id {id},
+                job TEXT NOT NULL,
+                started_at BIGINT NOT NULL,
+                finished_at BIGINT,
+                ok INTEGER,
+                summary TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX job_runs_job ON job_runs (job, id)",
+        ]),
     ]
 
     /// Applies the migrations the database lacks, in one transaction each. On PostgreSQL an

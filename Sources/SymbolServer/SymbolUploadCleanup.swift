@@ -1,27 +1,21 @@
 import Foundation
-import Logging
-import ServiceLifecycle
 import Storage
 
 /// Retention of upload records (`symbols-server.md` §7): try uploads after 30 days, regular ones
 /// after 2 years (configurable), deleted in bulk with their file records; and temporary upload
 /// files a dead request left behind (older than 15 minutes). Stored symbol files are not
 /// touched: they stay downloadable (bucket lifecycle rules expire objects where wanted).
-/// Safe while uploads run: a running upload's records are new, its temporary files young.
-public struct SymbolUploadCleanup: Service {
+/// Safe while uploads run: a running upload's records are new, its temporary files young. `serve`
+/// and `symbols-server` run it hourly as the `symbol_cleanup` job.
+public struct SymbolUploadCleanup: Sendable {
     let metadata: MetadataStore
     let settings: SymbolServerSettings
-    let interval: Duration
     let orphanAge: TimeInterval
-    let logger: Logger
 
-    public init(metadata: MetadataStore, settings: SymbolServerSettings, interval: Duration = .seconds(3600), orphanAge: TimeInterval = 900,
-                logger: Logger = Logger(label: "postmortem.symbols.cleanup")) {
+    public init(metadata: MetadataStore, settings: SymbolServerSettings, orphanAge: TimeInterval = 900) {
         self.metadata = metadata
         self.settings = settings
-        self.interval = interval
         self.orphanAge = orphanAge
-        self.logger = logger
     }
 
     public struct Outcome: Sendable, Equatable {
@@ -61,27 +55,5 @@ public struct SymbolUploadCleanup: Service {
             if dryRun || unlink(path) == 0 { removed += 1 }
         }
         return removed
-    }
-
-    public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var lastRecords = ContinuousClock.now - interval
-            while !Task.isCancelled {
-                if ContinuousClock.now - lastRecords >= interval {
-                    lastRecords = .now
-                    do {
-                        let o = try await runOnce(dryRun: false)
-                        if o.uploads + o.temporaryFiles > 0 {
-                            logger.info("symbol upload cleanup", metadata: ["uploads": "\(o.uploads)", "files": "\(o.files)", "temporary_files": "\(o.temporaryFiles)"])
-                        }
-                    } catch {
-                        logger.error("symbol upload cleanup failed", metadata: ["error": "\(error)"])
-                    }
-                } else {
-                    _ = removeOrphanedFiles(olderThan: orphanAge, now: Date(), dryRun: false)
-                }
-                try await Task.sleep(for: .seconds(60))
-            }
-        }
     }
 }
