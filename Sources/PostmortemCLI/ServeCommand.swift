@@ -148,7 +148,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let web: CrashStatsWeb
         do {
-            web = try makeCrashStatsWeb(configuration, api: api)
+            web = try makeCrashStatsWeb(configuration, api: api, storage: storage, healthChecks: storage.healthChecks + jobs.healthChecks)
         } catch {
             await storage.close()
             throw ValidationError("\(error)")
@@ -281,15 +281,19 @@ func makeCrashStatsAPI(_ configuration: PostmortemConfiguration, storage: Storag
 }
 
 /// The web pages, configured by `web.*` keys.
-func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStatsAPI) throws -> CrashStatsWeb {
+/// The web app; the site administration gets the process's health checks and crash deletion.
+func makeCrashStatsWeb(_ configuration: PostmortemConfiguration, api: CrashStatsAPI, storage: StorageContext, healthChecks: [HealthCheck]) throws -> CrashStatsWeb {
     let r = configuration.reader
+    let retention = CrashRetention(blobs: storage.blobs, metadata: storage.metadata, queue: storage.queue, retentionDays: 0)
+    let admin = SiteAdminHooks(healthChecks: healthChecks, deleteCrash: { try await retention.deleteCrash($0) },
+                               protectedGroups: accessAuditSettings(configuration).protectedGroups)
     return try CrashStatsWeb(api: api, siteName: r.string(forKey: "web.site_name", default: "Postmortem Crash Stats"),
                              sourceLinkTemplate: r.string(forKey: "web.source_link_template", default: ""),
                              secureCookies: r.bool(forKey: "web.secure_cookies", default: true),
                              loginAttemptsPerFiveMinutes: max(1, r.int(forKey: "web.login_attempts_per_5_minutes", default: 10)),
                              canonicalHost: r.string(forKey: "web.canonical_host", default: ""),
                              protectedDataPolicyFile: r.string(forKey: "web.protected_data_policy_file", default: ""),
-                             openID: try openIDSettings(configuration))
+                             openID: try openIDSettings(configuration), admin: admin)
 }
 
 /// `web.oidc.*`: OpenID Connect sign-in, on when an issuer is set (then a client id and secret are required).
@@ -318,8 +322,8 @@ struct WebappCommand: AsyncParsableCommand {
         let api: CrashStatsAPI, web: CrashStatsWeb, jobs: ProcessJobs
         do {
             api = try makeCrashStatsAPI(configuration, storage: storage)
-            web = try makeCrashStatsWeb(configuration, api: api)
             jobs = try ProcessJobs.make(configuration, storage: storage, parts: [.access])
+            web = try makeCrashStatsWeb(configuration, api: api, storage: storage, healthChecks: storage.healthChecks + jobs.healthChecks)
         } catch {
             await storage.close()
             throw ValidationError("\(error)")

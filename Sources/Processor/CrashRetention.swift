@@ -47,6 +47,34 @@ public struct CrashRetention: Sendable {
         return Date(timeIntervalSince1970: start - Double(retentionDays) * 86_400)
     }
 
+    /// A crash's stored files — dumps, their list, the processed crash, the raw crash last —
+    /// counted and, unless `dryRun`, deleted; returns how many there were.
+    func deleteFiles(of id: String, day: String, dryRun: Bool) async throws -> Int {
+        var keys: [String] = []
+        if let names = try await blobs.get(BlobKeys.dumpNames(id)), case .array(let list)? = JSONValue.parse(names) {
+            keys += list.compactMap(\.stringValue).map { BlobKeys.dump(id, name: $0) }
+            keys.append(BlobKeys.dumpNames(id))
+        }
+        keys.append(BlobKeys.processedCrash(id))
+        keys.append(BlobKeys.rawCrash(id, date: day))
+        var found = 0
+        for key in keys where (try? BlobKey.validate(key)) != nil {
+            guard try await blobs.size(key) != nil else { continue }
+            found += 1
+            if !dryRun { try await blobs.delete(key) }
+        }
+        return found
+    }
+
+    /// Deletes one crash now (an administrator's action): its database rows, then its files.
+    /// Returns the files and rows removed.
+    public func deleteCrash(_ id: String) async throws -> (files: Int, rows: Int) {
+        guard CrashID.isValid(id) else { return (0, 0) }
+        let rows = try await metadata.deleteCrashRecords([id], dryRun: false)
+        let files = try await deleteFiles(of: id, day: CrashID.date(of: id), dryRun: false)
+        return (files, rows.indexRows + rows.missingSymbolRows + rows.otherRows)
+    }
+
     public func runOnce(dryRun: Bool, now: Date = Date()) async throws -> Outcome {
         var outcome = Outcome()
         let cutoff = cutoffDay(now: now)
@@ -63,18 +91,7 @@ public struct CrashRetention: Sendable {
             outcome.missingSymbolRows += rows.missingSymbolRows
             outcome.otherRows += rows.otherRows
             for id in ids {
-                var keys: [String] = []
-                if let names = try await blobs.get(BlobKeys.dumpNames(id)), case .array(let list)? = JSONValue.parse(names) {
-                    keys += list.compactMap(\.stringValue).map { BlobKeys.dump(id, name: $0) }
-                    keys.append(BlobKeys.dumpNames(id))
-                }
-                keys.append(BlobKeys.processedCrash(id))
-                keys.append(BlobKeys.rawCrash(id, date: day))
-                for key in keys where (try? BlobKey.validate(key)) != nil {
-                    guard try await blobs.size(key) != nil else { continue }
-                    outcome.blobs += 1
-                    if !dryRun { try await blobs.delete(key) }
-                }
+                outcome.blobs += try await deleteFiles(of: id, day: day, dryRun: dryRun)
                 outcome.crashes += 1
             }
         }

@@ -123,7 +123,8 @@ public struct HTTPService: Sendable {
 
     /// Dockerflow's version document: `version.json` from `POSTMORTEM_VERSION_FILE` or the
     /// working directory when a build wrote one, else what the binary knows.
-    static func versionDocument(service: String) -> String {
+    /// `/__version__`: the deployment's version.json, else the built-in version.
+    public static func versionDocument(service: String) -> String {
         let path = ProcessInfo.processInfo.environment["POSTMORTEM_VERSION_FILE"] ?? "version.json"
         if let data = FileManager.default.contents(atPath: path), case .object? = JSONValue.parse(data) {
             return String(decoding: data, as: UTF8.self)

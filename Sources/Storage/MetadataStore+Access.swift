@@ -4,6 +4,13 @@ import SQLKit
 /// Who may see protected data, and the records an administrator reads: policy exceptions,
 /// deactivation, the account overview, the filtered audit log, the protected-data users list.
 extension MetadataStore {
+    /// An audit-log entry for an action recorded nowhere else (an administrator's reprocess,
+    /// deletion or requeue).
+    public func recordAudit(actor: String, action: String, target: String, details: String) async throws {
+        let now = clock()
+        try await database.write { db in try await Self.audit(db, at: now, actor: actor, action: action, target: target, details: details) }
+    }
+
     public struct PolicyException: Sendable, Equatable {
         public let accountID: Int64
         public let grantedBy: String

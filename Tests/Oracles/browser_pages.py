@@ -8,7 +8,9 @@ Usage: browser_pages.py BASE_URL SCREENSHOT_DIR PATH [PATH ...]
 A path may be followed by "#tabs" to also exercise the report page's tabs (click and keyboard),
 or "#reprocess" to press the report's Reprocess button (its result is the "reprocess" member),
 or "#tokens" on /api/tokens/ to create a token with view_pii, call TOKEN_CHECK_PATH with it, revoke
-it with the page's button and call again (the "tokens" member).
+it with the page's button and call again (the "tokens" member), or "#click=CSS" to press the
+button CSS selects and record the next page's text (the "clicks" member; with CHECK_TOKEN set,
+also what TOKEN_CHECK_PATH answers that token right after).
 With LOGIN_EMAIL and LOGIN_PASSWORD set, the browser first signs in through /login/ (the result
 gets "signed_in": the header's text after signing in) and signs out at the end ("signed_out").
 With OIDC_SUB set instead, it signs in with the login page's single sign-on button on the
@@ -53,6 +55,16 @@ def driver():
     return webdriver.Chrome(service=Service(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")), options=options)
 
 
+def call_api(base, token):
+    """GET TOKEN_CHECK_PATH with the token: its status and body."""
+    request = urllib.request.Request(base + os.environ.get("TOKEN_CHECK_PATH", "/api/"), headers={"Auth-Token": token})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return {"status": r.status, "body": r.read().decode()}
+    except urllib.error.HTTPError as e:
+        return {"status": e.code, "body": e.read().decode()}
+
+
 def create_use_and_revoke_token(d, base, shots):
     for box in d.find_elements(By.CSS_SELECTOR, "#token-form input[name=permissions]"):
         if box.get_attribute("value") == "view_pii":
@@ -64,12 +76,7 @@ def create_use_and_revoke_token(d, base, shots):
     listed = d.find_element(By.ID, "token-list").text
 
     def call():
-        request = urllib.request.Request(base + os.environ.get("TOKEN_CHECK_PATH", "/api/"), headers={"Auth-Token": key})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as r:
-                return {"status": r.status, "body": r.read().decode()}
-        except urllib.error.HTTPError as e:
-            return {"status": e.code, "body": e.read().decode()}
+        return call_api(base, key)
 
     before = call()
     click_and_wait(d, d.find_element(By.CSS_SELECTOR, "#token-list button[type=submit]"))
@@ -165,6 +172,14 @@ def main():
                     out["reprocess"] = notes[0].text if notes else d.find_element(By.TAG_NAME, "body").text[:500]
             if extra == "tokens":
                 out["tokens"] = create_use_and_revoke_token(d, base, shots)
+            if extra.startswith("click="):
+                selector = extra[len("click="):]
+                click_and_wait(d, d.find_element(By.CSS_SELECTOR, selector))
+                record = {"selector": selector, "url": d.current_url, "text": d.find_element(By.TAG_NAME, "main").text,
+                          "console_errors": [l["message"] for l in d.get_log("browser") if l.get("level") == "SEVERE"]}
+                if os.environ.get("CHECK_TOKEN"):
+                    record["check"] = call_api(base, os.environ["CHECK_TOKEN"])
+                out.setdefault("clicks", []).append(record)
         if email:
             click_and_wait(d, d.find_element(By.XPATH, "//button[text()='Sign out']"))
             out["signed_out"] = d.find_element(By.CSS_SELECTOR, "header.top").text

@@ -33,6 +33,8 @@ public struct CrashStatsWeb: Sendable {
     let canonicalHost: String?
     /// The deployment's protected-data access policy, a text file (`web.protected_data_policy_file`).
     let protectedDataPolicyFile: String?
+    /// The administration pages' access to the process (health checks, crash deletion).
+    let admin: SiteAdminHooks
     /// OpenID Connect sign-in, when an issuer is configured (`web.oidc.*`).
     let openID: OpenIDClient?
     let logger = Logger(label: "postmortem.web")
@@ -43,8 +45,9 @@ public struct CrashStatsWeb: Sendable {
 
     public init(api: CrashStatsAPI, siteName: String = "Postmortem Crash Stats", sourceLinkTemplate: String? = nil,
                 secureCookies: Bool = true, loginAttemptsPerFiveMinutes: Int = 10, canonicalHost: String? = nil,
-                protectedDataPolicyFile: String? = nil, openID: OpenIDSettings? = nil) throws {
+                protectedDataPolicyFile: String? = nil, openID: OpenIDSettings? = nil, admin: SiteAdminHooks = SiteAdminHooks()) throws {
         self.api = api
+        self.admin = admin
         self.openID = openID.map(OpenIDClient.init(settings:))
         self.protectedDataPolicyFile = protectedDataPolicyFile?.nonEmpty
         self.canonicalHost = canonicalHost?.nonEmpty
@@ -87,6 +90,7 @@ public struct CrashStatsWeb: Sendable {
             context["signedIn"] = true
             context["userEmail"] = account.email
             context["sessionCSRF"] = visitor.csrf ?? ""
+            context["visitorIsSuperuser"] = account.isSuperuser
         }
         let html = templates.render(context, withTemplate: template) ?? "<!DOCTYPE html><title>Error</title><p>The page could not be rendered.</p>"
         var fields = HTTPFields()
@@ -167,6 +171,7 @@ public struct CrashStatsWeb: Sendable {
         }
         post("/api/tokens/delete/:id") { request, context in await web.revokeTokenFromPage(request, id: context.parameters.get("id") ?? "") }
         post("/report/reprocess/:id") { request, context in await web.reprocess(request, id: context.parameters.get("id") ?? "") }
+        mountSiteAdmin(web, get: get, post: post)
         get("/static/:file") { _, context in web.asset(context.parameters.get("file") ?? "") }
         get("/robots.txt") { _, _ in web.asset("robots.txt") }
         get("/favicon.ico") { _, _ in web.asset("favicon.svg") }
