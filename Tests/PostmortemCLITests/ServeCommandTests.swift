@@ -35,7 +35,7 @@ import TestSupport
         #expect(lb.status == 200)
         let heartbeat = try await get(base + "/__heartbeat__")
         #expect(heartbeat.status == 200, "\(heartbeat.body)")
-        #expect(heartbeat.body.contains(#""checks": {"database": "ok", "blob_store": "ok", "queue": "ok"}"#))
+        #expect(heartbeat.body.contains(#""checks": {"database": "ok", "blob_store": "ok", "queue": "ok", "scheduled_jobs": "ok"}"#))
         let version = try await get(base + "/__version__")
         #expect(version.status == 200 && version.body.contains(#""version": ""#))
         let metrics = try await get(base + "/metrics")

@@ -26,12 +26,12 @@ import TestSupport
     func migrationsApplyOnceAndReopenCleanly(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)
         defer { Task { await f.close() } }
-        #expect(try await f.metadata.schemaVersion() == 12)
+        #expect(try await f.metadata.schemaVersion() == 13)
         // A second process starting on the same database applies nothing and loses nothing.
         try await f.metadata.index(CrashIndexRow(crashID: "a", dateProcessed: 1))
         let again = try await Database.open(url: f.databaseURL, poolSize: 1)
         let reopened = try await MetadataStore.open(again)
-        #expect(try await reopened.schemaVersion() == 12)
+        #expect(try await reopened.schemaVersion() == 13)
         #expect(try await reopened.crash("a") != nil)
         await again.shutdown()
     }
