@@ -162,8 +162,10 @@ import TestSupport
         defer { try? FileManager.default.removeItem(atPath: data) }
         #expect(try cli(["users", "create", "--data", data, "admin@example.com", "--password-stdin", "--superuser"], stdin: Self.password + "\n").0 == 0)
         let exportDir = data + "/export-target"
+        // No workers: the dead letter made below stays put until the page requeues it.
         let server = try e2e.start(symbols: nil, data: data, extraEnvironment: [
             "POSTMORTEM_EXPORT_ENABLED": "true", "POSTMORTEM_EXPORT_TO": exportDir, "POSTMORTEM_JOBS_EXPORT_INTERVAL_SECONDS": "1",
+            "POSTMORTEM_PROCESSOR_WORKERS": "0",
         ])
         defer { server.process.signal(SIGTERM); _ = server.process.waitForExit(timeout: .seconds(30)) }
         let port = try #require(server.base.split(separator: ":").last.flatMap { Int($0) })
@@ -191,5 +193,21 @@ import TestSupport
         #expect(page.status == 200)
         let jobs = page.text.components(separatedBy: "id=\"job-runs\"").dropFirst().first ?? ""
         #expect(jobs.contains("<tr class=\"failed\"><td>export</td>") && jobs.contains("failed") && jobs.contains("Not a directory"), "\(jobs.prefix(1500))")
+
+        // A dead letter on the status page, requeued by its button's form.
+        let database = try await Database.open(url: "sqlite://\(data)/postmortem.sqlite", poolSize: 1)
+        let queue = WorkQueue(database: database)
+        let crash = CrashID.make(throttleDigit: 0, date: Date())
+        try await queue.enqueue(QueueItem(crashID: crash))
+        let lease = try #require(try await queue.lease().first)
+        try await queue.fail(lease, error: "stackwalk exploded", retry: false)
+        let withDead = try await request(port, "GET", "/siteadmin/", cookie: admin)
+        #expect(withDead.text.contains("stackwalk exploded") && withDead.text.contains(crash))
+        let deadID = try #require(try await queue.deadLetters().first?.id)
+        #expect(try await request(port, "POST", "/siteadmin/deadletters/\(deadID)/requeue/", cookie: admin, form: "csrf_token=\(csrf(of: withDead.text))").status == 302)
+        #expect(try await queue.deadLetters().isEmpty)
+        #expect(try await queue.counts()[.standard]?.ready == 1)
+        #expect(try await request(port, "POST", "/siteadmin/deadletters/\(deadID)/requeue/", cookie: admin, form: "csrf_token=\(csrf(of: withDead.text))").status == 404)
+        await database.shutdown()
     }
 }
