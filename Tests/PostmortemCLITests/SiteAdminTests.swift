@@ -81,7 +81,7 @@ import TestSupport
         // Everyone but a superuser: 403 on every route, pages and actions alike.
         let plain = try await signIn(port, "plain@example.com")
         let actions = ["/siteadmin/users/\(target.id)/groups/", "/siteadmin/users/\(target.id)/active/", "/siteadmin/users/\(target.id)/exception/",
-                       "/siteadmin/tokens/1/revoke/", "/siteadmin/crashes/\(id)/reprocess/", "/siteadmin/crashes/\(id)/delete/", "/siteadmin/deadletters/1/requeue/"]
+                       "/siteadmin/tokens/1/revoke/", "/siteadmin/groups/", "/siteadmin/crashes/\(id)/reprocess/", "/siteadmin/crashes/\(id)/delete/", "/siteadmin/deadletters/1/requeue/"]
         for cookie in ["", plain] {
             for page in Self.pages + ["/siteadmin/users/\(target.id)/", "/siteadmin/crashes/?id=\(id)"] {
                 #expect(try await request(port, "GET", page, cookie: cookie).status == 403, "\(page) for \(cookie.isEmpty ? "anonymous" : "a signed-in user")")
@@ -141,6 +141,9 @@ import TestSupport
         let token2 = csrf(of: user.text)
         #expect(try await request(port, "POST", userPage + "exception/", cookie: admin, form: "csrf_token=\(token2)&notes=contractor&days=30").status == 302)
         #expect(try await metadata.policyExceptions()[target.id]?.notes == "contractor")
+        #expect(try await request(port, "POST", "/siteadmin/groups/", cookie: admin, form: "csrf_token=\(token2)&name=Triage&perm_reprocess_crashes=1").status == 302)
+        #expect(try await metadata.groups().first { $0.name == "Triage" }?.permissions == ["reprocess_crashes"])
+        #expect(try await request(port, "POST", "/siteadmin/groups/", cookie: admin, form: "csrf_token=\(token2)&name=").status == 400)
         #expect(try await request(port, "POST", userPage + "active/", cookie: admin, form: "csrf_token=\(token2)&active=0&reason=left").status == 302)
         #expect(try await metadata.account(id: target.id)?.isActive == false)
         let refused = try await RawHTTPConnection.exchange(port: port, Data("GET \(check) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuth-Token: \(token)\r\nConnection: close\r\n\r\n".utf8))
@@ -153,7 +156,7 @@ import TestSupport
         #expect(try await metadata.crash(id) == nil)
         #expect(try await request(port, "GET", "/report/index/\(id)").status == 404)
         let actions2 = try await metadata.auditLog(actor: "admin@example.com", target: nil, action: nil, from: nil, to: nil).map(\.action)
-        for expected in ["exception-grant", "deactivate", "crash-reprocess", "crash-delete"] { #expect(actions2.contains(expected), "\(actions2)") }
+        for expected in ["exception-grant", "group-set", "deactivate", "crash-reprocess", "crash-delete"] { #expect(actions2.contains(expected), "\(actions2)") }
         await database.shutdown()
     }
 

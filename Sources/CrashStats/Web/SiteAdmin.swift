@@ -66,6 +66,7 @@ extension CrashStatsWeb {
         action("/siteadmin/users/:id/exception") { web, fields, admin, context in
             await web.changeException(context.parameters.get("id") ?? "", fields, admin)
         }
+        action("/siteadmin/groups") { web, fields, admin, _ in await web.setGroup(fields, admin) }
         action("/siteadmin/tokens/:id/revoke") { web, _, admin, context in
             guard let id = context.parameters.get("id").flatMap(Int64.init), (try? await web.api.metadata.deleteToken(id: id, actor: admin.email)) == true else {
                 return web.errorPage(.notFound, "Not found", "There is no such token.")
@@ -211,13 +212,30 @@ extension CrashStatsWeb {
         return Self.redirect("/siteadmin/users/\(id)/")
     }
 
-    func adminGroups(_ visitor: Visitor) async -> Response {
-        let names = Dictionary(uniqueKeysWithValues: PermissionCatalog.all.map { ($0.codename, $0.name) })
+    func adminGroups(_ visitor: Visitor, status: HTTPResponse.Status = .ok, error: String? = nil) async -> Response {
         let groups = ((try? await api.metadata.groups()) ?? []).map { g -> [String: Any] in
-            ["name": g.name, "permissions": g.permissions.sorted().map { names[$0] ?? $0 }.joined(separator: ", "), "members": g.members.count,
-             "protected": admin.protectedGroups.contains(g.name)]
+            ["name": g.name, "members": g.members.count, "protected": admin.protectedGroups.contains(g.name),
+             "choices": PermissionCatalog.all.map { ["codename": $0.codename, "name": $0.name, "held": g.permissions.contains($0.codename)] }]
         }
-        return adminPage("siteadmin_groups", "Groups", ["groups": groups], visitor)
+        return adminPage("siteadmin_groups", "Groups", ["groups": groups, "error": error ?? "",
+                                                        "permissionChoices": PermissionCatalog.all.map { ["codename": $0.codename, "name": $0.name] }],
+                         visitor, status: status)
+    }
+
+    /// Creates a group or replaces its permissions (checkboxes `perm_<codename>`); members of a
+    /// group losing a permission lose it on their tokens at once.
+    func setGroup(_ fields: [String: String], _ admin: Account) async -> Response {
+        let name = (fields["name"] ?? "").trimmingCharacters(in: .whitespaces)
+        guard !name.isEmpty, name.utf8.count <= 80, name.unicodeScalars.allSatisfy({ $0.value >= 0x20 && $0.value != 0x7F }) else {
+            return errorPage(.badRequest, "Bad request", "A group name has 1 to 80 printable characters.")
+        }
+        let permissions = Set(PermissionCatalog.all.map(\.codename).filter { fields["perm_\($0)"] == "1" })
+        do {
+            try await api.metadata.setGroup(name, permissions: permissions, actor: admin.email)
+        } catch {
+            return errorPage(.internalServerError, "Error", "The group could not be saved.")
+        }
+        return Self.redirect("/siteadmin/groups/")
     }
 
     func adminTokens(_ visitor: Visitor) async -> Response {
