@@ -106,7 +106,11 @@ struct UsersCommand: AsyncParsableCommand {
         func run() async throws {
             let configuration = try await storage.loadConfiguration()
             let context = try await storage.open(configuration)
-            let audit = AccessAudit(metadata: context.metadata, settings: accessAuditSettings(configuration))
+            let audit: AccessAudit
+            do { audit = try accessAudit(configuration, metadata: context.metadata) } catch {
+                await context.close()
+                throw ValidationError("\(error)")
+            }
             let removals: [AccessAudit.Removal]
             do { removals = try await audit.run(dryRun: dryRun) } catch {
                 await context.close()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Configuration
 import CrashModel
+import CrashStats
 import Foundation
 import Logging
 import Processor
@@ -40,7 +41,7 @@ struct ProcessJobs {
         let metadata = storage.metadata
         var jobs: [ScheduledJob] = []
         if parts.contains(.access) {
-            let audit = AccessAudit(metadata: metadata, settings: accessAuditSettings(configuration))
+            let audit = try accessAudit(configuration, metadata: metadata)
             jobs.append(ScheduledJob(name: "audit", interval: interval(configuration, "audit", default: 86_400), metadata: metadata) {
                 let removals = try await audit.run(dryRun: false)
                 return "\(removals.count) protected-group membership\(removals.count == 1 ? "" : "s") removed"
@@ -84,6 +85,17 @@ struct ProcessJobs {
         }
         return ProcessJobs(jobs: jobs, started: metadata.now, metadata: metadata)
     }
+}
+
+/// The access audit, asking the OpenID Connect issuer about disabled users when
+/// `web.oidc.user_status_url` is set.
+func accessAudit(_ configuration: PostmortemConfiguration, metadata: MetadataStore) throws -> AccessAudit {
+    var issuerDisabled: (@Sendable (String) async throws -> Bool?)?
+    if let settings = try openIDSettings(configuration), !settings.userStatusURL.isEmpty {
+        let client = OpenIDClient(settings: settings)
+        issuerDisabled = { subject in try await client.isDisabled(subject: subject) }
+    }
+    return AccessAudit(metadata: metadata, settings: accessAuditSettings(configuration), issuerDisabled: issuerDisabled)
 }
 
 /// `access.*`: the protected groups, the employee domains and the inactivity limit of the audit.

@@ -308,7 +308,9 @@ func openIDSettings(_ configuration: PostmortemConfiguration) throws -> OpenIDSe
     guard !clientID.isEmpty, !secret.isEmpty else { throw ValidationError("web.oidc.issuer needs web.oidc.client_id and web.oidc.client_secret") }
     return OpenIDSettings(issuer: issuer, clientID: clientID, clientSecret: secret, redirectURL: r.string(forKey: "web.oidc.redirect_url", default: ""),
                           displayName: r.string(forKey: "web.oidc.display_name", default: "single sign-on"),
-                          createAccounts: r.bool(forKey: "web.oidc.create_accounts", default: true))
+                          createAccounts: r.bool(forKey: "web.oidc.create_accounts", default: true),
+                          userStatusURL: r.string(forKey: "web.oidc.user_status_url", default: ""),
+                          userStatusToken: r.string(forKey: "web.oidc.user_status_token", default: ""))
 }
 
 /// `postmortem webapp`: Crash Stats alone — the web pages and the API — on shared storage.

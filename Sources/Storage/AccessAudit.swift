@@ -3,7 +3,8 @@ import Foundation
 /// The protected-data audit (`data-and-access.md` §4, Socorro's `auditgroups`): members of the
 /// protected groups lose that membership when their account is inactive, when their email
 /// domain is not an employee domain and they hold no live policy exception, or when they have
-/// not signed in for `inactiveDays` and hold no unexpired token. Each removal is an audit-log
+/// not signed in for `inactiveDays` and hold no unexpired token; with an identity provider that
+/// reports disabled users (`issuerDisabled`), such members are also deactivated. Each removal is an audit-log
 /// entry by `auditgroups` with its reason; tokens lose the permissions at once (a token's
 /// permissions are intersected with its owner's at each use).
 public struct AccessAudit: Sendable {
@@ -30,11 +31,17 @@ public struct AccessAudit: Sendable {
 
     let metadata: MetadataStore
     public let settings: Settings
+    /// Asks the identity provider whether an OpenID Connect subject is disabled: true, false, or
+    /// nil when it does not say (nothing happens then).
+    let issuerDisabled: (@Sendable (String) async throws -> Bool?)?
 
-    public init(metadata: MetadataStore, settings: Settings) {
+    public init(metadata: MetadataStore, settings: Settings, issuerDisabled: (@Sendable (String) async throws -> Bool?)? = nil) {
         self.metadata = metadata
         self.settings = settings
+        self.issuerDisabled = issuerDisabled
     }
+
+    static let disabledReason = "the identity provider reports the account disabled"
 
     /// Finds (and unless `dryRun`, makes) the removals, at the store's clock.
     public func run(dryRun: Bool) async throws -> [Removal] {
@@ -51,7 +58,12 @@ public struct AccessAudit: Sendable {
             let domain = account.email.split(separator: "@").last.map { String($0).lowercased() } ?? ""
             let liveException = exceptions[account.id].map { $0.isLive(at: now) } ?? false
             let reason: String?
-            if !account.isActive {
+            if account.isActive, let subject = overview.openIDSubject, let issuerDisabled,
+               (try? await issuerDisabled(subject)) == true {
+                // Deactivated, not only removed from the groups: the issuer no longer vouches for them.
+                reason = Self.disabledReason
+                if !dryRun { try await metadata.setActive(accountID: account.id, active: false, actor: Self.actor, reason: Self.disabledReason) }
+            } else if !account.isActive {
                 reason = "the account is inactive"
             } else if !settings.employeeDomains.isEmpty, !settings.employeeDomains.contains(domain), !liveException {
                 reason = exceptions[account.id] == nil

@@ -78,6 +78,13 @@ extension MetadataStore {
         }
     }
 
+    /// Records the OpenID Connect subject an account signed in as.
+    public func setOpenIDSubject(_ subject: String, accountID: Int64) async throws {
+        try await database.write { db in
+            try await db.raw("UPDATE accounts SET oidc_subject = \(bind: String(subject.prefix(255))) WHERE id = \(bind: accountID)").run()
+        }
+    }
+
     /// One account as the administration pages list it.
     public struct AccountOverview: Sendable {
         public let account: Account
@@ -88,6 +95,8 @@ extension MetadataStore {
         /// Tokens not yet expired.
         public let liveTokens: Int
         public let exception: PolicyException?
+        /// The OpenID Connect subject the account last signed in as.
+        public let openIDSubject: String?
     }
 
     /// Accounts whose email contains `search` (all when empty), by email, at most `limit`.
@@ -124,7 +133,7 @@ extension MetadataStore {
         let now = clock()
         guard let account = try await account(id: id) else { return nil }
         let (times, groups, tokenExpiries) = try await database.withConnection { db in
-            (try await db.raw("SELECT created_at, last_login FROM accounts WHERE id = \(bind: id)").first(),
+            (try await db.raw("SELECT created_at, last_login, oidc_subject FROM accounts WHERE id = \(bind: id)").first(),
              try await db.raw("""
                 SELECT g.name FROM account_groups ag JOIN permission_groups g ON g.id = ag.group_id WHERE ag.account_id = \(bind: id) ORDER BY g.name
                 """).all().map { try $0.decode(column: "name", as: String.self) },
@@ -135,7 +144,8 @@ extension MetadataStore {
         if let exceptions { exception = exceptions[id] } else { exception = try await policyExceptions()[id] }
         return AccountOverview(account: account, createdAt: try times.decode(column: "created_at", as: Int64.self),
                                lastLogin: try times.decode(column: "last_login", as: Int64?.self), groups: groups, tokens: tokenExpiries.count,
-                               liveTokens: tokenExpiries.filter { $0 > now }.count, exception: exception)
+                               liveTokens: tokenExpiries.filter { $0 > now }.count, exception: exception,
+                               openIDSubject: try times.decode(column: "oidc_subject", as: String?.self))
     }
 
     /// The audit log, newest first, narrowed by actor, target and action (exact) and a time range.

@@ -341,6 +341,9 @@ enum Migrations {
             )
             """,
             "CREATE INDEX job_runs_job ON job_runs (job, id)",
+            // The OpenID Connect subject an account signed in as: the audit asks the issuer
+            // about it (users the issuer disabled are deactivated).
+            "ALTER TABLE accounts ADD COLUMN oidc_subject TEXT",
         ]),
     ]
 

@@ -138,6 +138,32 @@ import TestSupport
         }
     }
 
+    @Test func theUserStatusEndpointSaysWhoIsDisabled() async throws {
+        let dir = TestData.temporaryDirectory("oidc-status")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let answers = ["blocked": #"{"user_id": "a", "blocked": true}"#, "keycloak": #"{"id": "b", "enabled": false}"#,
+                       "scim": #"{"active": false}"#, "fine": #"{"enabled": true, "blocked": false}"#, "silent": #"{"email": "x@y"}"#,
+                       "garbage": "not json"]
+        var routes: [String: TestHTTPServer.Response] = ["/users/missing": .status(404)]
+        for (name, body) in answers {
+            try Data(body.utf8).write(to: URL(fileURLWithPath: dir + "/" + name))
+            routes["/users/\(name)"] = .file(dir + "/" + name)
+        }
+        let server = try TestHTTPServer(routes: routes)
+        defer { server.shutdown() }
+        let client = OpenIDClient(settings: OpenIDSettings(issuer: "https://issuer.example", clientID: "c", clientSecret: "s",
+                                                           userStatusURL: server.baseURL + "/users/{sub}"))
+        #expect(try await client.isDisabled(subject: "blocked") == true)
+        #expect(try await client.isDisabled(subject: "keycloak") == true)
+        #expect(try await client.isDisabled(subject: "scim") == true)
+        #expect(try await client.isDisabled(subject: "fine") == false)
+        #expect(try await client.isDisabled(subject: "silent") == nil)
+        await #expect(throws: OpenIDError.self) { _ = try await client.isDisabled(subject: "garbage") }
+        await #expect(throws: OpenIDError.self) { _ = try await client.isDisabled(subject: "missing") }
+        let unconfigured = OpenIDClient(settings: OpenIDSettings(issuer: "https://issuer.example", clientID: "c", clientSecret: "s"))
+        #expect(try await unconfigured.isDisabled(subject: "blocked") == nil)
+    }
+
     @Test func aDiscoveryDocumentForAnotherIssuerIsRefused() async throws {
         let issuer = try Issuer(discoveryIssuer: { _ in "https://accounts.example.com" })
         try issuer.publish(ES256PrivateKey(), kid: "k1")

@@ -377,6 +377,7 @@ import TestSupport
         let metadata = try await MetadataStore.open(database)
         let account = try #require(try await metadata.account(email: "sso@example.com"), "the first sign-in creates the account")
         #expect(account.name == "Sam Sso" && account.permissions.isEmpty)
+        #expect(try await metadata.accountOverview(id: account.id)?.openIDSubject == "sso@example.com", "the audit can ask the issuer about this subject")
         #expect(try await metadata.lastLogin(accountID: account.id) != nil)
         await database.shutdown()
 

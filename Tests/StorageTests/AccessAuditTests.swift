@@ -80,6 +80,39 @@ import TestSupport
         await f.close()
     }
 
+    @Test func usersTheIssuerDisabledAreDeactivated() async throws {
+        let f = try await StorageFixture.make(.embedded)
+        let m = f.metadata
+        try await m.setGroup("Hackers", permissions: ["view_pii"])
+        var ids: [String: Int64] = [:]
+        for (email, subject) in [("gone@example.com", "sub-disabled"), ("here@example.com", "sub-enabled"), ("unsure@example.com", "sub-error"),
+                                 ("local@example.com", nil)] as [(String, String?)] {
+            let a = try await m.createAccount(email: email)
+            ids[email] = a.id
+            try await m.setMembership(accountID: a.id, group: "Hackers", member: true)
+            _ = try await m.createSession(accountID: a.id)
+            if let subject { try await m.setOpenIDSubject(subject, accountID: a.id) }
+        }
+        struct Unreachable: Error {}
+        let audit = AccessAudit(metadata: m, settings: .init(), issuerDisabled: { subject in
+            switch subject {
+            case "sub-disabled": return true
+            case "sub-enabled": return false
+            default: throw Unreachable()
+            }
+        })
+        let dry = try await audit.run(dryRun: true)
+        #expect(dry.map(\.email) == ["gone@example.com"] && dry.first?.reason == "the identity provider reports the account disabled")
+        #expect(try await m.account(id: ids["gone@example.com"]!)?.isActive == true, "a dry run deactivates nobody")
+        #expect(try await audit.run(dryRun: false).map(\.email) == ["gone@example.com"])
+        #expect(try await m.account(id: ids["gone@example.com"]!)?.isActive == false)
+        #expect(try await m.groups().first?.members == ["here@example.com", "local@example.com", "unsure@example.com"],
+                "an issuer that cannot answer changes nothing")
+        let log = try await m.auditLog(actor: AccessAudit.actor, target: "account:\(ids["gone@example.com"]!)", action: nil, from: nil, to: nil)
+        #expect(Set(log.map(\.action)) == ["deactivate", "group-remove"])
+        await f.close()
+    }
+
     @Test(arguments: Backend.allCases)
     func deactivationEndsSessionsAndTokensAtOnce(_ backend: Backend) async throws {
         let f = try await StorageFixture.make(backend)

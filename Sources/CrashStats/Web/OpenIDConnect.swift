@@ -24,9 +24,17 @@ public struct OpenIDSettings: Sendable {
     /// Whether a first sign-in creates the account (with no permissions); else only accounts that
     /// exist may sign in.
     public var createAccounts: Bool
+    /// Where the issuer says whether a user is disabled (no standard exists: Auth0's management
+    /// API, Keycloak's admin API, SCIM): a URL with `{sub}`, answered with JSON that has
+    /// `blocked`, `enabled` or `active`. Empty: the audit does not ask.
+    public var userStatusURL: String
+    /// A bearer token for `userStatusURL`.
+    public var userStatusToken: String
 
     public init(issuer: String, clientID: String, clientSecret: String, redirectURL: String = "", displayName: String = "single sign-on",
-                createAccounts: Bool = true) {
+                createAccounts: Bool = true, userStatusURL: String = "", userStatusToken: String = "") {
+        self.userStatusURL = userStatusURL
+        self.userStatusToken = userStatusToken
         self.issuer = issuer.hasSuffix("/") ? String(issuer.dropLast()) : issuer
         self.clientID = clientID
         self.clientSecret = clientSecret
@@ -185,6 +193,24 @@ public final class OpenIDClient: Sendable {
         guard let presented = claims.nonce, Self.constantTimeEqual(presented, nonce) else { throw OpenIDError("the ID token's nonce does not match") }
         let email = claims.emailVerified?.value == false ? "" : (claims.email ?? "")
         return OpenIDIdentity(subject: claims.sub.value, email: email.lowercased(), name: claims.name ?? "")
+    }
+
+    // MARK: - user status
+
+    /// Whether the issuer reports `subject` disabled: `blocked: true`, `enabled: false` or
+    /// `active: false` in its answer; nil when no status URL is configured or the answer says
+    /// neither. Errors (unreachable, not 200) are thrown: the audit then changes nothing.
+    public func isDisabled(subject: String) async throws -> Bool? {
+        guard !settings.userStatusURL.isEmpty else { return nil }
+        let url = settings.userStatusURL.replacingOccurrences(of: "{sub}", with: BugLinks.quotePlus(subject).replacingOccurrences(of: "+", with: "%20"))
+        var request = HTTPClientRequest(url: url)
+        request.headers.add(name: "Accept", value: "application/json")
+        if !settings.userStatusToken.isEmpty { request.headers.add(name: "Authorization", value: "Bearer \(settings.userStatusToken)") }
+        let (status, body) = try await Self.fetch(request)
+        guard status == 200, let doc = JSONValue.parse(body) else { throw OpenIDError("the user status of \(subject) could not be read (HTTP \(status))") }
+        if doc["blocked"] == .bool(true) || doc["enabled"] == .bool(false) || doc["active"] == .bool(false) { return true }
+        if doc["blocked"] == .bool(false) || doc["enabled"] == .bool(true) || doc["active"] == .bool(true) { return false }
+        return nil
     }
 
     // MARK: - the issuer's documents

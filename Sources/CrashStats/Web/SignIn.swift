@@ -259,6 +259,7 @@ extension CrashStatsWeb {
                 return errorPage(.forbidden, "No account", "There is no account for \(identity.email) on this site; ask an administrator.")
             }
             guard account.isActive else { return errorPage(.forbidden, "Account disabled", "The account \(identity.email) is disabled.") }
+            try await api.metadata.setOpenIDSubject(identity.subject, accountID: account.id)
             let (token, _) = try await api.metadata.createSession(accountID: account.id)
             var response = Self.redirect(Self.localPath(pending.next))
             response.headers.append(HTTPField(name: .setCookie, value: cookie(Self.sessionCookie, token, maxAge: 14 * 86_400)))
