@@ -55,6 +55,14 @@ let package = Package(
         .target(name: "CSystemShims", linkerSettings: [.linkedLibrary("z")]),
         .target(name: "X86Decoder", swiftSettings: strict),
         .target(name: "MinidumpFormat", swiftSettings: strict),
+        // Native debug files: ELF (and later Mach-O) containers, DWARF debug information, and
+        // the .sym writer that turns them into Breakpad symbol files.
+        .target(
+            name: "ObjectFiles",
+            dependencies: [.product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict),
+        .target(name: "DWARF", dependencies: ["ObjectFiles"], swiftSettings: strict),
+        .target(name: "SymbolDump", dependencies: ["ObjectFiles", "DWARF"], swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
         // The crash data model every service shares: crash ids, blob key layout, the crash
         // schemas (YAML, hence Yams), products and bug links.
@@ -162,7 +170,7 @@ let package = Package(
             name: "PostmortemCLI",
             dependencies: [
                 "BreakpadSymbols", "SymbolSources", "Symbolication", "MinidumpFormat", "Stackwalker", "Signatures", "JSONSupport",
-                "CrashModel", "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats", "SymbolServer",
+                "CrashModel", "Storage", "ServiceSupport", "Collector", "Processor", "CrashStats", "SymbolServer", "ObjectFiles", "SymbolDump",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"), .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -172,6 +180,8 @@ let package = Package(
             swiftSettings: strict),
 
         .testTarget(name: "BreakpadSymbolsTests", dependencies: ["BreakpadSymbols", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SymbolDumpTests", dependencies: ["SymbolDump", "ObjectFiles", "DWARF", "BreakpadSymbols", "JSONSupport", "TestSupport"],
+                    swiftSettings: strict),
         .testTarget(
             name: "SymbolSourcesTests",
             dependencies: ["SymbolSources", "TestSupport"],

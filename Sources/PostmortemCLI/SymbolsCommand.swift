@@ -1,13 +1,66 @@
 import ArgumentParser
 import BreakpadSymbols
+import ObjectFiles
+import SymbolDump
 import Foundation
+import ServiceSupport
 import SymbolSources
 
 struct SymbolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "symbols",
-        abstract: "Inspect Breakpad symbol files; upload them to a symbol server.",
-        subcommands: [Info.self, Lookup.self, SymbolsUploadCommand.self])
+        abstract: "Inspect Breakpad symbol files; write them from ELF/DWARF files; upload them to a symbol server.",
+        subcommands: [Info.self, Lookup.self, Dump.self, SymbolsUploadCommand.self])
+
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dump",
+            abstract: "Write a Breakpad .sym from an ELF file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC.",
+            discussion: """
+            Without --tree the .sym goes to standard output. With --tree OUT every FILE is written to \
+            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. STACK CFI records and Mach-O \
+            files are not written yet.
+            """)
+        @Argument(help: "ELF executables, shared libraries or objects.") var files: [String]
+        @Option(name: .customLong("debug-file"), help: "The separate debug file (.debug / .dbg) holding the DWARF of the single FILE.") var debugFile: String?
+        @Option(help: "Write a symbol-server tree under this directory instead of standard output.") var tree: String?
+        @Flag(name: .customLong("no-inlines"), help: "Leave out INLINE and INLINE_ORIGIN records.") var noInlines = false
+        @Flag(name: .customLong("no-cfi"), help: "Leave out STACK CFI records (none are written yet).") var noCFI = false
+
+        func validate() throws {
+            guard !files.isEmpty else { throw ValidationError("name at least one file") }
+            if tree == nil, files.count > 1 { throw ValidationError("several files need --tree OUT") }
+            if debugFile != nil, files.count > 1 { throw ValidationError("--debug-file goes with a single FILE") }
+        }
+
+        func run() throws {
+            var failed = 0
+            for (n, path) in files.enumerated() {
+                if files.count > 1 { FileHandleOutput.stderr("[\(n + 1)/\(files.count)] \(path)\n") }
+                do {
+                    let binary = try ELFFile(path: path)
+                    let debug = try debugFile.map { try ELFFile(path: $0) }
+                    let name = (path as NSString).lastPathComponent
+                    let (text, summary, problems) = try SymbolFileWriter.write(
+                        binary: binary, debug: debug, debugFileName: name,
+                        options: .init(inlines: !noInlines, generator: "postmortem \(PostmortemVersion.current)"))
+                    for p in problems.prefix(20) { FileHandleOutput.stderr("\(path): skipped DWARF \(p)\n") }
+                    if let tree {
+                        let directory = "\(tree)/\(name)/\(binary.debugID)"
+                        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name).sym"))
+                        FileHandleOutput.stderr("\(directory)/\(name).sym: \(summary.functions) FUNC, \(summary.lines) lines, \(summary.inlines) INLINE, \(summary.publics) PUBLIC\n")
+                    } else {
+                        FileHandleOutput.stdout(text)
+                    }
+                } catch {
+                    FileHandleOutput.stderr("\(path): \(error)\n")
+                    failed += 1
+                }
+            }
+            if failed > 0 { throw ExitCode(1) }
+        }
+    }
 
     struct Info: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "info", abstract: "Print a symbol file's module header, record counts and parse time.")
