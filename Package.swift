@@ -257,7 +257,7 @@ let package = Package(
         .target(
             name: "FuzzTargets",
             dependencies: ["MinidumpFormat", "Stackwalker", "X86Decoder", "BreakpadSymbols", "Collector", "CrashStats", "Symbolication", "SymbolServer", "CrashModel", "ServiceSupport",
-                           "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport",
+                           "Processor", "Storage", "Signatures", "SymbolSources", "JSONSupport", "ObjectFiles", "DWARF", "SymbolDump",
                            .product(name: "Logging", package: "swift-log"), .product(name: "NIOCore", package: "swift-nio")],
             path: "Fuzz/Targets", swiftSettings: strict),
         .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "TestSupport", "MinidumpSynth"], swiftSettings: strict),

@@ -36,8 +36,8 @@ extension DWARFInfoReader {
     func lineTable(at offset: UInt64, unit: CompilationUnit, compDir: String, unitName: String) throws(ObjectFileError) -> LineTable {
         var c = DWARFCursor(sections.line, at: offset)
         let (length, dwarf64) = try c.initialLength()
-        let end = c.offset + length
-        guard end <= UInt64(sections.line.count) else { throw .malformed("line program at \(offset) runs past .debug_line") }
+        let (end, overflow) = c.offset.addingReportingOverflow(length)
+        guard !overflow, end <= UInt64(sections.line.count) else { throw .malformed("line program at \(offset) runs past .debug_line") }
         let version = try c.u16()
         guard (2...5).contains(version) else { throw .notSupported("line table version \(version)") }
         var addressSize = unit.addressSize
@@ -46,7 +46,8 @@ extension DWARFInfoReader {
             _ = try c.u8() // segment selector size
         }
         let headerLength = try c.sectionOffset(dwarf64: dwarf64)
-        let programStart = c.offset + headerLength
+        let (programStart, headerOverflow) = c.offset.addingReportingOverflow(headerLength)
+        guard !headerOverflow, programStart <= end else { throw .malformed("line program header at \(offset) runs past its program") }
         let minInstructionLength = UInt64(try c.u8())
         if version >= 4 { _ = try c.u8() } // maximum operations per instruction (VLIW only)
         let defaultIsStmt = try c.u8() != 0
@@ -87,7 +88,7 @@ extension DWARFInfoReader {
             let directories = try entries(try entryFormat()).map(\.path)
             let dirs = directories.map { $0.hasPrefix("/") ? $0 : join(compDir, $0) }
             let files = try entries(try entryFormat())
-            table.files = files.map { f in join(Int(f.dir) < dirs.count ? dirs[Int(f.dir)] : compDir, f.path) }
+            table.files = files.map { f in join(Int(exactly: f.dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, f.path) }
         } else {
             var dirs = [compDir]
             while true {
@@ -103,7 +104,7 @@ extension DWARFInfoReader {
                 if name.isEmpty { break }
                 let dir = try c.uleb()
                 _ = try c.uleb(); _ = try c.uleb()
-                table.files.append(join(Int(dir) < dirs.count ? dirs[Int(dir)] : compDir, name))
+                table.files.append(join(Int(exactly: dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, name))
                 if table.files.count > 1 << 20 { throw .malformed("too many files in a line table") }
             }
         }
@@ -115,7 +116,7 @@ extension DWARFInfoReader {
         _ = isStmt
         func emit(_ at: UInt64) {
             if let p = pending, at > p.0 { table.ranges.append(LineRange(start: p.0, end: at, file: p.1, line: p.2)) }
-            pending = (at, Int(file), line)
+            pending = (at, Int(exactly: file) ?? Int.max, line)
         }
         func advance(_ operations: UInt64) { address = address &+ operations &* minInstructionLength }
         var steps = 0
@@ -133,7 +134,8 @@ extension DWARFInfoReader {
             switch op {
             case 0: // extended
                 let len = try c.uleb()
-                let next = c.offset + len
+                let (next, extendedOverflow) = c.offset.addingReportingOverflow(len)
+                guard !extendedOverflow, next <= end else { throw .malformed("an extended line opcode runs past its program") }
                 guard len > 0 else { continue }
                 let sub = try c.u8()
                 switch sub {
@@ -142,7 +144,7 @@ extension DWARFInfoReader {
                     pending = nil
                     address = 0; file = 1; line = 1; isStmt = defaultIsStmt
                 case 2: // set_address
-                    address = try c.unsigned(size: Int(len - 1) == 4 || Int(len - 1) == 8 ? Int(len - 1) : addressSize)
+                    address = try c.unsigned(size: len == 5 ? 4 : len == 9 ? 8 : addressSize)
                     // A new address without a row: the row in progress ends here.
                     if let p = pending, address > p.0 {
                         table.ranges.append(LineRange(start: p.0, end: address, file: p.1, line: p.2))

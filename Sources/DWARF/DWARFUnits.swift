@@ -93,8 +93,8 @@ struct DWARFInfoReader {
         while !c.atEnd {
             let start = c.offset
             let (length, dwarf64) = try c.initialLength()
-            let end = c.offset + length
-            guard end <= UInt64(sections.info.count), end > c.offset else { throw .malformed("unit at \(start) runs past .debug_info") }
+            let (end, overflow) = c.offset.addingReportingOverflow(length)
+            guard !overflow, end <= UInt64(sections.info.count), end > c.offset else { throw .malformed("unit at \(start) runs past .debug_info") }
             let version = try c.u16()
             guard (2...5).contains(version) else { throw .notSupported("DWARF version \(version) (unit at \(start))") }
             var unitType: UInt8 = 1
@@ -210,7 +210,7 @@ struct DWARFInfoReader {
         case .strx(let i):
             let size: UInt64 = unit.dwarf64 ? 8 : 4
             let base = unit.strOffsetsBase == 0 && unit.version >= 5 ? (unit.dwarf64 ? 16 : 8) : unit.strOffsetsBase
-            guard let o = try? sections.strOffsets.word(base + i * size, is64: unit.dwarf64, "str offset") else { return nil }
+            guard let o = try? sections.strOffsets.word(base &+ i &* size, is64: unit.dwarf64, "str offset") else { return nil }
             return sections.str.cString(o)
         default: return nil
         }
@@ -221,7 +221,7 @@ struct DWARFInfoReader {
         case .unsigned(let a): return a
         case .addrx(let i):
             let base = unit.addrBase == 0 ? 8 : unit.addrBase
-            return try? sections.addr.word(base + i * UInt64(unit.addressSize), is64: unit.addressSize == 8, "debug_addr entry")
+            return try? sections.addr.word(base &+ i &* UInt64(unit.addressSize), is64: unit.addressSize == 8, "debug_addr entry")
         default: return nil
         }
     }
@@ -239,7 +239,7 @@ struct DWARFInfoReader {
         case .secOffset(let o): offset = o
         case .rnglistx(let i):
             let size: UInt64 = unit.dwarf64 ? 8 : 4
-            offset = unit.rnglistsBase + (try sections.rnglists.word(unit.rnglistsBase + i * size, is64: unit.dwarf64, "rnglist offset"))
+            offset = unit.rnglistsBase &+ (try sections.rnglists.word(unit.rnglistsBase &+ i &* size, is64: unit.dwarf64, "rnglist offset"))
         case .unsigned(let o): offset = o
         default: return []
         }

@@ -196,7 +196,7 @@ public struct DebugInfo: Sendable {
                     let depth = (stack.last?.inlineDepth ?? -1) + 1
                     let ranges = try pcRanges()
                     if !ranges.isEmpty {
-                        let file = callFile.flatMap { Int($0) < fileMap.count ? fileMap[Int($0)] : nil }
+                        let file = callFile.flatMap { Int(exactly: $0) }.flatMap { $0 < fileMap.count ? fileMap[$0] : nil }
                         functions[f].function.inlines.append(Inline(depth: depth, name: "", callFile: file, callLine: callLine, ranges: ranges.sorted()))
                         inlines.append((f, functions[f].function.inlines.count - 1, reference ?? dieOffset))
                         if reference == nil { names.entries[dieOffset] = NameTable.Entry(name: name, linkage: linkage, reference: nil) }

@@ -105,7 +105,7 @@ public struct ELFFile: Sendable {
         // Raw section headers first; names need the string table section.
         struct RawSection { var name: UInt32, type: UInt32, flags: UInt64, addr: UInt64, offset: UInt64, size: UInt64, link: UInt32, entsize: UInt64 }
         func rawSection(_ i: UInt64) throws(ObjectFileError) -> RawSection {
-            let o = shoff + i * shentsize
+            let o = shoff &+ i &* shentsize
             guard shentsize >= (is64 ? 64 : 40) else { throw .malformed("section header size \(shentsize) is too small") }
             if is64 {
                 return RawSection(name: try bytes.u32(o, "sh_name"), type: try bytes.u32(o + 4, "sh_type"), flags: try bytes.u64(o + 8, "sh_flags"),
@@ -143,7 +143,7 @@ public struct ELFFile: Sendable {
         if phoff != 0 {
             guard phentsize >= (is64 ? 56 : 32) || phnum == 0 else { throw .malformed("program header size \(phentsize) is too small") }
             for i in 0..<phnum {
-                let o = phoff + i * phentsize
+                let o = phoff &+ i &* phentsize
                 if is64 {
                     headers.append(ProgramHeader(type: try bytes.u32(o, "p_type"), offset: try bytes.u64(o + 8, "p_offset"),
                                                  virtualAddress: try bytes.u64(o + 16, "p_vaddr"), fileSize: try bytes.u64(o + 32, "p_filesz"),
@@ -198,10 +198,15 @@ public struct ELFFile: Sendable {
     }
 
     static func inflate(_ data: ObjectBytes, from start: Int, size: UInt64, what: String, bigEndian: Bool) throws(ObjectFileError) -> ObjectBytes {
-        guard size <= maxSectionSize else { throw .malformed("section \(what) claims \(size) bytes uncompressed") }
         guard start <= data.count else { throw .truncated(what: "compressed section \(what)", offset: UInt64(start), size: 0) }
+        // zlib cannot expand more than about 1032:1: a larger claim is a lie, refused before any
+        // memory is reserved for it.
+        let compressed = UInt64(data.count - start)
+        guard size <= maxSectionSize, size <= compressed &* 1100 &+ 4096 else {
+            throw .malformed("section \(what) claims \(size) bytes uncompressed from \(compressed)")
+        }
         var input = data.withUnsafeBytes { ByteBuffer(bytes: UnsafeRawBufferPointer(rebasing: $0[start...])) }
-        var output = ByteBufferAllocator().buffer(capacity: Int(size))
+        var output = ByteBufferAllocator().buffer(capacity: Int(min(size, 64 << 20)))
         do {
             try input.decompress(to: &output, with: .zlib())
         } catch {

@@ -41,11 +41,21 @@ public struct SymbolFileWriter {
         out += "INFO CODE_ID \(binary.codeID.uppercased())\n"
         out += "INFO GENERATOR \(clean(options.generator))\n"
 
+        // Code the linker dropped keeps its DWARF with address 0 (or another place outside the
+        // executable sections): only ranges starting in an executable section of a linked file count.
+        let code = binary.sections.filter { $0.flags & 0x6 == 0x6 && $0.size > 0 }.map { ($0.address, $0.address &+ $0.size) }.sorted { $0.0 < $1.0 }
+        func inCode(_ address: UInt64) -> Bool {
+            if binary.fileType == 1 || code.isEmpty { return true }
+            var lo = 0, hi = code.count
+            while lo < hi { let mid = (lo + hi) / 2; if code[mid].0 <= address { lo = mid + 1 } else { hi = mid } }
+            return lo > 0 && address < code[lo - 1].1
+        }
+
         // Function ranges by address; the first function at an address wins, later ones make it `m`.
         struct Entry { var function: Int; var range: DebugInfo.AddressRange; var multiple: Bool }
         var entries: [Entry] = []
         for (i, f) in info.functions.enumerated() {
-            for r in f.ranges where r.start >= load { entries.append(Entry(function: i, range: r, multiple: false)) }
+            for r in f.ranges where r.start >= load && inCode(r.start) { entries.append(Entry(function: i, range: r, multiple: false)) }
         }
         entries.sort { ($0.range.start, $0.function) < ($1.range.start, $1.function) }
         var unique: [Entry] = []
@@ -53,7 +63,7 @@ public struct SymbolFileWriter {
             if let last = unique.last, last.range.start == e.range.start { unique[unique.count - 1].multiple = true; continue }
             unique.append(e)
         }
-        let lines = info.lines.filter { $0.end > $0.start }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
+        let lines = info.lines.filter { $0.end > $0.start && inCode($0.start) }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
 
         // FILE and INLINE_ORIGIN ids for what the records use, numbered in name order.
         var usedFiles = Set<Int>(), usedOrigins = Set<String>()

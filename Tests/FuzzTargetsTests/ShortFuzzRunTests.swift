@@ -8,7 +8,8 @@ import TestSupport
 /// (`Fuzz/Corpus/<target>`, plus the shared test dumps and symbol files) and then random
 /// mutations of them — bit flips, byte runs, boundary numbers, splices, truncations — for a fixed
 /// budget. A trap ends the test process, which is the finding; coverage-guided long runs use
-/// libFuzzer on the same targets (docs/fuzzing.md).
+/// libFuzzer on the same targets (docs/fuzzing.md). `POSTMORTEM_FUZZ_INPUTS` and
+/// `POSTMORTEM_FUZZ_TARGETS` make a longer run of some targets.
 @Suite(.serialized) struct ShortFuzzRunTests {
     /// Inputs per target (seeds included); POSTMORTEM_FUZZ_INPUTS changes it.
     static let budget = Int(ProcessInfo.processInfo.environment["POSTMORTEM_FUZZ_INPUTS"] ?? "") ?? 2500
@@ -61,6 +62,8 @@ import TestSupport
 
     @Test(arguments: FuzzTargets.names)
     func mutationsOfTheSeedsNeverTrap(_ target: String) async throws {
+        // POSTMORTEM_FUZZ_TARGETS=a,b runs only those (a longer run of one reader).
+        if let only = ProcessInfo.processInfo.environment["POSTMORTEM_FUZZ_TARGETS"], !only.split(separator: ",").contains(Substring(target)) { return }
         let seeds = try Self.seeds(target)
         var rng = SeededGenerator(seed: UInt64(target.utf8.reduce(0) { $0 &* 31 &+ UInt64($1) }))
         var inputs = 0
