@@ -15,17 +15,16 @@ struct SymbolsCommand: ParsableCommand {
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dump",
-            abstract: "Write a Breakpad .sym from an ELF file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC.",
+            abstract: "Write a Breakpad .sym from an ELF file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC, STACK CFI.",
             discussion: """
             Without --tree the .sym goes to standard output. With --tree OUT every FILE is written to \
-            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. STACK CFI records and Mach-O \
-            files are not written yet.
+            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. Mach-O files are not read yet.
             """)
         @Argument(help: "ELF executables, shared libraries or objects.") var files: [String]
         @Option(name: .customLong("debug-file"), help: "The separate debug file (.debug / .dbg) holding the DWARF of the single FILE.") var debugFile: String?
         @Option(help: "Write a symbol-server tree under this directory instead of standard output.") var tree: String?
         @Flag(name: .customLong("no-inlines"), help: "Leave out INLINE and INLINE_ORIGIN records.") var noInlines = false
-        @Flag(name: .customLong("no-cfi"), help: "Leave out STACK CFI records (none are written yet).") var noCFI = false
+        @Flag(name: .customLong("no-cfi"), help: "Leave out STACK CFI records.") var noCFI = false
 
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("name at least one file") }
@@ -43,7 +42,7 @@ struct SymbolsCommand: ParsableCommand {
                     let name = (path as NSString).lastPathComponent
                     let (text, summary, problems) = try SymbolFileWriter.write(
                         binary: binary, debug: debug, debugFileName: name,
-                        options: .init(inlines: !noInlines, generator: "postmortem \(PostmortemVersion.current)"))
+                        options: .init(inlines: !noInlines, cfi: !noCFI, generator: "postmortem \(PostmortemVersion.current)"))
                     for p in problems.prefix(20) { FileHandleOutput.stderr("\(path): skipped DWARF \(p)\n") }
                     if let tree {
                         let directory = "\(tree)/\(name)/\(binary.debugID)"

@@ -7,9 +7,11 @@ import ObjectFiles
 public struct SymbolFileWriter {
     public struct Options: Sendable {
         public var inlines = true
+        public var cfi = true
         public var generator = "postmortem"
-        public init(inlines: Bool = true, generator: String = "postmortem") {
+        public init(inlines: Bool = true, cfi: Bool = true, generator: String = "postmortem") {
             self.inlines = inlines
+            self.cfi = cfi
             self.generator = generator
         }
     }
@@ -20,6 +22,8 @@ public struct SymbolFileWriter {
         public var inlines = 0
         public var publics = 0
         public var files = 0
+        /// Functions with STACK CFI records.
+        public var cfi = 0
     }
 
     /// The `.sym` text of `binary` (ids, architecture, symbols) with the DWARF of `debug` (the
@@ -124,6 +128,15 @@ public struct SymbolFileWriter {
         for (address, name) in publics.sorted(by: { $0.key < $1.key }) {
             out += "PUBLIC \(hex(address - load)) 0 \(clean(name))\n"
             summary.publics += 1
+        }
+        if options.cfi {
+            // The binary's .eh_frame, else the debug file's .debug_frame.
+            var (cfi, cfiProblems) = StackCFIWriter.read(binary)
+            if cfi.entries.isEmpty, let debug { (cfi, cfiProblems) = StackCFIWriter.read(debug) }
+            let (records, count) = StackCFIWriter.records(cfi, machine: binary.machine, load: load, inCode: inCode)
+            out += records
+            summary.cfi = count
+            problems += cfiProblems.prefix(20)
         }
         return (out, summary, problems)
     }

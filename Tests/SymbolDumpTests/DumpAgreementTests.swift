@@ -162,5 +162,45 @@ import TestSupport
         #expect(rate >= 0.995, "\(report)")
         #expect(differences.isEmpty, "every difference is explained: \(report)")
         print(report)
+
+        // STACK CFI against symbolic's CfiCache (Breakpad text too): the same records, rules
+        // compared as sets. Explained: after an epilogue we restate registers restored to their
+        // unspecified initial rule as `reg: reg` (Breakpad readers otherwise keep the previous
+        // row's rule); symbolic leaves them out.
+        let (cfiStatus, cfiOut, cfiErr) = try runProcess(python, [TestData.packageRoot + "/Tests/Oracles/symbolic_cfi.py", binary])
+        #expect(cfiStatus == 0, "\(String(decoding: cfiErr, as: UTF8.self).suffix(800))")
+        func records(_ text: String) -> [String: Set<String>] {
+            var out: [String: Set<String>] = [:]
+            for line in text.split(separator: "\n") where line.hasPrefix("STACK CFI ") {
+                var fields = line.split(separator: " ").dropFirst(2).map(String.init)
+                let isInit = fields.first == "INIT"
+                if isInit { fields.removeFirst() }
+                let key = (isInit ? "INIT " : "") + fields[0] + (isInit ? " " + fields[1] : "")
+                let rules = fields.dropFirst(isInit ? 2 : 1).joined(separator: " ")
+                // Split "a: x y + b: z" into "a: x y +" tokens.
+                var tokens: [String] = [], current = ""
+                for word in rules.split(separator: " ") {
+                    if word.hasSuffix(":"), !current.isEmpty { tokens.append(current); current = "" }
+                    current += (current.isEmpty ? "" : " ") + word
+                }
+                if !current.isEmpty { tokens.append(current) }
+                let kept = Set(tokens.filter { t in
+                    let parts = t.split(separator: " ")
+                    let restated = parts.count == 2 && (parts[0].dropLast() == parts[1] || (!isInit && parts[0] == ".ra:"))
+                    return !restated
+                })
+                // A row left with nothing but restated registers is one symbolic does not write.
+                if isInit || !kept.isEmpty { out[key] = kept }
+            }
+            return out
+        }
+        let ourCFI = records(text), theirCFI = records(String(decoding: cfiOut, as: UTF8.self))
+        #expect(!theirCFI.isEmpty || build.name.contains("relocatable"))
+        let keys = Set(ourCFI.keys).union(theirCFI.keys)
+        let sameCFI = keys.filter { ourCFI[$0] == theirCFI[$0] }.count
+        let cfiDifferences = keys.filter { ourCFI[$0] != theirCFI[$0] }.sorted().prefix(20).map { "\($0): ours \(ourCFI[$0]?.sorted() ?? []) | symbolic \(theirCFI[$0]?.sorted() ?? [])" }
+        let cfiReport = "\(build.name): \(sameCFI) of \(keys.count) STACK CFI records agree\n" + cfiDifferences.joined(separator: "\n")
+        #expect(keys.isEmpty || Double(sameCFI) / Double(keys.count) >= 0.995, "\(cfiReport)")
+        print("\(build.name): \(sameCFI) of \(keys.count) STACK CFI records agree with symbolic")
     }
 }
