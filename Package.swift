@@ -233,7 +233,7 @@ let package = Package(
         .target(
             name: "SymbolServer",
             dependencies: [
-                "BreakpadSymbols", "Storage", "CSystemShims", "ServiceSupport", "SymbolSources", "JSONSupport",
+                "BreakpadSymbols", "Storage", "CSystemShims", "ServiceSupport", "SymbolSources", "JSONSupport", "ObjectFiles", "SymbolDump",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"), .product(name: "NIOCore", package: "swift-nio"),

@@ -47,14 +47,26 @@ public struct SymbolUploader: Sendable {
                     unrecorded.removeAll()
                 }
             }
+            let memberNames = Set(archive.members.map(\.name))
             for (index, member) in archive.members.enumerated() {
-                let data = try Data(contentsOf: URL(fileURLWithPath: "\(extracted)/\(index)"), options: .alwaysMapped)
+                let path = "\(extracted)/\(index)"
+                let data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
                 if inFlight >= concurrency, let result = try await group.next() {
                     inFlight -= 1
                     try await collect(result)
                 }
                 group.addTask { (member.name, try await store.write(name: member.name, data: data, uploadID: id, isTry: isTry)) }
                 inFlight += 1
+                // A native debug file (ELF with DWARF) also gets its .sym, under the ids derived
+                // from it — unless the archive brings that .sym itself.
+                if let native = await NativeSymbols.generate(path: path, memberName: member.name), !memberNames.contains(native.name) {
+                    if inFlight >= concurrency, let result = try await group.next() {
+                        inFlight -= 1
+                        try await collect(result)
+                    }
+                    group.addTask { (native.name, try await store.write(name: native.name, data: native.data, uploadID: id, isTry: isTry)) }
+                    inFlight += 1
+                }
             }
             while let result = try await group.next() { try await collect(result) }
         }
