@@ -62,7 +62,9 @@ let package = Package(
             dependencies: [.product(name: "CompressNIO", package: "compress-nio"), .product(name: "NIOCore", package: "swift-nio")],
             swiftSettings: strict),
         .target(name: "DWARF", dependencies: ["ObjectFiles"], swiftSettings: strict),
-        .target(name: "SymbolDump", dependencies: ["ObjectFiles", "DWARF"], swiftSettings: strict),
+        // C++ (Itanium) and Rust (legacy) symbol names as people read them.
+        .target(name: "Demangle", swiftSettings: strict),
+        .target(name: "SymbolDump", dependencies: ["ObjectFiles", "DWARF", "Demangle"], swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
         // The crash data model every service shares: crash ids, blob key layout, the crash
         // schemas (YAML, hence Yams), products and bug links.
@@ -180,7 +182,8 @@ let package = Package(
             swiftSettings: strict),
 
         .testTarget(name: "BreakpadSymbolsTests", dependencies: ["BreakpadSymbols", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "SymbolDumpTests", dependencies: ["SymbolDump", "ObjectFiles", "DWARF", "BreakpadSymbols", "JSONSupport", "TestSupport"],
+        .testTarget(name: "DemangleTests", dependencies: ["Demangle", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "SymbolDumpTests", dependencies: ["SymbolDump", "ObjectFiles", "DWARF", "BreakpadSymbols", "JSONSupport", "Demangle", "TestSupport"],
                     swiftSettings: strict),
         .testTarget(
             name: "SymbolSourcesTests",

@@ -1,9 +1,12 @@
+import Demangle
 import DWARF
 import ObjectFiles
 
 /// Writes a Breakpad `.sym` from an object file and its debug information, in the layout
 /// Breakpad's `dump_syms` uses: MODULE, INFO CODE_ID, INFO GENERATOR, FILE, INLINE_ORIGIN, then
-/// FUNC records by address each followed by its INLINE and line records, then PUBLIC.
+/// FUNC records by address each followed by its INLINE and line records, then PUBLIC. Names are
+/// demangled (C++, Rust legacy) as Mozilla's dump_syms prints them: without the return types of
+/// function templates.
 public struct SymbolFileWriter {
     public struct Options: Sendable {
         public var inlines = true
@@ -84,6 +87,7 @@ public struct SymbolFileWriter {
                     }
                     guard !inline.ranges.isEmpty else { continue }
                     if let f = inline.callFile { usedFiles.insert(f) }
+                    inline.name = Demangler.demangle(inline.name, returnTypes: false)
                     usedOrigins.insert(inline.name)
                     inlines.append(inline)
                 }
@@ -107,7 +111,7 @@ public struct SymbolFileWriter {
             let f = info.functions[e.function]
             // A symbol starting the range names it (a split-off `main.cold` keeps its own name,
             // as symbolic and the linker call it); else the DWARF name.
-            let name = symbolNames[e.range.start] ?? f.name
+            let name = Demangler.demangle(symbolNames[e.range.start] ?? f.name, returnTypes: false)
             out += "FUNC \(e.multiple ? "m " : "")\(hex(e.range.start - load)) \(hex(e.range.end - e.range.start)) 0 \(clean(name))\n"
             summary.functions += 1
             for inline in inlines {
@@ -126,7 +130,7 @@ public struct SymbolFileWriter {
         var publics: [UInt64: String] = [:]
         for (address, name) in symbolNames where !funcStarts.contains(address) { publics[address] = name }
         for (address, name) in publics.sorted(by: { $0.key < $1.key }) {
-            out += "PUBLIC \(hex(address - load)) 0 \(clean(name))\n"
+            out += "PUBLIC \(hex(address - load)) 0 \(clean(Demangler.demangle(name, returnTypes: false)))\n"
             summary.publics += 1
         }
         if options.cfi {

@@ -1,4 +1,5 @@
 import BreakpadSymbols
+import Demangle
 import Foundation
 import JSONSupport
 import ObjectFiles
@@ -125,8 +126,10 @@ import TestSupport
         var agree = 0, explained: [String: Int] = [:]
         var differences: [String] = []
         for (address, answer) in zip(addresses, oracle) {
+            // symbolic answers raw (mangled) names; ours are demangled (the demangler is checked
+            // against the C++ runtime's in DemangleTests).
             let theirs: [Frame] = (answer["frames"]?.arrayValue ?? []).map {
-                ($0["symbol"]?.stringValue ?? "", $0["file"]?.stringValue ?? "", UInt32($0["line"]?.intValue ?? 0))
+                (Demangler.demangle($0["symbol"]?.stringValue ?? "", returnTypes: false), $0["file"]?.stringValue ?? "", UInt32($0["line"]?.intValue ?? 0))
             }
             var ours: [Frame] = []
             if let hit = table.lookup(address) {
