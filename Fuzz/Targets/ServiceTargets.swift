@@ -23,7 +23,7 @@ import Symbolication
 /// with mutations of `Fuzz/Corpus` (the short run CI does). A trap, an overflow or a sanitizer
 /// report is a finding; a documented error answer is not.
 public enum FuzzTargets {
-    public static let names = ["minidump", "sym", "submission", "supersearch", "symbolication", "processor", "symbolupload", "elf"]
+    public static let names = ["minidump", "sym", "submission", "supersearch", "symbolication", "processor", "symbolupload", "elf", "macho"]
 
     /// Runs one input through `target`; false for an unknown target name.
     public static func run(_ target: String, _ bytes: [UInt8]) async -> Bool {
@@ -36,6 +36,7 @@ public enum FuzzTargets {
         case "processor": await processor(bytes)
         case "symbolupload": symbolUpload(bytes)
         case "elf": elf(bytes)
+        case "macho": macho(bytes)
         default: return false
         }
         return true

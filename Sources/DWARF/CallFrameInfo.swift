@@ -140,7 +140,7 @@ public struct CallFrameInfo: Sendable {
             let length = try c.uleb()
             try c.skip(length)
         }
-        guard c.offset <= end, size > 0, start > 0 || !isEH else { return nil }
+        guard c.offset <= end, size > 0 else { return nil }
         let instructions = try data.slice(c.offset, end - c.offset, "FDE instructions")
         let rows = try execute(cie: cie, fdeInstructions: instructions, start: start, end: start &+ size)
         return Entry(start: start, size: size, returnAddressRegister: cie.returnAddressRegister, rows: rows)

@@ -15,8 +15,11 @@ public struct DWARFSections: Sendable {
     public init() {}
 
     /// The sections of an ELF file (compressed ones inflated).
-    public init(elf: ELFFile) throws(ObjectFileError) {
-        func get(_ name: String) throws(ObjectFileError) -> ObjectBytes { try elf.contents(named: name) ?? ObjectBytes([]) }
+    public init(elf: ELFFile) throws(ObjectFileError) { try self.init(object: elf) }
+
+    /// The DWARF sections of an object file of any container.
+    public init(object: any DebugObject) throws(ObjectFileError) {
+        func get(_ name: String) throws(ObjectFileError) -> ObjectBytes { try object.debugSection(name)?.data ?? ObjectBytes([]) }
         info = try get(".debug_info")
         abbrev = try get(".debug_abbrev")
         str = try get(".debug_str")

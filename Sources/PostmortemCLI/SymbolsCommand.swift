@@ -15,16 +15,30 @@ struct SymbolsCommand: ParsableCommand {
     struct Dump: ParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "dump",
-            abstract: "Write a Breakpad .sym from an ELF file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC, STACK CFI.",
+            abstract: "Write a Breakpad .sym from an ELF or Mach-O file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC, STACK CFI.",
             discussion: """
             Without --tree the .sym goes to standard output. With --tree OUT every FILE is written to \
-            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. Mach-O files are not read yet.
+            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. Mach-O: thin or fat (--arch), \
+            objects and dSYM companions (--debug-file); compact unwind is not read.
             """)
-        @Argument(help: "ELF executables, shared libraries or objects.") var files: [String]
+        @Argument(help: "ELF or Mach-O executables, shared libraries or objects.") var files: [String]
         @Option(name: .customLong("debug-file"), help: "The separate debug file (.debug / .dbg) holding the DWARF of the single FILE.") var debugFile: String?
         @Option(help: "Write a symbol-server tree under this directory instead of standard output.") var tree: String?
         @Flag(name: .customLong("no-inlines"), help: "Leave out INLINE and INLINE_ORIGIN records.") var noInlines = false
         @Flag(name: .customLong("no-cfi"), help: "Leave out STACK CFI records.") var noCFI = false
+        @Option(help: "The slice of a fat Mach-O file to dump (x86, x86_64, arm, arm64); default the first.") var arch: String?
+
+        /// An ELF or Mach-O file (one slice of a fat one).
+        static func open(_ path: String, arch: String?) throws -> any DebugObject {
+            let bytes = try ObjectBytes.map(path: path)
+            if ELFFile.isELF(bytes) { return try ELFFile(bytes: bytes) }
+            guard MachOFile.isMachO(bytes) else { throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file") }
+            let slices = try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+            guard let chosen = arch.map({ a in slices.first { $0.architecture.breakpadName == a } }) ?? slices.first else {
+                throw ObjectFileError.notSupported("\(path) has no \(arch ?? "") slice (it has \(slices.map(\.architecture.breakpadName).joined(separator: ", ")))")
+            }
+            return chosen
+        }
 
         func validate() throws {
             guard !files.isEmpty else { throw ValidationError("name at least one file") }
@@ -37,8 +51,8 @@ struct SymbolsCommand: ParsableCommand {
             for (n, path) in files.enumerated() {
                 if files.count > 1 { FileHandleOutput.stderr("[\(n + 1)/\(files.count)] \(path)\n") }
                 do {
-                    let binary = try ELFFile(path: path)
-                    let debug = try debugFile.map { try ELFFile(path: $0) }
+                    let binary = try Self.open(path, arch: arch)
+                    let debug = try debugFile.map { try Self.open($0, arch: arch ?? binary.architecture.breakpadName) }
                     let name = (path as NSString).lastPathComponent
                     let (text, summary, problems) = try SymbolFileWriter.write(
                         binary: binary, debug: debug, debugFileName: name,

@@ -4,29 +4,35 @@ import ObjectFiles
 /// `STACK CFI INIT` and `STACK CFI` records from `.eh_frame` / `.debug_frame`, with the register
 /// names Breakpad's readers use per architecture.
 enum StackCFIWriter {
-    static func registerNames(_ machine: ELFFile.Machine) -> [String] {
+    /// DWARF register number → the name `.sym` readers use.
+    static func registerNames(_ machine: ELFFile.Machine) -> [UInt64: String] {
+        func numbered(_ names: [String], from start: UInt64 = 0) -> [UInt64: String] {
+            Dictionary(uniqueKeysWithValues: names.enumerated().map { (start + UInt64($0.offset), $0.element) })
+        }
         switch machine {
-        case .x86_64: ["$rax", "$rdx", "$rcx", "$rbx", "$rsi", "$rdi", "$rbp", "$rsp"] + (8...15).map { "$r\($0)" } + ["$rip"]
-        case .x86: ["$eax", "$ecx", "$edx", "$ebx", "$esp", "$ebp", "$esi", "$edi", "$eip", "$eflags"]
-        case .arm: (0...12).map { "r\($0)" } + ["sp", "lr", "pc"]
-        case .arm64: (0...30).map { "x\($0)" } + ["sp"]
-        case .other: []
+        case .x86_64: return numbered(["$rax", "$rdx", "$rcx", "$rbx", "$rsi", "$rdi", "$rbp", "$rsp"] + (8...15).map { "$r\($0)" } + ["$rip"])
+        case .x86: return numbered(["$eax", "$ecx", "$edx", "$ebx", "$esp", "$ebp", "$esi", "$edi", "$eip", "$eflags"])
+        case .arm: return numbered((0...12).map { "r\($0)" } + ["sp", "lr", "pc"])
+        case .arm64:
+            // x0–x30, sp, and the SIMD registers v0–v31 (64–95), whose low halves d8–d15 are callee-saved.
+            return numbered((0...30).map { "x\($0)" } + ["sp"]).merging(numbered((0...31).map { "v\($0)" }, from: 64)) { a, _ in a }
+        case .other: return [:]
         }
     }
 
-    /// The call frame information of `elf`: `.eh_frame`, then `.debug_frame` entries for ranges
-    /// `.eh_frame` does not cover.
-    static func read(_ elf: ELFFile) -> (CallFrameInfo, [String]) {
+    /// The call frame information of `object`: `.eh_frame`, then `.debug_frame` entries for
+    /// ranges `.eh_frame` does not cover.
+    static func read(_ object: any DebugObject) -> (CallFrameInfo, [String]) {
         var info = CallFrameInfo(), problems: [String] = []
-        let addressSize = elf.is64 ? 8 : 4
-        if let s = elf.section(named: ".eh_frame"), let data = try? elf.contents(of: s) {
+        let addressSize = object.is64 ? 8 : 4
+        if let (data, address) = (try? object.debugSection(".eh_frame")) ?? nil {
             do {
-                let (eh, p) = try CallFrameInfo.read(data, isEH: true, sectionAddress: s.address, addressSize: addressSize)
+                let (eh, p) = try CallFrameInfo.read(data, isEH: true, sectionAddress: address, addressSize: addressSize)
                 info.entries = eh.entries
                 problems += p.map { ".eh_frame \($0)" }
             } catch { problems.append(".eh_frame: \(error)") }
         }
-        if let s = elf.section(named: ".debug_frame"), let data = try? elf.contents(of: s) {
+        if let (data, _) = (try? object.debugSection(".debug_frame")) ?? nil {
             do {
                 let (debug, p) = try CallFrameInfo.read(data, isEH: false, sectionAddress: 0, addressSize: addressSize)
                 let covered = Set(info.entries.map { $0.start })
@@ -42,7 +48,7 @@ enum StackCFIWriter {
     static func records(_ info: CallFrameInfo, machine: ELFFile.Machine, load: UInt64, inCode: (UInt64) -> Bool) -> (String, Int) {
         let names = registerNames(machine)
         guard !names.isEmpty else { return ("", 0) }
-        func name(_ r: UInt64) -> String? { r < UInt64(names.count) ? names[Int(r)] : nil }
+        func name(_ r: UInt64) -> String? { names[r] }
         var out = ""
         var count = 0
         for entry in info.entries where entry.start >= load && inCode(entry.start) {

@@ -31,28 +31,26 @@ public struct SymbolFileWriter {
 
     /// The `.sym` text of `binary` (ids, architecture, symbols) with the DWARF of `debug` (the
     /// binary itself, or its separate debug file). `problems` lists DWARF units that were skipped.
-    public static func write(binary: ELFFile, debug: ELFFile? = nil, debugFileName: String, options: Options = Options())
+    public static func write(binary: any DebugObject, debug: (any DebugObject)? = nil, debugFileName: String, options: Options = Options())
         throws(ObjectFileError) -> (text: String, summary: Summary, problems: [String]) {
         let source = debug ?? binary
-        let hasDWARF = source.section(named: ".debug_info") != nil
-        var (info, problems) = hasDWARF ? try DebugInfo.read(try DWARFSections(elf: source)) : (DebugInfo(), [])
-        // A relocatable object's debug sections still need their relocations applied (not done
-        // yet): say so rather than trust the addresses.
-        if source.fileType == 1, source.sections.contains(where: { $0.name == ".rela.debug_info" || $0.name == ".rel.debug_info" }) {
-            problems.append("relocatable object: relocations of the debug sections are not applied, addresses and ranges may be wrong")
-        }
+        let hasDWARF = source.hasDebugSection(".debug_info")
+        var (info, problems) = hasDWARF ? try DebugInfo.read(try DWARFSections(object: source)) : (DebugInfo(), [])
+        // A relocatable ELF object's debug sections still need their relocations applied (not
+        // done yet): say so rather than trust the addresses.
+        if let caveat = source.debugInformationCaveat { problems.append(caveat) }
         let load = binary.loadAddress
         var out = ""
         var summary = Summary()
-        out += "MODULE Linux \(binary.machine.breakpadName) \(binary.debugID) \(clean(debugFileName))\n"
-        out += "INFO CODE_ID \(binary.codeID.uppercased())\n"
+        out += "MODULE \(binary.operatingSystem) \(binary.architecture.breakpadName) \(binary.debugID) \(clean(debugFileName))\n"
+        if let code = binary.codeIdentifier { out += "INFO CODE_ID \(code)\n" }
         out += "INFO GENERATOR \(clean(options.generator))\n"
 
         // Code the linker dropped keeps its DWARF with address 0 (or another place outside the
         // executable sections): only ranges starting in an executable section of a linked file count.
-        let code = binary.sections.filter { $0.flags & 0x6 == 0x6 && $0.size > 0 }.map { ($0.address, $0.address &+ $0.size) }.sorted { $0.0 < $1.0 }
+        let code = binary.executableRanges().sorted { $0.0 < $1.0 }
         func inCode(_ address: UInt64) -> Bool {
-            if binary.fileType == 1 || code.isEmpty { return true }
+            if binary.isRelocatable || code.isEmpty { return true }
             var lo = 0, hi = code.count
             while lo < hi { let mid = (lo + hi) / 2; if code[mid].0 <= address { lo = mid + 1 } else { hi = mid } }
             return lo > 0 && address < code[lo - 1].1
@@ -102,9 +100,8 @@ public struct SymbolFileWriter {
 
         // The symbol table's function names by address (Thumb addresses without their low bit).
         var symbolNames: [UInt64: String] = [:]
-        for s in try binary.symbols() where s.isFunction && s.isDefined && s.value >= load && !s.name.isEmpty {
-            let address = binary.machine == .arm ? s.value & ~1 : s.value
-            if symbolNames[address] == nil || s.binding == 1 { symbolNames[address] = s.name }
+        for s in try binary.functionSymbols() where s.address >= load {
+            if symbolNames[s.address] == nil || s.global { symbolNames[s.address] = s.name }
         }
         let funcStarts = Set(unique.map(\.range.start))
         for (e, clipped, inlines) in body {
@@ -137,7 +134,7 @@ public struct SymbolFileWriter {
             // The binary's .eh_frame, else the debug file's .debug_frame.
             var (cfi, cfiProblems) = StackCFIWriter.read(binary)
             if cfi.entries.isEmpty, let debug { (cfi, cfiProblems) = StackCFIWriter.read(debug) }
-            let (records, count) = StackCFIWriter.records(cfi, machine: binary.machine, load: load, inCode: inCode)
+            let (records, count) = StackCFIWriter.records(cfi, machine: binary.architecture, load: load, inCode: inCode)
             out += records
             summary.cfi = count
             problems += cfiProblems.prefix(20)

@@ -1,0 +1,54 @@
+/// What writing a `.sym` needs from an object file, whatever its container (ELF, Mach-O).
+public protocol DebugObject: Sendable {
+    var architecture: ELFFile.Machine { get }
+    var is64: Bool { get }
+    /// The MODULE line's operating system: `Linux`, `mac`.
+    var operatingSystem: String { get }
+    var debugID: String { get }
+    /// INFO CODE_ID (nil: none is written).
+    var codeIdentifier: String? { get }
+    /// The address `.sym` records are relative to.
+    var loadAddress: UInt64 { get }
+    /// An object not linked yet: every address counts (no executable-section filter).
+    var isRelocatable: Bool { get }
+    /// [start, end) of the sections holding code.
+    func executableRanges() -> [(UInt64, UInt64)]
+    /// Defined function symbols: address (Thumb bit cleared) and name as the linker spells it,
+    /// without a platform prefix (`_` on Mach-O). `global` marks the name to prefer at an address.
+    func functionSymbols() throws(ObjectFileError) -> [(address: UInt64, name: String, global: Bool)]
+    /// A debug section by its ELF name (`.debug_info`, `.eh_frame`, `.debug_frame`): contents and address.
+    func debugSection(_ elfName: String) throws(ObjectFileError) -> (data: ObjectBytes, address: UInt64)?
+    /// Whether that section exists (without reading or inflating it).
+    func hasDebugSection(_ elfName: String) -> Bool
+    /// Why the debug information may not be trusted as it is (an unrelocated object), or nil.
+    var debugInformationCaveat: String? { get }
+}
+
+extension ELFFile: DebugObject {
+    public var architecture: Machine { machine }
+    public var operatingSystem: String { "Linux" }
+    public var codeIdentifier: String? { codeID.uppercased() }
+    public var isRelocatable: Bool { fileType == 1 }
+
+    public func executableRanges() -> [(UInt64, UInt64)] {
+        sections.filter { $0.flags & 0x6 == 0x6 && $0.size > 0 }.map { ($0.address, $0.address &+ $0.size) }
+    }
+
+    public func functionSymbols() throws(ObjectFileError) -> [(address: UInt64, name: String, global: Bool)] {
+        try symbols().filter { $0.isFunction && $0.isDefined && !$0.name.isEmpty }.map {
+            (address: machine == .arm ? $0.value & ~1 : $0.value, name: $0.name, global: $0.binding == 1)
+        }
+    }
+
+    public func debugSection(_ elfName: String) throws(ObjectFileError) -> (data: ObjectBytes, address: UInt64)? {
+        guard let s = section(named: elfName) else { return nil }
+        return (try contents(of: s), s.address)
+    }
+
+    public func hasDebugSection(_ elfName: String) -> Bool { section(named: elfName) != nil }
+
+    public var debugInformationCaveat: String? {
+        guard fileType == 1, sections.contains(where: { $0.name == ".rela.debug_info" || $0.name == ".rel.debug_info" }) else { return nil }
+        return "relocatable object: relocations of the debug sections are not applied, addresses and ranges may be wrong"
+    }
+}
