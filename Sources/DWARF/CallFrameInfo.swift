@@ -19,11 +19,39 @@ public struct CallFrameInfo: Sendable {
         case expression
     }
 
+    /// DWARF register number → rule, as a short array sorted by register (a frame has a handful
+    /// of saved registers; rows are copied at every change, which arrays make cheap).
+    public struct RegisterRules: Sendable, Equatable {
+        public struct Entry: Sendable, Equatable {
+            public let register: UInt64
+            public let rule: Rule
+        }
+        public private(set) var entries: [Entry] = []
+
+        public init() {}
+
+        public subscript(register: UInt64) -> Rule? {
+            get { entries.first { $0.register == register }?.rule }
+            set {
+                let i = entries.firstIndex { $0.register >= register } ?? entries.endIndex
+                let present = i < entries.endIndex && entries[i].register == register
+                switch (newValue, present) {
+                case (let rule?, true): entries[i] = Entry(register: register, rule: rule)
+                case (let rule?, false): entries.insert(Entry(register: register, rule: rule), at: i)
+                case (nil, true): entries.remove(at: i)
+                case (nil, false): break
+                }
+            }
+        }
+
+        /// The registers with a rule, ascending.
+        public var registers: [UInt64] { entries.map(\.register) }
+    }
+
     public struct Row: Sendable, Equatable {
         public let address: UInt64
         public let cfa: Rule
-        /// DWARF register number → rule.
-        public let registers: [UInt64: Rule]
+        public let registers: RegisterRules
     }
 
     public struct Entry: Sendable {
@@ -176,9 +204,9 @@ public struct CallFrameInfo: Sendable {
     /// the rules change.
     static func execute(cie: CIE, fdeInstructions: ObjectBytes, start: UInt64, end: UInt64) throws(ObjectFileError) -> [Row] {
         var cfa: Rule = .undefined
-        var registers: [UInt64: Rule] = [:]
-        var initial: [UInt64: Rule] = [:]
-        var stack: [(Rule, [UInt64: Rule])] = []
+        var registers = RegisterRules()
+        var initial = RegisterRules()
+        var stack: [(Rule, RegisterRules)] = []
         var location = start
         var rows: [Row] = []
         func commit() {

@@ -49,52 +49,66 @@ enum StackCFIWriter {
         let names = registerNames(machine)
         guard !names.isEmpty else { return ("", 0) }
         func name(_ r: UInt64) -> String? { names[r] }
-        var out = ""
+        var out = RecordBytes()
         var count = 0
         for entry in info.entries where entry.start >= load && inCode(entry.start) {
             guard let raName = name(entry.returnAddressRegister) else { continue }
-            func label(_ r: UInt64) -> String? { r == entry.returnAddressRegister ? ".ra" : name(r) }
-            func cfaText(_ rule: CallFrameInfo.Rule) -> String? {
-                guard case .cfa(let r, let offset) = rule, let n = name(r) else { return nil }
-                return ".cfa: \(n) \(offset) +"
-            }
-            func ruleText(_ r: UInt64, _ rule: CallFrameInfo.Rule?) -> String? {
-                guard let l = label(r) else { return nil }
+            let ra = entry.returnAddressRegister
+            func label(_ r: UInt64) -> String? { r == ra ? ".ra" : name(r) }
+            /// Appends ` <rule>` for register `r`; false when `.sym` cannot say it.
+            func addRule(_ r: UInt64, _ rule: CallFrameInfo.Rule?) -> Bool {
+                guard let l = label(r) else { return false }
                 switch rule {
-                case .offset(let o)?: return "\(l): .cfa \(o) + ^"
-                case .valueOffset(let o)?: return "\(l): .cfa \(o) +"
-                case .register(let other)?: return name(other).map { "\(l): \($0)" }
-                case .sameValue?, nil: return "\(l): \(name(r) ?? l)"
-                default: return nil
+                case .offset(let o)?: out.space(); out.add(l); out.add(": .cfa "); out.signed(o); out.add(" + ^")
+                case .valueOffset(let o)?: out.space(); out.add(l); out.add(": .cfa "); out.signed(o); out.add(" +")
+                case .register(let other)?:
+                    guard let n = name(other) else { return false }
+                    out.space(); out.add(l); out.add(": "); out.add(n)
+                case .sameValue?, nil: out.space(); out.add(l); out.add(": "); out.add(name(r) ?? l)
+                default: return false
                 }
+                return true
             }
             var previous: CallFrameInfo.Row?
-            var lines: [String] = []
+            var wrote = false
             for row in entry.rows {
-                guard let cfa = cfaText(row.cfa) else { break } // an expression CFA: nothing further is expressible
-                var parts: [String] = []
-                if previous == nil || previous!.cfa != row.cfa { parts.append(cfa) }
-                let raRule = row.registers[entry.returnAddressRegister]
+                // An expression CFA: nothing from here on is expressible.
+                guard case .cfa(let cfaRegister, let cfaOffset) = row.cfa, let cfaName = name(cfaRegister) else { break }
+                let mark = out.bytes.count
+                if previous == nil {
+                    out.add("STACK CFI INIT "); out.hex(entry.start - load); out.space(); out.hex(entry.size)
+                } else {
+                    out.add("STACK CFI "); out.hex(row.address - load)
+                }
+                let header = out.bytes.count
+                if previous == nil || previous!.cfa != row.cfa { out.add(" .cfa: "); out.add(cfaName); out.space(); out.signed(cfaOffset); out.add(" +") }
+                let raRule = row.registers[ra]
                 // An undefined return address (the outermost frame, `_start`) is left out, as
                 // Breakpad and symbolic do: the walk ends there.
-                if previous == nil || previous!.registers[entry.returnAddressRegister] != raRule, raRule != .undefined {
-                    if let t = ruleText(entry.returnAddressRegister, raRule) { parts.append(t) } else if previous == nil { parts.append(".ra: \(raName)") }
+                if previous == nil || previous!.registers[ra] != raRule, raRule != .undefined {
+                    if !addRule(ra, raRule), previous == nil { out.add(" .ra: "); out.add(raName) }
                 }
-                let changed = Set(row.registers.keys).union(previous?.registers.keys ?? [:].keys).filter { $0 != entry.returnAddressRegister }
-                for r in changed.sorted() where previous?.registers[r] != row.registers[r] {
-                    if let t = ruleText(r, row.registers[r]) { parts.append(t) }
+                // Registers whose rule changed: the two sorted register lists merged.
+                let now = row.registers.entries, before = previous?.registers.entries ?? []
+                var x = 0, y = 0
+                while x < now.count || y < before.count {
+                    let r: UInt64
+                    if y >= before.count || (x < now.count && now[x].register < before[y].register) { r = now[x].register; x += 1 }
+                    else if x >= now.count || before[y].register < now[x].register { r = before[y].register; y += 1 }
+                    else { r = now[x].register; x += 1; y += 1 }
+                    if r != ra, previous?.registers[r] != row.registers[r] { _ = addRule(r, row.registers[r]) }
                 }
-                if previous == nil {
-                    lines.append("STACK CFI INIT \(String(entry.start - load, radix: 16)) \(String(entry.size, radix: 16)) " + parts.joined(separator: " "))
-                } else if !parts.isEmpty {
-                    lines.append("STACK CFI \(String(row.address - load, radix: 16)) " + parts.joined(separator: " "))
+                if previous != nil, out.bytes.count == header {
+                    out.bytes.removeSubrange(mark...) // nothing changed that .sym can say
+                } else {
+                    out.newline()
+                    wrote = true
                 }
                 previous = row
             }
-            guard !lines.isEmpty else { continue }
-            out += lines.joined(separator: "\n") + "\n"
-            count += 1
+            if wrote { count += 1 }
         }
-        return (out, count)
+        return (String(decoding: out.bytes, as: UTF8.self), count)
+
     }
 }

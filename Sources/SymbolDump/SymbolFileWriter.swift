@@ -70,12 +70,13 @@ public struct SymbolFileWriter {
         }
         let lines = info.lines.filter { $0.end > $0.start && inCode($0.start) }.sorted { ($0.start, $0.end) < ($1.start, $1.end) }
 
-        // FILE and INLINE_ORIGIN ids for what the records use, numbered in name order.
-        var usedFiles = Set<Int>(), usedOrigins = Set<String>()
-        var body: [(entry: Entry, lines: [DebugInfo.Line], inlines: [DebugInfo.Inline])] = []
+        // FILE and INLINE_ORIGIN ids for what the records use, numbered in name order. Lines are
+        // clipped to their functions twice (to count files, then to write) rather than kept.
+        var usedFiles = [Bool](repeating: false, count: info.files.count), usedOrigins = Set<String>()
+        var inlinesOf: [[DebugInfo.Inline]] = []
+        inlinesOf.reserveCapacity(unique.count)
         for e in unique {
-            let clipped = Self.lines(lines, in: e.range)
-            for l in clipped { usedFiles.insert(l.file) }
+            Self.forEachLine(lines, in: e.range) { usedFiles[$0.file] = true }
             var inlines: [DebugInfo.Inline] = []
             if options.inlines {
                 for var inline in info.functions[e.function].inlines {
@@ -84,19 +85,22 @@ public struct SymbolFileWriter {
                         return end > s ? DebugInfo.AddressRange(start: s, end: end) : nil
                     }
                     guard !inline.ranges.isEmpty else { continue }
-                    if let f = inline.callFile { usedFiles.insert(f) }
+                    if let f = inline.callFile { usedFiles[f] = true }
                     inline.name = Demangler.demangle(inline.name, returnTypes: false)
                     usedOrigins.insert(inline.name)
                     inlines.append(inline)
                 }
             }
-            body.append((e, clipped, inlines))
+            inlinesOf.append(inlines)
         }
-        let fileIDs = Dictionary(uniqueKeysWithValues: usedFiles.sorted { info.files[$0] < info.files[$1] }.enumerated().map { ($0.element, $0.offset) })
-        for (file, id) in fileIDs.sorted(by: { $0.value < $1.value }) { out += "FILE \(id) \(clean(info.files[file]))\n" }
+        var fileIDs = [Int](repeating: -1, count: info.files.count)
+        for (id, file) in usedFiles.indices.filter({ usedFiles[$0] }).sorted(by: { info.files[$0] < info.files[$1] }).enumerated() {
+            fileIDs[file] = id
+            out += "FILE \(id) \(clean(info.files[file]))\n"
+            summary.files += 1
+        }
         let originIDs = Dictionary(uniqueKeysWithValues: usedOrigins.sorted().enumerated().map { ($0.element, $0.offset) })
         for (name, id) in originIDs.sorted(by: { $0.value < $1.value }) { out += "INLINE_ORIGIN \(id) \(clean(name))\n" }
-        summary.files = fileIDs.count
 
         // The symbol table's function names by address (Thumb addresses without their low bit).
         var symbolNames: [UInt64: String] = [:]
@@ -104,24 +108,32 @@ public struct SymbolFileWriter {
             if symbolNames[s.address] == nil || s.global { symbolNames[s.address] = s.name }
         }
         let funcStarts = Set(unique.map(\.range.start))
-        for (e, clipped, inlines) in body {
+        // FUNC, INLINE and line records, a million for a large library: written as bytes.
+        var records = RecordBytes()
+        for (e, inlines) in zip(unique, inlinesOf) {
             let f = info.functions[e.function]
             // A symbol starting the range names it (a split-off `main.cold` keeps its own name,
             // as symbolic and the linker call it); else the DWARF name.
             let name = Demangler.demangle(symbolNames[e.range.start] ?? f.name, returnTypes: false)
-            out += "FUNC \(e.multiple ? "m " : "")\(hex(e.range.start - load)) \(hex(e.range.end - e.range.start)) 0 \(clean(name))\n"
+            records.add(e.multiple ? "FUNC m " : "FUNC ")
+            records.hex(e.range.start - load); records.space(); records.hex(e.range.end - e.range.start); records.add(" 0 ")
+            records.add(clean(name)); records.newline()
             summary.functions += 1
             for inline in inlines {
-                out += "INLINE \(inline.depth) \(inline.callLine) \(inline.callFile.flatMap { fileIDs[$0] }.map(String.init) ?? "-1") \(originIDs[inline.name]!)"
-                for r in inline.ranges { out += " \(hex(r.start - load)) \(hex(r.end - r.start))" }
-                out += "\n"
+                records.add("INLINE "); records.decimal(UInt64(inline.depth)); records.space(); records.decimal(inline.callLine); records.space()
+                if let f = inline.callFile, fileIDs[f] >= 0 { records.decimal(UInt64(fileIDs[f])) } else { records.add("-1") }
+                records.space(); records.decimal(UInt64(originIDs[inline.name]!))
+                for r in inline.ranges { records.space(); records.hex(r.start - load); records.space(); records.hex(r.end - r.start) }
+                records.newline()
                 summary.inlines += 1
             }
-            for l in clipped {
-                out += "\(hex(l.start - load)) \(hex(l.end - l.start)) \(l.line) \(fileIDs[l.file]!)\n"
+            Self.forEachLine(lines, in: e.range) { l in
+                records.hex(l.start - load); records.space(); records.hex(l.end - l.start); records.space()
+                records.decimal(l.line); records.space(); records.decimal(UInt64(fileIDs[l.file])); records.newline()
                 summary.lines += 1
             }
         }
+        out += String(decoding: records.bytes, as: UTF8.self)
 
         // PUBLIC: defined function symbols no FUNC starts at (Breakpad's ELFSymbolsToModule).
         var publics: [UInt64: String] = [:]
@@ -142,8 +154,9 @@ public struct SymbolFileWriter {
         return (out, summary, problems)
     }
 
-    /// The line rows inside `range`, clipped to it; `lines` sorted by start.
-    static func lines(_ lines: [DebugInfo.Line], in range: DebugInfo.AddressRange) -> [DebugInfo.Line] {
+    /// The line rows inside `range`, clipped to it, adjacent rows of the same file and line as
+    /// one (as dump_syms writes them); `lines` sorted by start.
+    static func forEachLine(_ lines: [DebugInfo.Line], in range: DebugInfo.AddressRange, _ body: (DebugInfo.Line) -> Void) {
         // The first row that may end inside the range: rows do not overlap within a sequence,
         // so searching by start and stepping back one is enough.
         var lo = 0, hi = lines.count
@@ -152,27 +165,58 @@ public struct SymbolFileWriter {
             if lines[mid].start < range.start { lo = mid + 1 } else { hi = mid }
         }
         var i = max(0, lo - 1)
-        var out: [DebugInfo.Line] = []
+        var pending: DebugInfo.Line?
         while i < lines.count, lines[i].start < range.end {
             let l = lines[i]
             let s = max(l.start, range.start), e = min(l.end, range.end)
             if e > s {
-                // Adjacent rows of the same file and line become one record (as dump_syms writes them).
-                if let last = out.last, last.end == s, last.file == l.file, last.line == l.line {
-                    out[out.count - 1] = DebugInfo.Line(start: last.start, end: e, file: l.file, line: l.line)
+                if let p = pending, p.end == s, p.file == l.file, p.line == l.line {
+                    pending = DebugInfo.Line(start: p.start, end: e, file: l.file, line: l.line)
                 } else {
-                    out.append(DebugInfo.Line(start: s, end: e, file: l.file, line: l.line))
+                    if let p = pending { body(p) }
+                    pending = DebugInfo.Line(start: s, end: e, file: l.file, line: l.line)
                 }
             }
             i += 1
         }
-        return out
+        if let p = pending { body(p) }
     }
 
     /// Record text stays on one line.
     static func clean(_ s: String) -> String {
-        s.contains(where: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) ? String(s.map { $0 == "\n" || $0 == "\r" || $0 == "\r\n" ? " " : $0 }) : s
+        guard s.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D }) else { return s }
+        return String(decoding: s.utf8.map { $0 == 0x0A || $0 == 0x0D ? 0x20 : $0 }, as: UTF8.self)
     }
 
     static func hex(_ v: UInt64) -> String { String(v, radix: 16) }
+}
+
+/// Record text as bytes, numbers formatted in place (no string per number).
+struct RecordBytes {
+    var bytes: [UInt8] = []
+    static let digits = Array("0123456789abcdef".utf8)
+
+    mutating func add(_ s: String) { bytes.append(contentsOf: s.utf8) }
+    mutating func space() { bytes.append(0x20) }
+    mutating func newline() { bytes.append(0x0A) }
+
+    mutating func hex(_ v: UInt64) { number(v, base: 16) }
+    mutating func decimal(_ v: UInt64) { number(v, base: 10) }
+    mutating func signed(_ v: Int64) {
+        if v < 0 { bytes.append(0x2D) }
+        number(v.magnitude, base: 10)
+    }
+
+    /// Digits of `value` from the most significant one, without a temporary buffer.
+    mutating func number(_ value: UInt64, base: UInt64) {
+        var divisor: UInt64 = 1
+        while value / divisor >= base { divisor *= base }
+        var v = value
+        while true {
+            bytes.append(Self.digits[Int(v / divisor)])
+            v %= divisor
+            if divisor == 1 { break }
+            divisor /= base
+        }
+    }
 }
