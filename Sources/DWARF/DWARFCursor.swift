@@ -13,10 +13,12 @@ struct DWARFCursor {
 
     var atEnd: Bool { offset >= UInt64(data.count) }
 
-    mutating func u8() throws(ObjectFileError) -> UInt8 { defer { offset += 1 }; return try data.u8(offset, "DWARF byte") }
-    mutating func u16() throws(ObjectFileError) -> UInt16 { defer { offset += 2 }; return try data.u16(offset, "DWARF u16") }
-    mutating func u32() throws(ObjectFileError) -> UInt32 { defer { offset += 4 }; return try data.u32(offset, "DWARF u32") }
-    mutating func u64() throws(ObjectFileError) -> UInt64 { defer { offset += 8 }; return try data.u64(offset, "DWARF u64") }
+    // The position moves only after a read succeeded: a failed read at a wild offset (a hostile
+    // CIE pointer) must not move it past the end of the number range (found by the macho fuzz target).
+    mutating func u8() throws(ObjectFileError) -> UInt8 { let v = try data.u8(offset, "DWARF byte"); offset += 1; return v }
+    mutating func u16() throws(ObjectFileError) -> UInt16 { let v = try data.u16(offset, "DWARF u16"); offset += 2; return v }
+    mutating func u32() throws(ObjectFileError) -> UInt32 { let v = try data.u32(offset, "DWARF u32"); offset += 4; return v }
+    mutating func u64() throws(ObjectFileError) -> UInt64 { let v = try data.u64(offset, "DWARF u64"); offset += 8; return v }
 
     /// A 3-byte little-endian value (DW_FORM_strx3, addrx3).
     mutating func u24() throws(ObjectFileError) -> UInt64 {
