@@ -260,7 +260,7 @@ public struct CallFrameInfo: Sendable {
                 case 0x16: let r = try c.uleb(); try c.skip(try c.uleb()); registers[r] = .expression
                 case 0x2D: break // AArch64 negate_ra_state (pointer authentication)
                 case 0x2E: _ = try c.uleb() // GNU_args_size
-                case 0x2F: let r = try c.uleb(); registers[r] = .offset(-(Int64(bitPattern: try c.uleb()) &* cie.dataAlign))
+                case 0x2F: let r = try c.uleb(); registers[r] = .offset(0 &- (Int64(bitPattern: try c.uleb()) &* cie.dataAlign))
                 default: throw .notSupported("call frame instruction 0x\(String(op, radix: 16))")
                 }
             }

@@ -45,7 +45,8 @@ struct DWARFCursor {
             shift += 7
             if shift > 640 { throw .malformed("a signed LEB128 number runs on past 90 bytes") }
         } while b & 0x80 != 0
-        if shift < 64, b & 0x40 != 0 { result |= -(Int64(1) << shift) }
+        // Sign extension without negating (the shift may be 63).
+        if shift < 64, b & 0x40 != 0 { result |= ~Int64(0) << shift }
         return result
     }
 
