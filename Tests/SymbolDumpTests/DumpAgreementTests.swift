@@ -9,14 +9,13 @@ import TestSupport
 
 /// `symbols dump` against a second implementation: binaries built here with gcc and clang (C and
 /// C++ with templates, lambdas, inlining and recursion; -O0 and -O2; DWARF 4 and 5; zlib-compressed
-/// debug sections; executables, shared libraries and relocatable objects; aarch64 and Thumb)
+/// debug sections; executables and shared libraries (ELF), relocatable objects (Mach-O); aarch64 and Thumb)
 /// are dumped to `.sym`, and every address of every FUNC looked up through the `.sym` must give
 /// the function, file, line and inline chain PyPI `symbolic` 13.9.0 gives reading the binary
 /// itself — at least 99.5 % of addresses, every difference listed — with equal debug and code ids.
 @Suite(.serialized) struct DumpAgreementTests {
-    static let cpp = #"""
-    #include <cstdio>
-    #include <vector>
+    /// The C++ body both C++ builds share: templates, a lambda, inlining, recursion.
+    static let cppCore = #"""
     namespace geo {
     template <typename T> struct Vec {
         T x, y;
@@ -33,6 +32,11 @@ import TestSupport
         for (int i = 0; i < n; i++) s += add(i);
         return s;
     }
+
+    """#
+
+    /// A hosted C++ executable: the core plus the standard library.
+    static let cpp = "#include <cstdio>\n#include <vector>\n" + cppCore + #"""
     int main(int argc, char** argv) {
         geo::Vec<double> v{1.5, argc * 1.0};
         std::vector<int> xs(argc + 3, 7);
@@ -51,27 +55,10 @@ import TestSupport
     int entry(int n) { return sum(n) + walk(n) + cube(n); }
     """#
 
-    /// C++ without the standard library (no macOS SDK here): templates, a lambda, inlining,
-    /// recursion.
-    static let freestandingCpp = #"""
-    namespace geo {
-    template <typename T> struct Vec {
-        T x, y;
-        T dot(const Vec& o) const { return x * o.x + y * o.y; }
-    };
-    template <typename T> __attribute__((noinline)) T norm2(const Vec<T>& v) { return v.dot(v); }
-    }  // namespace geo
-    static inline int twice(int v) { return v * 2; }
-    static inline int quad(int v) { return twice(twice(v)); }
-    __attribute__((noinline)) int fib(int n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
-    __attribute__((noinline)) int apply(int n) {
-        auto add = [n](int k) { return quad(k) + n; };
-        int s = 0;
-        for (int i = 0; i < n; i++) s += add(i);
-        return s;
-    }
+    /// The core without the standard library (no macOS SDK here).
+    static let freestandingCpp = cppCore + """
     double entry(int n) { geo::Vec<double> v{1.5, n * 1.0}; return geo::norm2(v) + fib(n) + apply(n); }
-    """#
+    """
 
     struct Build: Sendable, CustomTestStringConvertible {
         let name: String
