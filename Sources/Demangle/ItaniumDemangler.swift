@@ -650,40 +650,35 @@ struct Parser {
         case UInt8(ascii: "T"):
             let t = try templateParam()
             substitutions.append(t)
-            if peek == UInt8(ascii: "I") {
-                let args = try templateArgList(record: false)
-                let full = TypeText(left: t.text + args)
-                substitutions.append(full)
-                return full
-            }
-            return t
+            return try applyingTemplateArgs(to: t)
         case UInt8(ascii: "S"):
-            if peek(1) == UInt8(ascii: "t") {
-                let saved = templateArgs
-                let n = try name()
-                templateArgs = saved
-                let t = TypeText(left: n.text)
-                substitutions.append(t)
-                return t
-            }
-            let sub = try substitution()
-            if peek == UInt8(ascii: "I") {
-                let args = try templateArgList(record: false)
-                let t = TypeText(left: sub.text + args)
-                substitutions.append(t)
-                return t
-            }
-            return sub
+            if peek(1) == UInt8(ascii: "t") { return try namedType() }
+            return try applyingTemplateArgs(to: try substitution())
         case UInt8(ascii: "N"), UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-            let saved = templateArgs
-            let n = try name()
-            templateArgs = saved
-            let t = TypeText(left: n.text)
-            substitutions.append(t)
-            return t
+            return try namedType()
         default:
             throw DemangleError()
         }
+    }
+
+    /// A class or enum type spelled as a <name>; the name's own template arguments must not
+    /// replace those the enclosing function's T_ parameters refer to.
+    mutating func namedType() throws -> TypeText {
+        let saved = templateArgs
+        let n = try name()
+        templateArgs = saved
+        let t = TypeText(left: n.text)
+        substitutions.append(t)
+        return t
+    }
+
+    /// `base` followed by template arguments is a type of its own and a substitution candidate.
+    mutating func applyingTemplateArgs(to base: TypeText) throws -> TypeText {
+        guard peek == UInt8(ascii: "I") else { return base }
+        let args = try templateArgList(record: false)
+        let t = TypeText(left: base.text + args)
+        substitutions.append(t)
+        return t
     }
 
     mutating func functionType() throws -> TypeText {
