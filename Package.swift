@@ -64,7 +64,7 @@ let package = Package(
         .target(name: "DWARF", dependencies: ["ObjectFiles"], swiftSettings: strict),
         // C++ (Itanium) and Rust (legacy) symbol names as people read them.
         .target(name: "Demangle", swiftSettings: strict),
-        .target(name: "SymbolDump", dependencies: ["ObjectFiles", "DWARF", "Demangle"], swiftSettings: strict),
+        .target(name: "SymbolDump", dependencies: ["ObjectFiles", "DWARF", "Demangle", "CSystemShims"], swiftSettings: strict),
         .target(name: "JSONSupport", dependencies: ["CSystemShims"], swiftSettings: strict),
         // The crash data model every service shares: crash ids, blob key layout, the crash
         // schemas (YAML, hence Yams), products and bug links.

@@ -63,3 +63,10 @@ int pm_write_all(int fd, const void *bytes, size_t length) {
     }
     return 0;
 }
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+void pm_release_free_memory(void) { malloc_trim(0); }
+#else
+void pm_release_free_memory(void) {}
+#endif

@@ -79,6 +79,15 @@ public struct CallFrameInfo: Sendable {
     /// Reads `.eh_frame` (`isEH`, addresses relative to `sectionAddress`) or `.debug_frame`.
     public static func read(_ data: ObjectBytes, isEH: Bool, sectionAddress: UInt64, addressSize: Int) throws(ObjectFileError) -> (CallFrameInfo, problems: [String]) {
         var info = CallFrameInfo()
+        let problems = try forEachEntry(data, isEH: isEH, sectionAddress: sectionAddress, addressSize: addressSize) { info.entries.append($0) }
+        info.entries.sort { $0.start < $1.start }
+        return (info, problems)
+    }
+
+    /// Hands every FDE's entry to `body` in section order, without keeping them (a large
+    /// binary's rows would take more memory than the records written from them).
+    public static func forEachEntry(_ data: ObjectBytes, isEH: Bool, sectionAddress: UInt64, addressSize: Int,
+                                    _ body: (Entry) -> Void) throws(ObjectFileError) -> [String] {
         var problems: [String] = []
         var cies: [UInt64: CIE] = [:]
         var c = DWARFCursor(data)
@@ -110,7 +119,7 @@ public struct CallFrameInfo: Sendable {
                         cies[cieOffset] = cie
                     }
                     if let cie, let entry = try parseFDE(&c, end: end, cie: cie, isEH: isEH, sectionAddress: sectionAddress, data: data) {
-                        info.entries.append(entry)
+                        body(entry)
                     }
                 }
             } catch {
@@ -118,8 +127,7 @@ public struct CallFrameInfo: Sendable {
             }
             c.offset = end
         }
-        info.entries.sort { $0.start < $1.start }
-        return (info, problems)
+        return problems
     }
 
     static func parseCIE(_ c: inout DWARFCursor, end: UInt64, isEH: Bool, addressSize: Int) throws(ObjectFileError) -> CIE {

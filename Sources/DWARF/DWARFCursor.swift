@@ -70,6 +70,14 @@ struct DWARFCursor {
         return s
     }
 
+    /// Steps over a NUL-terminated string; returns where it starts.
+    mutating func skipCString() throws(ObjectFileError) -> UInt64 {
+        let start = offset
+        guard let length = data.cStringLength(offset) else { throw .truncated(what: "DWARF string", offset: offset, size: 1) }
+        offset += UInt64(length) + 1
+        return start
+    }
+
     mutating func skip(_ n: UInt64) throws(ObjectFileError) {
         guard data.contains(offset, n) else { throw .truncated(what: "DWARF data", offset: offset, size: n) }
         offset += n

@@ -1,25 +1,16 @@
 import ObjectFiles
 
-/// A unit's line table: the file names it numbers and the address ranges of its rows.
-public struct LineTable: Sendable {
-    /// Full paths, indexed as the line program and `DW_AT_call_file` number them.
-    public var files: [String] = []
-    /// [start, end) with a file index and a line; sorted by start within each sequence.
-    public var ranges: [LineRange] = []
-}
-
-public struct LineRange: Sendable, Equatable {
-    public let start: UInt64
-    public let end: UInt64
-    public let file: Int
-    public let line: UInt64
-}
-
 extension DWARFInfoReader {
     /// `a/./b/../c` → `a/c`, lexically (as symbolic and debuggers show paths); a `..` that would
     /// climb above the start of a relative path is kept.
     static func normalize(_ path: String) -> String {
-        guard path.contains("/.") || path.hasPrefix("./") || path.contains("//") else { return path }
+        // Most paths are clean: one pass over the bytes says so.
+        var previous: UInt8 = 0, clean = true
+        for b in path.utf8 {
+            if (previous == 0x2F && (b == 0x2E || b == 0x2F)) || (previous == 0 && b == 0x2E) { clean = false; break }
+            previous = b
+        }
+        if clean { return path }
         let absolute = path.hasPrefix("/")
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
@@ -32,8 +23,11 @@ extension DWARFInfoReader {
         return absolute ? "/" + joined : (joined.isEmpty ? "." : joined)
     }
 
-    /// Runs the line program at `offset` of `.debug_line` (DWARF 2–5).
-    func lineTable(at offset: UInt64, unit: CompilationUnit, compDir: String, unitName: String) throws(ObjectFileError) -> LineTable {
+    /// Runs the line program at `offset` of `.debug_line` (DWARF 2–5): hands every row's
+    /// [start, end), file number and line to `row`, and returns the full paths of the files,
+    /// indexed as the program and `DW_AT_call_file` number them.
+    func lineTable(at offset: UInt64, unit: CompilationUnit, compDir: String, unitName: String,
+                   row: (_ start: UInt64, _ end: UInt64, _ file: UInt64, _ line: UInt64) -> Void) throws(ObjectFileError) -> [String] {
         var c = DWARFCursor(sections.line, at: offset)
         let (length, dwarf64) = try c.initialLength()
         let (end, overflow) = c.offset.addingReportingOverflow(length)
@@ -58,7 +52,7 @@ extension DWARFInfoReader {
         var standardLengths: [UInt8] = [0]
         if opcodeBase > 1 { for _ in 1..<opcodeBase { standardLengths.append(try c.u8()) } }
 
-        var table = LineTable()
+        var files: [String] = []
         func join(_ dir: String, _ name: String) -> String {
             if name.hasPrefix("/") || dir.isEmpty { return Self.normalize(name) }
             return Self.normalize(dir.hasSuffix("/") ? dir + name : dir + "/" + name)
@@ -78,7 +72,7 @@ extension DWARFInfoReader {
                     var path = "", dir: UInt64 = 0
                     for (kind, form) in format {
                         let v = try value(&c, form: form, implicitConst: 0, unit: unit)
-                        if kind == 1 { path = string(v, unit: unit) ?? "" } // DW_LNCT_path
+                        if kind == 1 { path = string(v, unit: unit, inline: sections.line) ?? "" } // DW_LNCT_path
                         if kind == 2, case .unsigned(let d) = v { dir = d } // DW_LNCT_directory_index
                     }
                     out.append((path, dir))
@@ -87,8 +81,8 @@ extension DWARFInfoReader {
             }
             let directories = try entries(try entryFormat()).map(\.path)
             let dirs = directories.map { $0.hasPrefix("/") ? $0 : join(compDir, $0) }
-            let files = try entries(try entryFormat())
-            table.files = files.map { f in join(Int(exactly: f.dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, f.path) }
+            let fileEntries = try entries(try entryFormat())
+            files = fileEntries.map { f in join(Int(exactly: f.dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, f.path) }
         } else {
             var dirs = [compDir]
             while true {
@@ -98,25 +92,25 @@ extension DWARFInfoReader {
                 if dirs.count > 1 << 20 { throw .malformed("too many include directories") }
             }
             // File 0 is the unit itself in DWARF 2–4 numbering (files count from 1).
-            table.files = [join(compDir, unitName)]
+            files = [join(compDir, unitName)]
             while true {
                 let name = try c.cString()
                 if name.isEmpty { break }
                 let dir = try c.uleb()
                 _ = try c.uleb(); _ = try c.uleb()
-                table.files.append(join(Int(exactly: dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, name))
-                if table.files.count > 1 << 20 { throw .malformed("too many files in a line table") }
+                files.append(join(Int(exactly: dir).flatMap { $0 < dirs.count ? dirs[$0] : nil } ?? compDir, name))
+                if files.count > 1 << 20 { throw .malformed("too many files in a line table") }
             }
         }
 
         // The state machine.
         c.offset = programStart
         var address: UInt64 = 0, file: UInt64 = 1, line: UInt64 = 1, isStmt = defaultIsStmt
-        var pending: (UInt64, Int, UInt64)?
+        var pending: (UInt64, UInt64, UInt64)?
         _ = isStmt
         func emit(_ at: UInt64) {
-            if let p = pending, at > p.0 { table.ranges.append(LineRange(start: p.0, end: at, file: p.1, line: p.2)) }
-            pending = (at, Int(exactly: file) ?? Int.max, line)
+            if let p = pending, at > p.0 { row(p.0, at, p.1, p.2) }
+            pending = (at, file, line)
         }
         func advance(_ operations: UInt64) { address = address &+ operations &* minInstructionLength }
         var steps = 0
@@ -140,14 +134,14 @@ extension DWARFInfoReader {
                 let sub = try c.u8()
                 switch sub {
                 case 1: // end_sequence
-                    if let p = pending, address > p.0 { table.ranges.append(LineRange(start: p.0, end: address, file: p.1, line: p.2)) }
+                    if let p = pending, address > p.0 { row(p.0, address, p.1, p.2) }
                     pending = nil
                     address = 0; file = 1; line = 1; isStmt = defaultIsStmt
                 case 2: // set_address
                     address = try c.unsigned(size: len == 5 ? 4 : len == 9 ? 8 : addressSize)
                     // A new address without a row: the row in progress ends here.
                     if let p = pending, address > p.0 {
-                        table.ranges.append(LineRange(start: p.0, end: address, file: p.1, line: p.2))
+                        row(p.0, address, p.1, p.2)
                         pending = nil
                     } else if let p = pending, address <= p.0 {
                         pending = nil
@@ -172,6 +166,7 @@ extension DWARFInfoReader {
                 for _ in 0..<n { _ = try c.uleb() }
             }
         }
-        return table
+        sections.line.dropResidentPages(offset..<end)
+        return files
     }
 }

@@ -32,18 +32,73 @@ public struct DWARFSections: Sendable {
     }
 }
 
-/// One abbreviation: a DIE's tag, whether it has children, its attributes and their forms.
-struct Abbreviation {
-    let tag: UInt64
-    let hasChildren: Bool
-    let attributes: [(name: UInt64, form: UInt64, implicitConst: Int64)]
+/// A string in a debug section, read only when a record needs it: most DIE names never are.
+public struct DebugString: Sendable, Hashable {
+    enum Section: UInt64 { case none = 0, info = 1, str = 2, lineStr = 3 }
+    /// The section in the top two bits, the offset in the others.
+    let raw: UInt64
+
+    public static let none = DebugString(raw: 0)
+    var section: Section { Section(rawValue: raw >> 62) ?? .none }
+    var offset: UInt64 { raw & (1 << 62 - 1) }
+    public var isNone: Bool { raw == 0 }
+
+    init(raw: UInt64) { self.raw = raw }
+    init(_ section: Section, _ offset: UInt64) {
+        self.raw = offset < 1 << 62 ? section.rawValue << 62 | offset : 0
+    }
+}
+
+extension DWARFSections {
+    /// Lets the system take back the mapped pages of the sections read once (the names in
+    /// `.debug_str` are still read while records are written).
+    public func dropResidentPages() {
+        for s in [info, abbrev, lineStr, strOffsets, addr, ranges, rnglists, line] { s.dropResidentPages() }
+    }
+
+    /// The text of `s` (nil for `.none` or an offset outside its section).
+    public func string(_ s: DebugString) -> String? {
+        switch s.section {
+        case .none: nil
+        case .info: info.cString(s.offset)
+        case .str: str.cString(s.offset)
+        case .lineStr: lineStr.cString(s.offset)
+        }
+    }
+}
+
+/// A unit's abbreviations: each DIE's tag, whether it has children, and its attributes' names
+/// and forms, kept flat (one array of attributes, entries indexed by code when codes are small,
+/// as compilers number them) so that decoding a DIE allocates nothing.
+struct AbbreviationTable {
+    struct Attribute { let name: UInt64; let form: UInt64; let implicitConst: Int64 }
+    struct Entry { let tag: UInt64; let hasChildren: Bool; let attributes: Range<Int> }
+
+    var attributes: [Attribute] = []
+    var dense: [Entry?] = []
+    var sparse: [UInt64: Entry] = [:]
+
+    @inline(__always)
+    func entry(_ code: UInt64) -> Entry? {
+        code < UInt64(dense.count) ? dense[Int(code)] : sparse[code]
+    }
+
+    mutating func add(_ code: UInt64, _ entry: Entry) {
+        if code < 1 << 16 {
+            if code >= UInt64(dense.count) { dense += [Entry?](repeating: nil, count: Int(code) + 1 - dense.count) }
+            dense[Int(code)] = entry
+        } else {
+            sparse[code] = entry
+        }
+    }
 }
 
 /// A value of an attribute, decoded only as far as the readers need.
 enum AttributeValue {
     case unsigned(UInt64)
     case signed(Int64)
-    case string(String)
+    /// A DW_FORM_string: where it starts in the section being read.
+    case string(UInt64)
     /// A string offset into .debug_str / .debug_line_str, or an index into .debug_str_offsets.
     case strp(UInt64), lineStrp(UInt64), strx(UInt64)
     case addrx(UInt64)
@@ -56,7 +111,7 @@ enum AttributeValue {
 }
 
 /// A compilation unit's header and the bases its indexed forms need.
-struct CompilationUnit {
+struct CompilationUnit: Sendable {
     let offset: UInt64
     let end: UInt64
     let version: UInt16
@@ -85,7 +140,10 @@ enum DW {
 /// Decodes the units, abbreviations and attribute values of `.debug_info`.
 struct DWARFInfoReader {
     let sections: DWARFSections
-    private(set) var abbrevCache: [UInt64: [UInt64: Abbreviation]] = [:]
+    /// The last table read: units that share one are usually adjacent, and keeping every
+    /// unit's table (thousands in a large binary, each ten times its encoded size) costs more
+    /// than reading a table again.
+    private(set) var abbrevCache: (offset: UInt64, table: AbbreviationTable)?
 
     init(sections: DWARFSections) { self.sections = sections }
 
@@ -126,27 +184,29 @@ struct DWARFInfoReader {
     }
 
     /// The abbreviation table at `offset` (cached).
-    mutating func abbreviations(at offset: UInt64) throws(ObjectFileError) -> [UInt64: Abbreviation] {
-        if let cached = abbrevCache[offset] { return cached }
-        var table: [UInt64: Abbreviation] = [:]
+    mutating func abbreviations(at offset: UInt64) throws(ObjectFileError) -> AbbreviationTable {
+        if let cached = abbrevCache, cached.offset == offset { return cached.table }
+        var table = AbbreviationTable()
         var c = DWARFCursor(sections.abbrev, at: offset)
+        var count = 0
         while true {
             let code = try c.uleb()
             if code == 0 { break }
             let tag = try c.uleb()
             let children = try c.u8() != 0
-            var attributes: [(UInt64, UInt64, Int64)] = []
+            let first = table.attributes.count
             while true {
                 let name = try c.uleb(), form = try c.uleb()
                 if name == 0 && form == 0 { break }
                 let implicit: Int64 = form == 0x21 ? try c.sleb() : 0
-                attributes.append((name, form, implicit))
-                if attributes.count > 10_000 { throw .malformed("an abbreviation with more than 10,000 attributes") }
+                table.attributes.append(AbbreviationTable.Attribute(name: name, form: form, implicitConst: implicit))
+                if table.attributes.count - first > 10_000 { throw .malformed("an abbreviation with more than 10,000 attributes") }
             }
-            table[code] = Abbreviation(tag: tag, hasChildren: children, attributes: attributes.map { (name: $0.0, form: $0.1, implicitConst: $0.2) })
-            if table.count > 1 << 20 { throw .malformed("more than a million abbreviations at \(offset)") }
+            table.add(code, AbbreviationTable.Entry(tag: tag, hasChildren: children, attributes: first..<table.attributes.count))
+            count += 1
+            if count > 1 << 20 { throw .malformed("more than a million abbreviations at \(offset)") }
         }
-        abbrevCache[offset] = table
+        abbrevCache = (offset, table)
         return table
     }
 
@@ -161,7 +221,7 @@ struct DWARFInfoReader {
         case 0x1E: try c.skip(16); return .other // data16
         case 0x0D: return .signed(try c.sleb()) // sdata
         case 0x0F: return .unsigned(try c.uleb()) // udata
-        case 0x08: return .string(try c.cString()) // string
+        case 0x08: return .string(try c.skipCString()) // string
         case 0x0E: return .strp(try c.sectionOffset(dwarf64: unit.dwarf64)) // strp
         case 0x1F: return .lineStrp(try c.sectionOffset(dwarf64: unit.dwarf64)) // line_strp
         case 0x1A: return .strx(try c.uleb()) // strx
@@ -205,17 +265,27 @@ struct DWARFInfoReader {
 
     // MARK: - resolving indexed values
 
-    func string(_ v: AttributeValue, unit: CompilationUnit) -> String? {
+    /// The string an attribute names; a DW_FORM_string is in `inline` (the section read).
+    func string(_ v: AttributeValue, unit: CompilationUnit, inline: ObjectBytes) -> String? {
+        let ref = stringReference(v, unit: unit)
+        switch ref.section {
+        case .info: return inline.cString(ref.offset)
+        default: return sections.string(ref)
+        }
+    }
+
+    /// Where the string of an attribute is, without reading it (DW_FORM_string: in `.debug_info`).
+    func stringReference(_ v: AttributeValue, unit: CompilationUnit) -> DebugString {
         switch v {
-        case .string(let s): return s
-        case .strp(let o): return sections.str.cString(o)
-        case .lineStrp(let o): return sections.lineStr.cString(o)
+        case .string(let o): return DebugString(.info, o)
+        case .strp(let o): return DebugString(.str, o)
+        case .lineStrp(let o): return DebugString(.lineStr, o)
         case .strx(let i):
             let size: UInt64 = unit.dwarf64 ? 8 : 4
             let base = unit.strOffsetsBase == 0 && unit.version >= 5 ? (unit.dwarf64 ? 16 : 8) : unit.strOffsetsBase
-            guard let o = try? sections.strOffsets.word(base &+ i &* size, is64: unit.dwarf64, "str offset") else { return nil }
-            return sections.str.cString(o)
-        default: return nil
+            guard let o = try? sections.strOffsets.word(base &+ i &* size, is64: unit.dwarf64, "str offset") else { return .none }
+            return DebugString(.str, o)
+        default: return .none
         }
     }
 
@@ -231,11 +301,12 @@ struct DWARFInfoReader {
 
     /// The address ranges of `DW_AT_ranges` (.debug_ranges in DWARF 2–4, .debug_rnglists in 5),
     /// `base` being the unit's base address.
-    func ranges(_ v: AttributeValue, unit: CompilationUnit, base: UInt64) throws(ObjectFileError) -> [(UInt64, UInt64)] {
-        var out: [(UInt64, UInt64)] = []
+    func ranges(_ v: AttributeValue, unit: CompilationUnit, base: UInt64, into out: inout [(UInt64, UInt64)]) throws(ObjectFileError) {
         if unit.version < 5 {
-            guard case .secOffset(let o) = v else { if case .unsigned(let o) = v { return try rangesV4(o, unit: unit, base: base) }; return [] }
-            return try rangesV4(o, unit: unit, base: base)
+            switch v {
+            case .secOffset(let o), .unsigned(let o): return try rangesV4(o, unit: unit, base: base, into: &out)
+            default: return
+            }
         }
         var offset: UInt64
         switch v {
@@ -244,14 +315,14 @@ struct DWARFInfoReader {
             let size: UInt64 = unit.dwarf64 ? 8 : 4
             offset = unit.rnglistsBase &+ (try sections.rnglists.word(unit.rnglistsBase &+ i &* size, is64: unit.dwarf64, "rnglist offset"))
         case .unsigned(let o): offset = o
-        default: return []
+        default: return
         }
         var c = DWARFCursor(sections.rnglists, at: offset)
         var baseAddress = base
         for _ in 0..<1_000_000 {
             let kind = try c.u8()
             switch kind {
-            case 0: return out // end_of_list
+            case 0: return // end_of_list
             case 1: baseAddress = address(.addrx(try c.uleb()), unit: unit) ?? 0 // base_addressx
             case 2: // startx_endx
                 let s = address(.addrx(try c.uleb()), unit: unit) ?? 0, e = address(.addrx(try c.uleb()), unit: unit) ?? 0
@@ -275,14 +346,13 @@ struct DWARFInfoReader {
         throw .malformed("a range list with more than a million entries")
     }
 
-    func rangesV4(_ offset: UInt64, unit: CompilationUnit, base: UInt64) throws(ObjectFileError) -> [(UInt64, UInt64)] {
-        var out: [(UInt64, UInt64)] = []
+    func rangesV4(_ offset: UInt64, unit: CompilationUnit, base: UInt64, into out: inout [(UInt64, UInt64)]) throws(ObjectFileError) {
         var c = DWARFCursor(sections.ranges, at: offset)
         var baseAddress = base
         let maxAddress: UInt64 = unit.addressSize == 8 ? .max : 0xFFFF_FFFF
         for _ in 0..<1_000_000 {
             let s = try c.unsigned(size: unit.addressSize), e = try c.unsigned(size: unit.addressSize)
-            if s == 0 && e == 0 { return out }
+            if s == 0 && e == 0 { return }
             if s == maxAddress { baseAddress = e; continue }
             out.append((baseAddress &+ s, baseAddress &+ e))
         }

@@ -15,7 +15,7 @@ public protocol DebugObject: Sendable {
     func executableRanges() -> [(UInt64, UInt64)]
     /// Defined function symbols: address (Thumb bit cleared) and name as the linker spells it,
     /// without a platform prefix (`_` on Mach-O). `global` marks the name to prefer at an address.
-    func functionSymbols() throws(ObjectFileError) -> [(address: UInt64, name: String, global: Bool)]
+    func functionSymbols() throws(ObjectFileError) -> FunctionSymbols
     /// A debug section by its ELF name (`.debug_info`, `.eh_frame`, `.debug_frame`): contents and address.
     func debugSection(_ elfName: String) throws(ObjectFileError) -> (data: ObjectBytes, address: UInt64)?
     /// Whether that section exists (without reading or inflating it).
@@ -34,10 +34,15 @@ extension ELFFile: DebugObject {
         sections.filter { $0.flags & 0x6 == 0x6 && $0.size > 0 }.map { ($0.address, $0.address &+ $0.size) }
     }
 
-    public func functionSymbols() throws(ObjectFileError) -> [(address: UInt64, name: String, global: Bool)] {
-        try symbols().filter { $0.isFunction && $0.isDefined && !$0.name.isEmpty }.map {
-            (address: machine == .arm ? $0.value & ~1 : $0.value, name: $0.name, global: $0.binding == 1)
+    public func functionSymbols() throws(ObjectFileError) -> FunctionSymbols {
+        guard let (data, strings) = try symbolTable() else { return FunctionSymbols(entries: [], strings: ObjectBytes([])) }
+        var entries: [FunctionSymbols.Entry] = []
+        try forEachSymbol(data) { name, info, shndx, value, _ in
+            // STT_FUNC, defined, named.
+            guard info & 0xF == 2, shndx != 0, !FunctionSymbols.isEmptyName(strings, UInt64(name)) else { return }
+            entries.append(FunctionSymbols.Entry(address: machine == .arm ? value & ~1 : value, nameOffset: UInt64(name), global: info >> 4 == 1))
         }
+        return FunctionSymbols(entries: entries, strings: strings)
     }
 
     public func debugSection(_ elfName: String) throws(ObjectFileError) -> (data: ObjectBytes, address: UInt64)? {

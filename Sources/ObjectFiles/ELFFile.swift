@@ -224,26 +224,35 @@ public struct ELFFile: Sendable {
 
     /// The symbols of `.symtab`, or of `.dynsym` when there is no `.symtab` (Breakpad's choice).
     public func symbols() throws(ObjectFileError) -> [Symbol] {
-        guard let table = sections.first(where: { $0.type == 2 }) ?? sections.first(where: { $0.type == 11 }) else { return [] }
-        guard Int(table.link) < sections.count else { throw .malformed("symbol table \(table.name) links to section \(table.link)") }
-        let data = try contents(of: table), strings = try contents(of: sections[Int(table.link)])
-        let entry: UInt64 = is64 ? 24 : 16
-        let count = UInt64(data.count) / entry
+        guard let (data, strings) = try symbolTable() else { return [] }
         var out: [Symbol] = []
-        out.reserveCapacity(Int(min(count, 1 << 22)))
-        for i in 0..<count {
-            let o = i * entry
-            let name: UInt32, info: UInt8, shndx: UInt16, value: UInt64, size: UInt64
-            if is64 {
-                name = try data.u32(o, "st_name"); info = try data.u8(o + 4, "st_info"); shndx = try data.u16(o + 6, "st_shndx")
-                value = try data.u64(o + 8, "st_value"); size = try data.u64(o + 16, "st_size")
-            } else {
-                name = try data.u32(o, "st_name"); value = UInt64(try data.u32(o + 4, "st_value")); size = UInt64(try data.u32(o + 8, "st_size"))
-                info = try data.u8(o + 12, "st_info"); shndx = try data.u16(o + 14, "st_shndx")
-            }
+        out.reserveCapacity(Int(min(UInt64(data.count) / (is64 ? 24 : 16), 1 << 22)))
+        try forEachSymbol(data) { name, info, shndx, value, size in
             out.append(Symbol(name: strings.cString(UInt64(name)) ?? "", value: value, size: size, type: info & 0xF, binding: info >> 4, sectionIndex: shndx))
         }
         return out
+    }
+
+    /// The symbol table (`.symtab`, else `.dynsym`) and its string table.
+    func symbolTable() throws(ObjectFileError) -> (ObjectBytes, ObjectBytes)? {
+        guard let table = sections.first(where: { $0.type == 2 }) ?? sections.first(where: { $0.type == 11 }) else { return nil }
+        guard Int(table.link) < sections.count else { throw .malformed("symbol table \(table.name) links to section \(table.link)") }
+        return (try contents(of: table), try contents(of: sections[Int(table.link)]))
+    }
+
+    /// Every entry of a symbol table: name offset, st_info, section index, value, size.
+    func forEachSymbol(_ data: ObjectBytes, _ body: (UInt32, UInt8, UInt16, UInt64, UInt64) throws(ObjectFileError) -> Void) throws(ObjectFileError) {
+        let entry: UInt64 = is64 ? 24 : 16
+        for i in 0..<UInt64(data.count) / entry {
+            let o = i * entry
+            if is64 {
+                try body(try data.u32(o, "st_name"), try data.u8(o + 4, "st_info"), try data.u16(o + 6, "st_shndx"),
+                         try data.u64(o + 8, "st_value"), try data.u64(o + 16, "st_size"))
+            } else {
+                try body(try data.u32(o, "st_name"), try data.u8(o + 12, "st_info"), try data.u16(o + 14, "st_shndx"),
+                         UInt64(try data.u32(o + 4, "st_value")), UInt64(try data.u32(o + 8, "st_size")))
+            }
+        }
     }
 
     // MARK: - identifiers

@@ -129,18 +129,27 @@ public struct MachOFile: Sendable {
     }
 
     public func symbols() throws(ObjectFileError) -> [Symbol] {
-        guard let table = symbolTable else { return [] }
+        var out: [Symbol] = []
+        try forEachSymbol { strings, strx, type, sect, value in
+            out.append(Symbol(name: strings.cString(UInt64(strx)) ?? "", value: value, type: type, section: sect))
+        }
+        return out
+    }
+
+    /// Every nlist entry (string index, n_type, n_sect, n_value); returns the string table.
+    @discardableResult
+    func forEachSymbol(_ body: (ObjectBytes, UInt32, UInt8, UInt8, UInt64) throws(ObjectFileError) -> Void) throws(ObjectFileError) -> ObjectBytes {
+        guard let table = symbolTable else { return ObjectBytes([]) }
         let entry: UInt64 = is64 ? 16 : 12
         guard table.count < 1 << 24 else { throw .malformed("\(table.count) symbols") }
         let strings = try bytes.slice(UInt64(table.strings), UInt64(table.stringsSize), "string table")
-        var out: [Symbol] = []
         for i in 0..<UInt64(table.count) {
             let o = UInt64(table.symbols) + i * entry
             let strx = try bytes.u32(o, "n_strx"), type = try bytes.u8(o + 4, "n_type"), sect = try bytes.u8(o + 5, "n_sect")
             let value = is64 ? try bytes.u64(o + 8, "n_value") : UInt64(try bytes.u32(o + 8, "n_value"))
-            out.append(Symbol(name: strings.cString(UInt64(strx)) ?? "", value: value, type: type, section: sect))
+            try body(strings, strx, type, sect, value)
         }
-        return out
+        return strings
     }
 }
 
@@ -171,11 +180,17 @@ extension MachOFile: DebugObject {
         sections.filter { $0.isCode && $0.size > 0 }.map { ($0.address, $0.address &+ $0.size) }
     }
 
-    public func functionSymbols() throws(ObjectFileError) -> [(address: UInt64, name: String, global: Bool)] {
+    public func functionSymbols() throws(ObjectFileError) -> FunctionSymbols {
         let code = Set(sections.enumerated().filter { $0.element.isCode }.map { $0.offset + 1 })
-        return try symbols().filter { $0.type & 0xE0 == 0 && $0.type & 0x0E == 0x0E && code.contains(Int($0.section)) && !$0.name.isEmpty }.map {
-            (address: $0.value, name: $0.name.hasPrefix("_") ? String($0.name.dropFirst()) : $0.name, global: $0.type & 0x01 != 0)
+        var entries: [FunctionSymbols.Entry] = []
+        let strings = try forEachSymbol { strings, strx, type, sect, value in
+            // Defined in a section (N_SECT), not a debugging entry, in code, named.
+            guard type & 0xE0 == 0, type & 0x0E == 0x0E, code.contains(Int(sect)), !FunctionSymbols.isEmptyName(strings, UInt64(strx)) else { return }
+            // The platform's `_` prefix is not part of the name.
+            let prefixed = (try? strings.u8(UInt64(strx), "")) == UInt8(ascii: "_")
+            entries.append(FunctionSymbols.Entry(address: value, nameOffset: UInt64(strx) + (prefixed ? 1 : 0), global: type & 0x01 != 0))
         }
+        return FunctionSymbols(entries: entries, strings: strings)
     }
 
     /// `.debug_info` is `__DWARF,__debug_info`; `.eh_frame` is `__TEXT,__eh_frame` (16 bytes of

@@ -88,6 +88,31 @@ public struct ObjectBytes: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(rebasing: buffer[0..<end]), as: UTF8.self)
     }
 
+    /// The length of the NUL-terminated string at `offset` (to the end when there is no NUL).
+    public func cStringLength(_ offset: UInt64) -> Int? {
+        guard let base, offset < UInt64(count) else { return nil }
+        let available = count - Int(offset)
+        guard let nul = memchr(base + Int(offset), 0, available) else { return available }
+        return UnsafeRawPointer(nul) - (base + Int(offset))
+    }
+
+    /// Lets the system take back the memory of these bytes when they are a file mapping (they
+    /// are read again from the file if touched later): a large debug file's sections need not
+    /// stay resident once read.
+    public func dropResidentPages() { dropResidentPages(0..<UInt64(count)) }
+
+    /// The same for the whole pages inside `range` (clamped to these bytes).
+    public func dropResidentPages(_ range: Range<UInt64>) {
+        guard let base, owner is FileMapping, range.lowerBound < UInt64(count) else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let from = Int(range.lowerBound), to = Int(min(range.upperBound, UInt64(count)))
+        let start = (Int(bitPattern: base) + from + page - 1) / page * page
+        let end = (Int(bitPattern: base) + to) / page * page
+        guard end > start, let p = UnsafeMutableRawPointer(bitPattern: start) else { return }
+        _ = madvise(p, end - start, MADV_DONTNEED)
+    }
+
     public var bytes: [UInt8] {
         guard let base, count > 0 else { return [] }
         return Array(UnsafeRawBufferPointer(start: base, count: count))

@@ -54,17 +54,33 @@ struct SymbolsCommand: ParsableCommand {
                     let binary = try Self.open(path, arch: arch)
                     let debug = try debugFile.map { try Self.open($0, arch: arch ?? binary.architecture.breakpadName) }
                     let name = (path as NSString).lastPathComponent
-                    let (text, summary, problems) = try SymbolFileWriter.write(
-                        binary: binary, debug: debug, debugFileName: name,
-                        options: .init(inlines: !noInlines, cfi: !noCFI, generator: "postmortem \(PostmortemVersion.current)"))
-                    for p in problems.prefix(20) { FileHandleOutput.stderr("\(path): skipped DWARF \(p)\n") }
+                    let options = SymbolFileWriter.Options(inlines: !noInlines, cfi: !noCFI, generator: "postmortem \(PostmortemVersion.current)",
+                                                           threads: ProcessInfo.processInfo.activeProcessorCount)
+                    // The records go out as they are written: to the tree (under a temporary
+                    // name until complete) or to standard output.
+                    let target: String?, handle: FileHandle
                     if let tree {
                         let directory = "\(tree)/\(name)/\(binary.debugID)"
                         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(name).sym"))
-                        FileHandleOutput.stderr("\(directory)/\(name).sym: \(summary.functions) FUNC, \(summary.lines) lines, \(summary.inlines) INLINE, \(summary.publics) PUBLIC\n")
+                        target = "\(directory)/\(name).sym"
+                        guard FileManager.default.createFile(atPath: target! + ".partial", contents: nil),
+                              let h = FileHandle(forWritingAtPath: target! + ".partial") else { throw ValidationError("cannot write \(target!)") }
+                        handle = h
                     } else {
-                        FileHandleOutput.stdout(text)
+                        (target, handle) = (nil, FileHandle.standardOutput)
+                    }
+                    var writeError: (any Error)?
+                    let (summary, problems) = try SymbolFileWriter.write(binary: binary, debug: debug, debugFileName: name, options: options) { block in
+                        guard writeError == nil else { return }
+                        do { try handle.write(contentsOf: block) } catch { writeError = error }
+                    }
+                    if let writeError { throw writeError }
+                    for p in problems.prefix(20) { FileHandleOutput.stderr("\(path): skipped DWARF \(p)\n") }
+                    if let target {
+                        try handle.close()
+                        if FileManager.default.fileExists(atPath: target) { try FileManager.default.removeItem(atPath: target) }
+                        try FileManager.default.moveItem(atPath: target + ".partial", toPath: target)
+                        FileHandleOutput.stderr("\(target): \(summary.functions) FUNC, \(summary.lines) lines, \(summary.inlines) INLINE, \(summary.publics) PUBLIC\n")
                     }
                 } catch {
                     FileHandleOutput.stderr("\(path): \(error)\n")

@@ -20,39 +20,76 @@ enum StackCFIWriter {
         }
     }
 
-    /// The call frame information of `object`: `.eh_frame`, then `.debug_frame` entries for
-    /// ranges `.eh_frame` does not cover.
-    static func read(_ object: any DebugObject) -> (CallFrameInfo, [String]) {
-        var info = CallFrameInfo(), problems: [String] = []
-        let addressSize = object.is64 ? 8 : 4
-        if let (data, address) = (try? object.debugSection(".eh_frame")) ?? nil {
-            do {
-                let (eh, p) = try CallFrameInfo.read(data, isEH: true, sectionAddress: address, addressSize: addressSize)
-                info.entries = eh.entries
-                problems += p.map { ".eh_frame \($0)" }
-            } catch { problems.append(".eh_frame: \(error)") }
-        }
-        if let (data, _) = (try? object.debugSection(".debug_frame")) ?? nil {
-            do {
-                let (debug, p) = try CallFrameInfo.read(data, isEH: false, sectionAddress: 0, addressSize: addressSize)
-                let covered = Set(info.entries.map { $0.start })
-                info.entries += debug.entries.filter { !covered.contains($0.start) }
-                info.entries.sort { $0.start < $1.start }
-                problems += p.map { ".debug_frame \($0)" }
-            } catch { problems.append(".debug_frame: \(error)") }
-        }
-        return (info, problems)
+    /// The `STACK CFI` records of `binary` in address order: its `.eh_frame`, then `.debug_frame`
+    /// entries for ranges `.eh_frame` does not cover; when the binary has none, those of `debug`.
+    /// Entries are turned into records as they are read, never all held.
+    static func records(binary: any DebugObject, debug: (any DebugObject)?, load: UInt64, inCode: (UInt64) -> Bool)
+        -> (bytes: SpooledBytes, count: Int, problems: [String]) {
+        var result = records(binary, machine: binary.architecture, load: load, inCode: inCode)
+        if result.entries == 0, let debug { result = records(debug, machine: binary.architecture, load: load, inCode: inCode) }
+        return (result.bytes, result.count, result.problems)
     }
 
-    /// The records of every entry whose rules `.sym` can express, addresses relative to `load`.
-    static func records(_ info: CallFrameInfo, machine: ELFFile.Machine, load: UInt64, inCode: (UInt64) -> Bool) -> (String, Int) {
-        let names = registerNames(machine)
-        guard !names.isEmpty else { return ("", 0) }
-        func name(_ r: UInt64) -> String? { names[r] }
+    static func records(_ object: any DebugObject, machine: ELFFile.Machine, load: UInt64, inCode: (UInt64) -> Bool)
+        -> (bytes: SpooledBytes, count: Int, entries: Int, problems: [String]) {
+        var problems: [String] = []
+        let addressSize = object.is64 ? 8 : 4
+        var writer = EntryWriter(names: registerNames(machine), load: load)
+        let spool = SpooledBytes()
+        // Where each entry's records are, to put them in address order at the end if the
+        // sections do not have them so.
+        var chunks: [(start: UInt64, bytes: Range<Int>)] = []
+        var entries = 0
+        var covered = Set<UInt64>()
+        func add(_ entry: CallFrameInfo.Entry) {
+            entries += 1
+            guard entry.start >= load, inCode(entry.start) else { return }
+            let mark = writer.out.bytes.count
+            writer.write(entry)
+            let written = writer.out.bytes.count
+            guard written > mark else { return }
+            chunks.append((entry.start, (spool.count + mark)..<(spool.count + written)))
+            if written >= 1 << 20 { spool.take(&writer.out.bytes) }
+        }
+        for (name, isEH) in [(".eh_frame", true), (".debug_frame", false)] {
+            guard let (data, address) = (try? object.debugSection(name)) ?? nil else { continue }
+            do {
+                problems += try CallFrameInfo.forEachEntry(data, isEH: isEH, sectionAddress: isEH ? address : 0, addressSize: addressSize) { entry in
+                    if isEH { covered.insert(entry.start); add(entry) } else if !covered.contains(entry.start) { add(entry) }
+                }.map { "\(name) \($0)" }
+            } catch { problems.append("\(name): \(error)") }
+            data.dropResidentPages()
+        }
+        spool.take(&writer.out.bytes)
+        let inOrder = zip(chunks, chunks.dropFirst()).allSatisfy { $0.start <= $1.start }
+        guard !inOrder else { return (spool, writer.count, entries, problems) }
+        let sorted = SpooledBytes()
+        var block: [UInt8] = []
+        for chunk in chunks.enumerated().sorted(by: { ($0.element.start, $0.offset) < ($1.element.start, $1.offset) }) {
+            spool.read(chunk.element.bytes, into: &block)
+            if block.count >= 1 << 20 { sorted.take(&block) }
+        }
+        sorted.take(&block)
+        return (sorted, writer.count, entries, problems)
+    }
+
+    /// Writes the records of one entry whose rules `.sym` can express, addresses relative to `load`.
+    struct EntryWriter {
+        let names: [UInt64: String]
+        let load: UInt64
         var out = RecordBytes()
+        /// Entries with records.
         var count = 0
-        for entry in info.entries where entry.start >= load && inCode(entry.start) {
-            guard let raName = name(entry.returnAddressRegister) else { continue }
+
+        init(names: [UInt64: String], load: UInt64) {
+            self.names = names
+            self.load = load
+        }
+
+        func name(_ r: UInt64) -> String? { names[r] }
+
+        mutating func write(_ entry: CallFrameInfo.Entry) {
+            guard let raName = name(entry.returnAddressRegister) else { return }
             let ra = entry.returnAddressRegister
             func label(_ r: UInt64) -> String? { r == ra ? ".ra" : name(r) }
             /// Appends ` <rule>` for register `r`; false when `.sym` cannot say it.
@@ -76,9 +113,9 @@ enum StackCFIWriter {
                 guard case .cfa(let cfaRegister, let cfaOffset) = row.cfa, let cfaName = name(cfaRegister) else { break }
                 let mark = out.bytes.count
                 if previous == nil {
-                    out.add("STACK CFI INIT "); out.hex(entry.start - load); out.space(); out.hex(entry.size)
+                    out.add("STACK CFI INIT "); out.hex(entry.start &- load); out.space(); out.hex(entry.size)
                 } else {
-                    out.add("STACK CFI "); out.hex(row.address - load)
+                    out.add("STACK CFI "); out.hex(row.address &- load)
                 }
                 let header = out.bytes.count
                 if previous == nil || previous!.cfa != row.cfa { out.add(" .cfa: "); out.add(cfaName); out.space(); out.signed(cfaOffset); out.add(" +") }
@@ -108,7 +145,5 @@ enum StackCFIWriter {
             }
             if wrote { count += 1 }
         }
-        return (String(decoding: out.bytes, as: UTF8.self), count)
-
     }
 }

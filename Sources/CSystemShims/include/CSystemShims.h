@@ -23,4 +23,8 @@ int pm_write_all(int fd, const void *bytes, size_t length);
 /// speed rather than a bytewise table.
 unsigned int pm_crc32(unsigned int crc, const unsigned char *bytes, size_t length);
 
+/// Hands memory the allocator holds free back to the system (glibc's malloc_trim; nothing
+/// elsewhere): after a phase that freed a lot, so the next one does not start from its peak.
+void pm_release_free_memory(void);
+
 #endif
