@@ -1,9 +1,10 @@
-/// Names as people read them: C++ (Itanium ABI) and Rust (legacy mangling) symbols demangled the
-/// way Breakpad's `dump_syms` prints them; anything else, or anything not fully understood, is
-/// returned unchanged.
+/// Names as people read them: C++ (Itanium ABI) and Rust (legacy and v0 mangling) symbols
+/// demangled the way Breakpad's `dump_syms` prints them; anything else, or anything not fully
+/// understood, is returned unchanged.
 public enum Demangler {
     /// `returnTypes` false: function templates without their return type (symbol files).
     public static func demangle(_ name: String, returnTypes: Bool = true) -> String {
+        if name.hasPrefix("_R") || name.hasPrefix("__R") { return RustV0Demangler.demangle(name) ?? name }
         guard name.hasPrefix("_Z") || name.hasPrefix("__Z") else { return name }
         if let rust = RustLegacyDemangler.demangle(name) { return rust }
         return ItaniumDemangler.demangle(name, returnType: returnTypes) ?? name
