@@ -168,8 +168,8 @@ public struct ELFFile: Sendable {
         sections.first { $0.name == name } ?? sections.first { $0.name == ".zdebug_" + name.dropFirst(".debug_".count) && name.hasPrefix(".debug_") }
     }
 
-    /// A section's contents, inflated when it is compressed (`SHF_COMPRESSED` with zlib, or a
-    /// GNU `.zdebug_*` section); empty for `SHT_NOBITS`.
+    /// A section's contents, inflated when it is compressed (`SHF_COMPRESSED` with zlib or zstd,
+    /// or a GNU `.zdebug_*` section); empty for `SHT_NOBITS`.
     public func contents(of section: Section) throws(ObjectFileError) -> ObjectBytes {
         if section.type == Section.noBits { return ObjectBytes([]) }
         var data = try bytes.slice(section.offset, section.size, "section \(section.name)")
@@ -178,10 +178,14 @@ public struct ELFFile: Sendable {
             let type = try data.u32(0, "compression header of \(section.name)")
             let size = is64 ? try data.u64(8, "compression header of \(section.name)") : UInt64(try data.u32(4, "compression header of \(section.name)"))
             let header = is64 ? 24 : 12
-            guard type == 1 else {
-                throw .notSupported("section \(section.name) is compressed with \(type == 2 ? "zstd" : "method \(type)"); only zlib is read")
+            switch type {
+            case 1: return try Self.inflate(data, from: header, size: size, what: section.name, bigEndian: bytes.bigEndian)
+            case 2:
+                var result = ObjectBytes(try Zstd.decompress(data, from: header, size: size, what: section.name))
+                result.bigEndian = bytes.bigEndian
+                return result
+            default: throw .notSupported("section \(section.name) is compressed with method \(type); zlib and zstd are read")
             }
-            return try Self.inflate(data, from: header, size: size, what: section.name, bigEndian: bytes.bigEndian)
         }
         if section.name.hasPrefix(".zdebug_"), data.count >= 12, (try? data.slice(0, 4, "").bytes) == Array("ZLIB".utf8) {
             var size: UInt64 = 0

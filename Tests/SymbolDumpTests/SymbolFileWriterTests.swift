@@ -79,6 +79,38 @@ import TestSupport
         #expect(inSection != inSection.sorted(), "main's FDE comes last though its code comes first")
     }
 
+    /// zstd-compressed debug sections (objcopy --compress-debug-sections=zstd, as binutils and
+    /// lld write them): the same .sym as the uncompressed file; a damaged payload or a size
+    /// claim zstd cannot reach is an error, not a trap.
+    @Test func zstdSectionsReadAsTheUncompressedOnes() throws {
+        let (binary, dir) = try Self.buildProgram()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let objcopy = try #require(findExecutable("objcopy"), "binutils' objcopy is required")
+        let compressed = dir + "/program.zst"
+        let (status, _, err) = try runProcess(objcopy, ["--compress-debug-sections=zstd", binary, compressed])
+        #expect(status == 0, "\(String(decoding: err, as: UTF8.self))")
+        let plain = try ELFFile(bytes: ObjectBytes.map(path: binary)), packed = try ELFFile(bytes: ObjectBytes.map(path: compressed))
+        let info = try #require(packed.section(named: ".debug_info"))
+        #expect(info.isCompressed)
+        let raw = try packed.bytes.slice(info.offset, info.size, "")
+        #expect(try raw.u32(0, "ch_type") == 2, "ELFCOMPRESS_ZSTD")
+        let a = try SymbolFileWriter.write(binary: plain, debugFileName: "program")
+        let b = try SymbolFileWriter.write(binary: packed, debugFileName: "program")
+        #expect(a.problems.isEmpty && b.problems.isEmpty, "\(b.problems)")
+        #expect(a.text == b.text && a.summary.lines > 50)
+
+        // The payload damaged, then a size claim no zstd frame can reach: errors.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: compressed))
+        let payload = Int(info.offset) + 24
+        for i in payload..<(payload + 16) where i < bytes.count { bytes[i] ^= 0x5A }
+        let damaged = try ELFFile(bytes: ObjectBytes(Array(bytes)))
+        #expect(throws: ObjectFileError.self) { try damaged.contents(of: damaged.section(named: ".debug_info")!) }
+        bytes = try Data(contentsOf: URL(fileURLWithPath: compressed))
+        for i in 0..<8 { bytes[Int(info.offset) + 8 + i] = i == 5 ? 0x7F : 0 } // ch_size: 0x7F << 40
+        let liar = try ELFFile(bytes: ObjectBytes(Array(bytes)))
+        #expect(throws: ObjectFileError.self) { try liar.contents(of: liar.section(named: ".debug_info")!) }
+    }
+
     @Test func theSpoolGivesBackWhatItTookThroughItsFile() {
         // A tiny limit puts nearly everything in the temporary file.
         let spool = SpooledBytes(limit: 16)
