@@ -75,7 +75,7 @@ let package = Package(
         .target(
             name: "SymbolSources",
             dependencies: [
-                "BreakpadSymbols", "CSystemShims",
+                "BreakpadSymbols", "CSystemShims", "ObjectFiles", "SymbolDump",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

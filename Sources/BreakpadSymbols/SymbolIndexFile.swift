@@ -286,11 +286,24 @@ extension SymbolTable {
     /// Loads the symbol file at `path` through an index cache at `indexPath`: a valid index for
     /// this exact file is mapped; otherwise the text is parsed and a fresh index written.
     public static func load(symbolFile path: String, indexPath: String) throws(SymbolFileError) -> (table: SymbolTable, fromIndex: Bool) {
+        do {
+            return try load(source: path, indexPath: indexPath) { try SymbolFileParser().parse(path: path) }
+        } catch let error as SymbolFileError {
+            throw error
+        } catch {
+            throw .readFailed(path: path, errno: EIO) // the parser throws nothing else
+        }
+    }
+
+    /// The table of the file at `path` (a `.sym`, or a native debug file read by `build`): from
+    /// its index when the index was written for this very file (size and modification time),
+    /// else built and its index written for next time.
+    public static func load(source path: String, indexPath: String, build: () throws -> SymbolTable) throws -> (table: SymbolTable, fromIndex: Bool) {
         let fingerprint = SourceFingerprint(path: path)
         if let fingerprint, let table = try? SymbolIndexFile.open(indexPath, source: fingerprint) {
             return (table, true)
         }
-        let table = try SymbolFileParser().parse(path: path)
+        let table = try build()
         try? SymbolIndexFile.write(table, to: indexPath, source: fingerprint)
         return (table, false)
     }

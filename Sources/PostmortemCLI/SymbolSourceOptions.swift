@@ -3,7 +3,7 @@ import SymbolSources
 
 /// The symbol-source flags shared by `symbolicate` and `stackwalk`.
 struct SymbolSourceOptions: ParsableArguments {
-    @Option(name: .customLong("symbols-path"), help: "A local symbol tree (<debug_file>/<DEBUG_ID>/<name>.sym). Repeatable.")
+    @Option(name: .customLong("symbols-path"), help: "A local symbol tree (<debug_file>/<DEBUG_ID>/<name>.sym, or the native debug file <debug_file>/<DEBUG_ID>/<debug_file>). Repeatable.")
     var symbolsPaths: [String] = []
 
     @Option(name: .customLong("symbols-url"), help: "A symbol server base URL (Tecken layout). Repeatable; tried in order.")

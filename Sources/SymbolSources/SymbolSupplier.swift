@@ -166,13 +166,17 @@ public actor SymbolSupplier {
         return await symbols(for: module).table != nil
     }
 
-    /// Whether a local symbol tree has a file for `module` (a cheap existence check, no parse).
+    /// Whether a local symbol tree has a file for `module`, a `.sym` or a native debug file (a
+    /// cheap existence check, no parse).
     public nonisolated func existsLocally(_ module: ModuleIdentity) -> Bool {
         let debugFile = baseName(module.debugFile)
         guard !module.debugId.isEmpty, isSafePathComponent(debugFile), isSafePathComponent(module.debugId) else { return false }
         let symName = ModuleIdentity.symbolFileName(for: debugFile)
+        let names = [symName] + NativeDebugFiles.fileNames(for: debugFile)
         return configuration.symbolPaths.contains { root in
-            [module.debugId.uppercased(), module.debugId].contains { FileManager.default.isReadableFile(atPath: "\(root)/\(debugFile)/\($0)/\(symName)") }
+            [module.debugId.uppercased(), module.debugId].contains { id in
+                names.contains { FileManager.default.isReadableFile(atPath: "\(root)/\(debugFile)/\(id)/\($0)") }
+            }
         }
     }
 
@@ -245,11 +249,19 @@ struct Fetcher: Sendable {
             // The tree's directories are upper-case ids; a request's own spelling is tried second.
             let ids = requestedId == key.1 ? [key.1] : [key.1, requestedId]
             let candidates = ids.map { "\(root)/\(key.0)/\($0)/\(symName)" }
-            guard let path = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) }) else { continue }
+            // Without a `.sym`, a native debug file under the debug id (read without a text step).
+            let native = expectedDebugId == nil ? [] : ids.flatMap { id in NativeDebugFiles.fileNames(for: key.0).map { "\(root)/\(key.0)/\(id)/\($0)" } }
+            let symbolFile = candidates.first(where: { FileManager.default.isReadableFile(atPath: $0) })
+            let nativeFile = symbolFile == nil ? native.first(where: { FileManager.default.isReadableFile(atPath: $0) && NativeDebugFiles.looksNative($0) }) : nil
+            guard let path = symbolFile ?? nativeFile else { continue }
             let indexPath = cache.path(key.0, key.1, suffix: "local\(n).symc") ?? ""
             let start = clock.now
             do {
-                let (table, fromIndex) = try SymbolTable.load(symbolFile: path, indexPath: indexPath)
+                let (table, fromIndex) = nativeFile == nil
+                    ? try SymbolTable.load(symbolFile: path, indexPath: indexPath)
+                    : try SymbolTable.load(source: path, indexPath: indexPath) {
+                        try NativeDebugFiles.table(path: path, debugFile: key.0, debugId: expectedDebugId)
+                    }
                 let elapsed = (clock.now - start).inSeconds
                 if fromIndex { report.cacheHit = true; report.cacheLookupSeconds += elapsed } else { report.parseSeconds = elapsed }
                 report.source = path
