@@ -60,6 +60,8 @@ public struct CallFrameInfo: Sendable {
         public let returnAddressRegister: UInt64
         /// The rules from `start` on, a row per change.
         public let rows: [Row]
+        /// Where the FDE starts in its section (what Mach-O compact unwind entries point at).
+        public var sectionOffset: UInt64 = 0
     }
 
     public var entries: [Entry] = []
@@ -118,7 +120,8 @@ public struct CallFrameInfo: Sendable {
                         cie = try parseCIE(&cc, end: cieEnd, isEH: isEH, addressSize: addressSize)
                         cies[cieOffset] = cie
                     }
-                    if let cie, let entry = try parseFDE(&c, end: end, cie: cie, isEH: isEH, sectionAddress: sectionAddress, data: data) {
+                    if let cie, var entry = try parseFDE(&c, end: end, cie: cie, isEH: isEH, sectionAddress: sectionAddress, data: data) {
+                        entry.sectionOffset = start
                         body(entry)
                     }
                 }

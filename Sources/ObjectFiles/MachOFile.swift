@@ -110,6 +110,15 @@ public struct MachOFile: Sendable {
         self.symbolTable = symtab
     }
 
+    /// The 32-bit word at a virtual address inside a section with file contents (an
+    /// instruction's immediate), nil when no section holds all four bytes.
+    public func word(atAddress address: UInt64) -> UInt32? {
+        for s in sections where s.offset != 0 && address >= s.address && address &+ 4 <= s.address &+ s.size && s.address &+ s.size >= s.address {
+            return try? bytes.u32(UInt64(s.offset) + (address - s.address), "instruction word")
+        }
+        return nil
+    }
+
     public func section(segment: String? = nil, named name: String) -> Section? {
         sections.first { $0.name == name && (segment == nil || $0.segment == segment) }
     }

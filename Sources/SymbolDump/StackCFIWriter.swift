@@ -51,10 +51,30 @@ enum StackCFIWriter {
             chunks.append((entry.start, (spool.count + mark)..<(spool.count + written)))
             if written >= 1 << 20 { spool.take(&writer.out.bytes) }
         }
+        // A Mach-O image's compact unwind information covers its functions; `__eh_frame` then
+        // holds only the FDEs it points at.
+        let compact = compactUnwind(object, machine: machine, problems: &problems)
+        var referencedFDEs = Set<UInt64>()
+        if let compact {
+            for entry in compact.entries where entry.length > 0 {
+                let start = load &+ UInt64(entry.start)
+                let rules = compact.rules(entry.encoding, start: entry.start) { offset in
+                    (object as? MachOFile)?.word(atAddress: load &+ UInt64(offset))
+                }
+                if case .dwarf(let offset) = rules { referencedFDEs.insert(UInt64(offset)); continue }
+                entries += 1
+                guard inCode(start) else { continue }
+                let mark = writer.out.bytes.count
+                guard writer.write(compact: entry, rules, architecture: compact.architecture) else { continue }
+                chunks.append((start, (spool.count + mark)..<(spool.count + writer.out.bytes.count)))
+                if writer.out.bytes.count >= 1 << 20 { spool.take(&writer.out.bytes) }
+            }
+        }
         for (name, isEH) in [(".eh_frame", true), (".debug_frame", false)] {
             guard let (data, address) = (try? object.debugSection(name)) ?? nil else { continue }
             do {
                 problems += try CallFrameInfo.forEachEntry(data, isEH: isEH, sectionAddress: isEH ? address : 0, addressSize: addressSize) { entry in
+                    if isEH, compact != nil, !referencedFDEs.contains(entry.sectionOffset) { return }
                     if isEH { covered.insert(entry.start); add(entry) } else if !covered.contains(entry.start) { add(entry) }
                 }.map { "\(name) \($0)" }
             } catch { problems.append("\(name): \(error)") }
@@ -73,6 +93,24 @@ enum StackCFIWriter {
         return (sorted, writer.count, entries, problems)
     }
 
+    /// The compact unwind information of a Mach-O image, when it has some for this architecture.
+    static func compactUnwind(_ object: any DebugObject, machine: ELFFile.Machine, problems: inout [String]) -> CompactUnwind? {
+        guard object is MachOFile, let (data, _) = (try? object.debugSection(".unwind_info")) ?? nil, data.count > 0 else { return nil }
+        let architecture: CompactUnwind.Architecture
+        switch machine {
+        case .x86_64: architecture = .x86_64
+        case .x86: architecture = .x86
+        case .arm64: architecture = .arm64
+        default: return nil
+        }
+        do {
+            return try CompactUnwind(data, architecture: architecture)
+        } catch {
+            problems.append("__unwind_info: \(error)")
+            return nil
+        }
+    }
+
     /// Writes the records of one entry whose rules `.sym` can express, addresses relative to `load`.
     struct EntryWriter {
         let names: [UInt64: String]
@@ -87,6 +125,26 @@ enum StackCFIWriter {
         }
 
         func name(_ r: UInt64) -> String? { names[r] }
+
+        /// One `STACK CFI INIT` for a compact unwind run (offsets from the image base, as the
+        /// records are). A run without an encoding gets the rules of a function with no frame of
+        /// its own — the return address on the stack (x86_64) or in the link register (arm64) —
+        /// as symbolic writes them, so a stackless leaf such as a system call wrapper does not
+        /// lose its caller. False when nothing is written.
+        mutating func write(compact entry: CompactUnwind.Entry, _ rules: CompactUnwind.Rules, architecture: CompactUnwind.Architecture) -> Bool {
+            let body: String
+            switch rules {
+            case .rules(let list):
+                body = list.map { "\($0.register): \($0.base) \($0.offset) +" + ($0.load ? " ^" : "") }.joined(separator: " ")
+            case .none where architecture == .x86_64: body = ".cfa: $rsp 8 + .ra: .cfa -8 + ^"
+            case .none where architecture == .arm64: body = ".cfa: sp .ra: x30"
+            default: return false
+            }
+            out.add("STACK CFI INIT "); out.hex(UInt64(entry.start)); out.space(); out.hex(UInt64(entry.length)); out.space()
+            out.add(body); out.newline()
+            count += 1
+            return true
+        }
 
         mutating func write(_ entry: CallFrameInfo.Entry) {
             guard let raName = name(entry.returnAddressRegister) else { return }
