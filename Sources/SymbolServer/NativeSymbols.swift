@@ -6,32 +6,45 @@ import ObjectFiles
 import SymbolDump
 
 /// `.sym` files made from native debug files in an upload: an ELF member (or a `.dbg.gz`,
-/// gzip around one) is dumped with `SymbolFileWriter`, and the result stored as
+/// gzip around one) or a Mach-O member (each architecture of a fat file; a binary or a dSYM's
+/// DWARF file) is dumped with `SymbolFileWriter`, and the result stored as
 /// `<debug_file>/<DEBUG_ID>/<debug_file>.sym`, the debug file being the member's module directory.
 enum NativeSymbols {
     /// A `.dbg.gz` may inflate to at most this.
     static let maxInflated = 2 << 30
 
-    /// The `.sym` for the member at `path`, or nil when it is not a native debug file (or cannot
-    /// be read: the member is still stored as uploaded).
-    static func generate(path: String, memberName: String) async -> (name: String, data: Data)? {
+    /// The `.sym` files for the member at `path` — one for an ELF file, one per architecture of
+    /// a Mach-O file (thin or fat; a binary or a dSYM's DWARF file) — or none when it is not a
+    /// native debug file (or cannot be read: the member is still stored as uploaded).
+    static func generate(path: String, memberName: String) async -> [(name: String, data: Data)] {
         let parts = memberName.split(separator: "/")
-        guard parts.count == 3 else { return nil }
+        guard parts.count == 3 else { return [] }
         let debugFile = String(parts[0])
-        guard !debugFile.hasSuffix(".pdb"), !memberName.hasSuffix(".sym") else { return nil }
-        return try? await NIOThreadPool.singleton.runIfActive { () -> (String, Data)? in
+        guard !debugFile.hasSuffix(".pdb"), !memberName.hasSuffix(".sym") else { return [] }
+        let made = try? await NIOThreadPool.singleton.runIfActive { () -> [(String, Data)] in
             var bytes = try ObjectBytes.map(path: path)
             if memberName.hasSuffix(".gz") {
-                guard bytes.count >= 2, bytes.bytes.prefix(2) == [0x1F, 0x8B] else { return nil }
+                guard (try? bytes.u8(0, "")) == 0x1F, (try? bytes.u8(1, "")) == 0x8B else { return [] }
                 bytes = try inflate(bytes)
             }
-            guard ELFFile.isELF(bytes) else { return nil }
-            let elf = try ELFFile(bytes: bytes)
-            guard elf.section(named: ".debug_info") != nil || (try? elf.symbols().isEmpty) == false else { return nil }
-            let (text, _, _) = try SymbolFileWriter.write(binary: elf, debugFileName: debugFile,
-                                                          options: .init(generator: "postmortem symbol server"))
-            return ("\(debugFile)/\(elf.debugID)/\(debugFile).sym", Data(text.utf8))
-        }.map { (name: $0.0, data: $0.1) }
+            let objects: [any DebugObject]
+            if ELFFile.isELF(bytes) {
+                objects = [try ELFFile(bytes: bytes)]
+            } else if MachOFile.isMachO(bytes) {
+                objects = try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+            } else {
+                return []
+            }
+            var out: [(String, Data)] = []
+            for object in objects {
+                guard object.hasDebugSection(".debug_info") || (try? object.functionSymbols().entries.isEmpty) == false else { continue }
+                let (text, _, _) = try SymbolFileWriter.write(binary: object, debugFileName: debugFile,
+                                                              options: .init(generator: "postmortem symbol server"))
+                out.append(("\(debugFile)/\(object.debugID)/\(debugFile).sym", Data(text.utf8)))
+            }
+            return out
+        }
+        return (made ?? []).map { (name: $0.0, data: $0.1) }
     }
 
     static func inflate(_ bytes: ObjectBytes) throws -> ObjectBytes {

@@ -57,9 +57,9 @@ public struct SymbolUploader: Sendable {
                 }
                 group.addTask { (member.name, try await store.write(name: member.name, data: data, uploadID: id, isTry: isTry)) }
                 inFlight += 1
-                // A native debug file (ELF with DWARF) also gets its .sym, under the ids derived
-                // from it — unless the archive brings that .sym itself.
-                if let native = await NativeSymbols.generate(path: path, memberName: member.name), !memberNames.contains(native.name) {
+                // A native debug file (ELF, Mach-O) also gets its .sym (one per architecture),
+                // under the ids derived from it — unless the archive brings that .sym itself.
+                for native in await NativeSymbols.generate(path: path, memberName: member.name) where !memberNames.contains(native.name) {
                     if inFlight >= concurrency, let result = try await group.next() {
                         inFlight -= 1
                         try await collect(result)

@@ -52,4 +52,67 @@ import TestSupport
             #expect(stored.count == 1, "\(key)")
         }
     }
+
+    /// Mach-O members: a fat dylib (arm64 and x86_64, linked by Debian's lld 14, joined by
+    /// llvm-lipo-14) gets one `.sym` per architecture under each slice's UUID, and a dSYM's DWARF
+    /// file gets its functions and lines.
+    @Test(arguments: Backend.allCases)
+    func machOMembersGetOneSymbolFilePerArchitecture(_ backend: Backend) async throws {
+        let dir = TestData.temporaryDirectory("native-macho")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let clang = try #require(findExecutable("clang"), "clang is required")
+        let linker = try #require(findExecutable("ld64.lld-14"), "Debian's lld-14 is required to link Mach-O")
+        let lipo = try #require(findExecutable("llvm-lipo-14"), "Debian's llvm-14 (llvm-lipo-14) is required")
+        let dsymutil = try #require(findExecutable("dsymutil-14"), "Debian's llvm-14 (dsymutil-14) is required")
+        try Data("""
+            static inline int sq(int x) { return x * x; }
+            __attribute__((noinline)) int mac_sum(int n) { int s = 0; for (int i = 0; i < n; i++) s += sq(i); return s; }
+            int mac_entry(int n) { return mac_sum(n) + 1; }
+            """.utf8).write(to: URL(fileURLWithPath: dir + "/mac.c"))
+        var slices: [String] = []
+        for arch in ["arm64", "x86_64"] {
+            let object = "\(dir)/mac-\(arch).o", image = "\(dir)/mac-\(arch).dylib"
+            let (cc, _, ccErr) = try runProcess(clang, ["-target", "\(arch)-apple-macos11", "-O2", "-g", "-c", "-o", object, dir + "/mac.c"])
+            #expect(cc == 0, "\(String(decoding: ccErr, as: UTF8.self))")
+            let (ld, _, ldErr) = try runProcess(linker, ["-arch", arch, "-platform_version", "macos", "11.0", "11.0", "-dylib", "-o", image, object])
+            #expect(ld == 0, "\(String(decoding: ldErr, as: UTF8.self))")
+            slices.append(image)
+        }
+        let (lipoStatus, _, lipoErr) = try runProcess(lipo, ["-create"] + slices + ["-output", dir + "/libmac.dylib"])
+        #expect(lipoStatus == 0, "\(String(decoding: lipoErr, as: UTF8.self))")
+        let (dsymStatus, _, dsymErr) = try runProcess(dsymutil, [slices[0], "-o", dir + "/macdbg.dSYM"])
+        #expect(dsymStatus == 0, "\(String(decoding: dsymErr, as: UTF8.self))")
+        let fat = try Data(contentsOf: URL(fileURLWithPath: dir + "/libmac.dylib"))
+        let dwarf = try Data(contentsOf: URL(fileURLWithPath: dir + "/macdbg.dSYM/Contents/Resources/DWARF/mac-arm64.dylib"))
+        let zip = try ZipBuilder.make([("libmac.dylib/00000000000000000000000000000000/libmac.dylib", fat),
+                                       ("macdbg/00000000000000000000000000000000/macdbg", dwarf)])
+        let h = try await SymbolServerHarness(backend)
+        defer { Task { await h.close() } }
+        let answer = try await h.upload(zip, token: h.token)
+        #expect(answer.status == 201, "\(answer.text)")
+        let records = try await h.fixture.metadata.symbolFiles(keyContains: [RecordFilter.parse("libmac.dylib.sym")]).records
+        #expect(records.count == 2, "one .sym per architecture: \(records.map(\.key))")
+        var architectures: [String] = []
+        for record in records {
+            let id = try #require(record.debugId)
+            var response = try await h.send(.GET, "/libmac.dylib/\(id)/libmac.dylib.sym")
+            if backend == .scaleOut, response.status == 302, let location = response.headers.first(name: "Location") { response = try await h.send(.GET, location) }
+            #expect(response.status == 200)
+            let text = String(decoding: response.headers.first(name: "Content-Encoding") == "gzip" ? try SymbolServerHTTPTests.gunzip(response.body) : response.body,
+                              as: UTF8.self)
+            let module = text.prefix { $0 != "\n" }.split(separator: " ")
+            #expect(module.count == 5 && module[1] == "mac" && module[3] == id && module[4] == "libmac.dylib", "\(module)")
+            if module.count == 5 { architectures.append(String(module[2])) }
+            #expect(text.contains(" mac_sum\n") && text.contains("STACK CFI INIT"), "\(text.prefix(500))")
+        }
+        #expect(architectures.sorted() == ["arm64", "x86_64"])
+        // The dSYM's DWARF: functions with lines, under the arm64 slice's UUID.
+        let dsymRecord = try #require(try await h.fixture.metadata.symbolFiles(keyContains: [RecordFilter.parse("macdbg.sym")]).records.first)
+        #expect(records.contains { $0.debugId == dsymRecord.debugId })
+        var response = try await h.send(.GET, "/macdbg/\(dsymRecord.debugId ?? "")/macdbg.sym")
+        if backend == .scaleOut, response.status == 302, let location = response.headers.first(name: "Location") { response = try await h.send(.GET, location) }
+        let text = String(decoding: response.headers.first(name: "Content-Encoding") == "gzip" ? try SymbolServerHTTPTests.gunzip(response.body) : response.body,
+                          as: UTF8.self)
+        #expect(text.contains("FUNC ") && text.contains(" mac_sum\n") && text.contains("FILE 0 ") && text.contains("mac.c"), "\(text.prefix(500))")
+    }
 }
