@@ -6,8 +6,8 @@ import ObjectFiles
 import SymbolDump
 
 /// `.sym` files made from native debug files in an upload: an ELF member (or a `.dbg.gz`,
-/// gzip around one) or a Mach-O member (each architecture of a fat file; a binary or a dSYM's
-/// DWARF file) is dumped with `SymbolFileWriter`, and the result stored as
+/// gzip around one) or a Mach-O member (each architecture of a fat file; a binary, a dSYM's
+/// DWARF file, or the DWARF files of a `.dSYM.tar.bz2` bundle) is dumped with `SymbolFileWriter`, and the result stored as
 /// `<debug_file>/<DEBUG_ID>/<debug_file>.sym`, the debug file being the member's module directory.
 enum NativeSymbols {
     /// A `.dbg.gz` may inflate to at most this.
@@ -23,17 +23,24 @@ enum NativeSymbols {
         guard !debugFile.hasSuffix(".pdb"), !memberName.hasSuffix(".sym") else { return [] }
         let made = try? await NIOThreadPool.singleton.runIfActive { () -> [(String, Data)] in
             var bytes = try ObjectBytes.map(path: path)
-            if memberName.hasSuffix(".gz") {
-                guard (try? bytes.u8(0, "")) == 0x1F, (try? bytes.u8(1, "")) == 0x8B else { return [] }
-                bytes = try inflate(bytes)
-            }
-            let objects: [any DebugObject]
-            if ELFFile.isELF(bytes) {
-                objects = [try ELFFile(bytes: bytes)]
-            } else if MachOFile.isMachO(bytes) {
-                objects = try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+            var files: [ObjectBytes] = []
+            if memberName.hasSuffix(".dSYM.tar.bz2") {
+                // Tecken's dSYM bundles: the DWARF files inside.
+                files = try bytes.withUnsafeBytes { try DSYMTarball.dwarfFiles($0) }.map { ObjectBytes($0.data) }
             } else {
-                return []
+                if memberName.hasSuffix(".gz") {
+                    guard (try? bytes.u8(0, "")) == 0x1F, (try? bytes.u8(1, "")) == 0x8B else { return [] }
+                    bytes = try inflate(bytes)
+                }
+                files = [bytes]
+            }
+            var objects: [any DebugObject] = []
+            for file in files {
+                if ELFFile.isELF(file) {
+                    objects.append(try ELFFile(bytes: file))
+                } else if MachOFile.isMachO(file) {
+                    objects += try MachOFile.slices(file).map { try MachOFile(bytes: $0.bytes) }
+                }
             }
             var out: [(String, Data)] = []
             for object in objects {

@@ -54,8 +54,8 @@ import TestSupport
     }
 
     /// Mach-O members: a fat dylib (arm64 and x86_64, linked by Debian's lld 14, joined by
-    /// llvm-lipo-14) gets one `.sym` per architecture under each slice's UUID, and a dSYM's DWARF
-    /// file gets its functions and lines.
+    /// llvm-lipo-14) gets one `.sym` per architecture under each slice's UUID, a dSYM's DWARF
+    /// file and a `.dSYM.tar.bz2` bundle their functions and lines.
     @Test(arguments: Backend.allCases)
     func machOMembersGetOneSymbolFilePerArchitecture(_ backend: Backend) async throws {
         let dir = TestData.temporaryDirectory("native-macho")
@@ -84,8 +84,19 @@ import TestSupport
         #expect(dsymStatus == 0, "\(String(decoding: dsymErr, as: UTF8.self))")
         let fat = try Data(contentsOf: URL(fileURLWithPath: dir + "/libmac.dylib"))
         let dwarf = try Data(contentsOf: URL(fileURLWithPath: dir + "/macdbg.dSYM/Contents/Resources/DWARF/mac-arm64.dylib"))
+        // Tecken's dSYM bundle form: the x86_64 slice's dSYM as a pax tar, bzip2-compressed; and
+        // a damaged one, which is stored and makes no .sym.
+        let (x86Status, _, x86Err) = try runProcess(dsymutil, [slices[1], "-o", dir + "/MacX.dSYM"])
+        #expect(x86Status == 0, "\(String(decoding: x86Err, as: UTF8.self))")
+        let (tarStatus, _, tarErr) = try runProcess("/usr/bin/env", ["tar", "--format=pax", "-C", dir, "-cjf", dir + "/MacX.dSYM.tar.bz2", "MacX.dSYM"])
+        #expect(tarStatus == 0, "tar with bzip2 is required: \(String(decoding: tarErr, as: UTF8.self))")
+        let tarball = try Data(contentsOf: URL(fileURLWithPath: dir + "/MacX.dSYM.tar.bz2"))
+        var damaged = tarball
+        for i in stride(from: 40, to: min(damaged.count, 400), by: 7) { damaged[i] ^= 0xA5 }
         let zip = try ZipBuilder.make([("libmac.dylib/00000000000000000000000000000000/libmac.dylib", fat),
-                                       ("macdbg/00000000000000000000000000000000/macdbg", dwarf)])
+                                       ("macdbg/00000000000000000000000000000000/macdbg", dwarf),
+                                       ("MacX/00000000000000000000000000000000/MacX.dSYM.tar.bz2", tarball),
+                                       ("Broken/00000000000000000000000000000000/Broken.dSYM.tar.bz2", damaged)])
         let h = try await SymbolServerHarness(backend)
         defer { Task { await h.close() } }
         let answer = try await h.upload(zip, token: h.token)
@@ -114,5 +125,17 @@ import TestSupport
         let text = String(decoding: response.headers.first(name: "Content-Encoding") == "gzip" ? try SymbolServerHTTPTests.gunzip(response.body) : response.body,
                           as: UTF8.self)
         #expect(text.contains("FUNC ") && text.contains(" mac_sum\n") && text.contains("FILE 0 ") && text.contains("mac.c"), "\(text.prefix(500))")
+
+        // The tarball's DWARF under the x86_64 slice's UUID; the damaged one stored as it came.
+        let x86ID = try #require(records.first { r in architectures.count == 2 && r.debugId != dsymRecord.debugId }?.debugId)
+        let bundle = try #require(try await h.fixture.metadata.symbolFiles(keyContains: [RecordFilter.parse("MacX.sym")]).records.first, "\(answer.text)")
+        #expect(bundle.debugId == x86ID && bundle.debugFilename == "MacX")
+        response = try await h.send(.GET, "/MacX/\(x86ID)/MacX.sym")
+        if backend == .scaleOut, response.status == 302, let location = response.headers.first(name: "Location") { response = try await h.send(.GET, location) }
+        let bundleText = String(decoding: response.headers.first(name: "Content-Encoding") == "gzip" ? try SymbolServerHTTPTests.gunzip(response.body) : response.body,
+                                as: UTF8.self)
+        #expect(bundleText.hasPrefix("MODULE mac x86_64 \(x86ID) MacX\n") && bundleText.contains(" mac_sum\n"), "\(bundleText.prefix(300))")
+        #expect(try await h.fixture.metadata.symbolFiles(keyContains: [RecordFilter.parse("Broken.dSYM.tar.bz2")]).records.count == 1)
+        #expect(try await h.fixture.metadata.symbolFiles(keyContains: [RecordFilter.parse("Broken.sym")]).records.isEmpty)
     }
 }

@@ -27,4 +27,10 @@ unsigned int pm_crc32(unsigned int crc, const unsigned char *bytes, size_t lengt
 /// elsewhere): after a phase that freed a lot, so the next one does not start from its peak.
 void pm_release_free_memory(void);
 
+/// Decompresses bzip2 data with the system's libbz2 (libbz2.so.1.0, loaded at first use; every
+/// Debian has it, dpkg needs it), handing each decompressed block to `sink`, which returns
+/// nonzero to stop. Returns 0 when the stream ended, -1 when libbz2 is not there, -2 when the
+/// data is not bzip2 or is damaged, -3 when `sink` stopped, -4 when the data ends early.
+int pm_bunzip2(const void *bytes, size_t length, int (*sink)(void *context, const void *block, size_t count), void *context);
+
 #endif
