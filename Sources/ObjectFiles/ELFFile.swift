@@ -181,7 +181,7 @@ public struct ELFFile: Sendable {
             switch type {
             case 1: return try Self.inflate(data, from: header, size: size, what: section.name, bigEndian: bytes.bigEndian)
             case 2:
-                var result = ObjectBytes(try Zstd.decompress(data, from: header, size: size, what: section.name))
+                var result = try Zstd.decompress(data, from: header, size: size, what: section.name)
                 result.bigEndian = bytes.bigEndian
                 return result
             default: throw .notSupported("section \(section.name) is compressed with method \(type); zlib and zstd are read")
@@ -219,7 +219,11 @@ public struct ELFFile: Sendable {
         guard UInt64(output.readableBytes) == size else {
             throw .malformed("section \(what) inflates to \(output.readableBytes) bytes, not the \(size) its header says")
         }
-        var result = ObjectBytes(output.readableBytesView.map { $0 })
+        // One copy, as bytes (not element by element).
+        var result = try ObjectBytes.filling(output.readableBytes) { (target: UnsafeMutableRawBufferPointer) throws(ObjectFileError) -> Int in
+            output.withUnsafeReadableBytes { target.copyMemory(from: $0) }
+            return output.readableBytes
+        }
         result.bigEndian = bigEndian
         return result
     }

@@ -150,5 +150,19 @@ final class OwnedBuffer: @unchecked Sendable {
         pointer = UnsafeMutableRawPointer.allocate(byteCount: max(1, bytes.count), alignment: 16)
         bytes.withUnsafeBytes { if let b = $0.baseAddress { pointer.copyMemory(from: b, byteCount: bytes.count) } }
     }
+    /// Takes over memory from `UnsafeMutableRawPointer.allocate(byteCount:alignment: 16)`.
+    init(adopting pointer: UnsafeMutableRawPointer) { self.pointer = pointer }
     deinit { pointer.deallocate() }
+}
+
+extension ObjectBytes {
+    /// `count` bytes written by `fill` into fresh memory, which is not touched beforehand: a
+    /// large claimed size costs address space, not memory, until it is written. `fill` returns
+    /// how many bytes it wrote (at most `count`).
+    static func filling(_ count: Int, _ fill: (UnsafeMutableRawBufferPointer) throws(ObjectFileError) -> Int) throws(ObjectFileError) -> ObjectBytes {
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: max(1, count), alignment: 16)
+        let storage = OwnedBuffer(adopting: pointer)
+        let written = try fill(UnsafeMutableRawBufferPointer(start: pointer, count: count))
+        return ObjectBytes(base: UnsafeRawPointer(pointer), count: min(written, count), owner: storage)
+    }
 }

@@ -18,7 +18,7 @@ enum Zstd {
         let isError: IsError
     }
 
-    nonisolated(unsafe) private static let library: Library? = {
+    private static let library: Library? = {
         for name in ["libzstd.so.1", "libzstd.so", "libzstd.1.dylib", "libzstd.dylib"] {
             guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { continue }
             guard let d = dlsym(handle, "ZSTD_decompress"), let e = dlsym(handle, "ZSTD_isError") else { continue }
@@ -34,7 +34,7 @@ enum Zstd {
     static let maxRatio: UInt64 = 1 << 15
 
     /// The decompressed bytes of the zstd frames in `data[start...]`, which must come to exactly `size`.
-    static func decompress(_ data: ObjectBytes, from start: Int, size: UInt64, what: String) throws(ObjectFileError) -> [UInt8] {
+    static func decompress(_ data: ObjectBytes, from start: Int, size: UInt64, what: String) throws(ObjectFileError) -> ObjectBytes {
         guard let library else {
             throw .notSupported("section \(what) is compressed with zstd, and the system's libzstd (libzstd.so.1) is not installed")
         }
@@ -43,15 +43,17 @@ enum Zstd {
         guard size <= ELFFile.maxSectionSize, size <= compressed &* maxRatio &+ 4096, let capacity = Int(exactly: size) else {
             throw .malformed("section \(what) claims \(size) bytes uncompressed from \(compressed)")
         }
-        var output = [UInt8](repeating: 0, count: max(capacity, 1))
-        let result = data.withUnsafeBytes { input in
-            output.withUnsafeMutableBytes { library.decompress($0.baseAddress, capacity, input.baseAddress.map { $0 + start }, input.count - start) }
+        // The output memory is only touched as zstd writes it: a lie about the size fails
+        // before it costs memory.
+        return try ObjectBytes.filling(capacity) { (output: UnsafeMutableRawBufferPointer) throws(ObjectFileError) -> Int in
+            let result = data.withUnsafeBytes { input in
+                library.decompress(output.baseAddress, capacity, input.baseAddress.map { $0 + start }, input.count - start)
+            }
+            guard library.isError(result) == 0 else { throw .malformed("section \(what) does not decompress (zstd error \(-result))") }
+            guard result == capacity else {
+                throw .malformed("section \(what) decompresses to \(result) bytes, not the \(size) its header says")
+            }
+            return result
         }
-        guard library.isError(result) == 0 else { throw .malformed("section \(what) does not decompress (zstd error \(-result))") }
-        guard result == capacity else {
-            throw .malformed("section \(what) decompresses to \(result) bytes, not the \(size) its header says")
-        }
-        output.removeSubrange(capacity...)
-        return output
     }
 }
