@@ -47,13 +47,33 @@ extension ELFFile: DebugObject {
 
     public func debugSection(_ elfName: String) throws(ObjectFileError) -> (data: ObjectBytes, address: UInt64)? {
         guard let s = section(named: elfName) else { return nil }
-        return (try contents(of: s), s.address)
+        var data = try contents(of: s)
+        // An object file's debug sections hold zeros where the linker would write addresses.
+        if isRelocatable {
+            var skipped = 0
+            data = try applyRelocations(to: data, of: s, skipped: &skipped)
+        }
+        return (data, s.address)
     }
 
     public func hasDebugSection(_ elfName: String) -> Bool { section(named: elfName) != nil }
 
     public var debugInformationCaveat: String? {
-        guard fileType == 1, sections.contains(where: { $0.name == ".rela.debug_info" || $0.name == ".rel.debug_info" }) else { return nil }
-        return "relocatable object: relocations of the debug sections are not applied, addresses and ranges may be wrong"
+        guard isRelocatable else { return nil }
+        // Relocations of types not applied (a machine or a relocation this reader does not know).
+        var unapplied = 0
+        for s in sections where s.name.hasPrefix(".debug_") || s.name.hasPrefix(".zdebug_") || s.name == ".eh_frame" {
+            for table in relocationSections(for: s) {
+                let rela = table.type == 4
+                let entry: UInt64 = is64 ? (rela ? 24 : 16) : (rela ? 12 : 8)
+                guard let data = try? contents(of: table) else { continue }
+                for i in 0..<(UInt64(data.count) / entry) {
+                    let type: UInt32
+                    if is64 { type = UInt32(truncatingIfNeeded: (try? data.u64(i * entry + 8, "r_info")) ?? 0) } else { type = ((try? data.u32(i * entry + 4, "r_info")) ?? 0) & 0xFF }
+                    if type != 0, ELFFile.relocationKind(machine, type) == nil { unapplied += 1 }
+                }
+            }
+        }
+        return unapplied == 0 ? nil : "relocatable object: \(unapplied) relocations of the debug sections are of types not applied; addresses and ranges may be wrong"
     }
 }

@@ -29,6 +29,8 @@ public struct ELFFile: Sendable {
         public let offset: UInt64
         public let size: UInt64
         public let link: UInt32
+        /// sh_info: for a relocation section, the section its entries patch.
+        public var info: UInt32 = 0
         public let entrySize: UInt64
 
         public var isCompressed: Bool { flags & 0x800 != 0 }
@@ -103,19 +105,19 @@ public struct ELFFile: Sendable {
         var shstrndx = UInt64(try bytes.u16(base + 10, "e_shstrndx"))
 
         // Raw section headers first; names need the string table section.
-        struct RawSection { var name: UInt32, type: UInt32, flags: UInt64, addr: UInt64, offset: UInt64, size: UInt64, link: UInt32, entsize: UInt64 }
+        struct RawSection { var name: UInt32, type: UInt32, flags: UInt64, addr: UInt64, offset: UInt64, size: UInt64, link: UInt32, info: UInt32, entsize: UInt64 }
         func rawSection(_ i: UInt64) throws(ObjectFileError) -> RawSection {
             let o = shoff &+ i &* shentsize
             guard shentsize >= (is64 ? 64 : 40) else { throw .malformed("section header size \(shentsize) is too small") }
             if is64 {
                 return RawSection(name: try bytes.u32(o, "sh_name"), type: try bytes.u32(o + 4, "sh_type"), flags: try bytes.u64(o + 8, "sh_flags"),
                                   addr: try bytes.u64(o + 16, "sh_addr"), offset: try bytes.u64(o + 24, "sh_offset"), size: try bytes.u64(o + 32, "sh_size"),
-                                  link: try bytes.u32(o + 40, "sh_link"), entsize: try bytes.u64(o + 56, "sh_entsize"))
+                                  link: try bytes.u32(o + 40, "sh_link"), info: try bytes.u32(o + 44, "sh_info"), entsize: try bytes.u64(o + 56, "sh_entsize"))
             }
             return RawSection(name: try bytes.u32(o, "sh_name"), type: try bytes.u32(o + 4, "sh_type"), flags: UInt64(try bytes.u32(o + 8, "sh_flags")),
                               addr: UInt64(try bytes.u32(o + 12, "sh_addr")), offset: UInt64(try bytes.u32(o + 16, "sh_offset")),
                               size: UInt64(try bytes.u32(o + 20, "sh_size")), link: try bytes.u32(o + 24, "sh_link"),
-                              entsize: UInt64(try bytes.u32(o + 36, "sh_entsize")))
+                              info: try bytes.u32(o + 28, "sh_info"), entsize: UInt64(try bytes.u32(o + 36, "sh_entsize")))
         }
         var raws: [RawSection] = []
         if shoff != 0 {
@@ -135,7 +137,7 @@ public struct ELFFile: Sendable {
         }
         sections = raws.enumerated().map { i, r in
             Section(index: i, name: names?.cString(UInt64(r.name), limit: 4096) ?? "", type: r.type, flags: r.flags, address: r.addr,
-                    offset: r.offset, size: r.size, link: r.link, entrySize: r.entsize)
+                    offset: r.offset, size: r.size, link: r.link, info: r.info, entrySize: r.entsize)
         }
         if phnum == 0xFFFF, let first = raws.first { phnum = UInt64(first.link == 0 ? 0 : first.link) }
         guard phnum <= UInt64(Self.maxHeaders) else { throw .malformed("\(phnum) program headers") }
