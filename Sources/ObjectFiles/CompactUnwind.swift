@@ -100,6 +100,26 @@ public struct CompactUnwind: Sendable {
         self.entries = entries
     }
 
+    /// An object file's `__LD,__compact_unwind`: one fixed-size entry per function (address,
+    /// length, encoding, personality, LSDA), the addresses already section-relative in a Mach-O
+    /// object, which the linker turns into `__unwind_info`.
+    public init(objectEntries data: ObjectBytes, is64: Bool, architecture: Architecture) throws(ObjectFileError) {
+        self.architecture = architecture
+        let size: UInt64 = is64 ? 32 : 20
+        let count = UInt64(data.count) / size
+        guard count <= 1 << 24 else { throw .malformed("\(count) compact unwind entries") }
+        var entries: [Entry] = []
+        for i in 0..<count {
+            let o = i * size
+            let address = is64 ? try data.u64(o, "compact unwind address") : UInt64(try data.u32(o, "compact unwind address"))
+            let length = try data.u32(o + (is64 ? 8 : 4), "compact unwind length")
+            let encoding = try data.u32(o + (is64 ? 12 : 8), "compact unwind encoding")
+            guard let start = UInt32(exactly: address) else { continue }
+            entries.append(Entry(start: start, length: length, encoding: encoding))
+        }
+        self.entries = entries.sorted { $0.start < $1.start }
+    }
+
     /// The rules of the entry starting at `start` (as LLVM's libunwind reads the modes);
     /// `word` reads the code at an offset from the image base (an x86 frame too large for the
     /// encoding keeps its size in the function's `sub $size, %rsp`).

@@ -52,16 +52,19 @@ enum StackCFIWriter {
             if written >= 1 << 20 { spool.take(&writer.out.bytes) }
         }
         // A Mach-O image's compact unwind information covers its functions; `__eh_frame` then
-        // holds only the FDEs it points at.
+        // holds only the FDEs it points at. An object's entries (`__compact_unwind`) fill in the
+        // functions its `__eh_frame` leaves out.
         let compact = compactUnwind(object, machine: machine, problems: &problems)
+        let isObject = object.isRelocatable
         var referencedFDEs = Set<UInt64>()
-        if let compact {
+        func addCompact(_ compact: CompactUnwind) {
             for entry in compact.entries where entry.length > 0 {
                 let start = load &+ UInt64(entry.start)
                 let rules = compact.rules(entry.encoding, start: entry.start) { offset in
                     (object as? MachOFile)?.word(atAddress: load &+ UInt64(offset))
                 }
                 if case .dwarf(let offset) = rules { referencedFDEs.insert(UInt64(offset)); continue }
+                if isObject, covered.contains(start) { continue }
                 entries += 1
                 guard inCode(start) else { continue }
                 let mark = writer.out.bytes.count
@@ -70,16 +73,18 @@ enum StackCFIWriter {
                 if writer.out.bytes.count >= 1 << 20 { spool.take(&writer.out.bytes) }
             }
         }
+        if let compact, !isObject { addCompact(compact) }
         for (name, isEH) in [(".eh_frame", true), (".debug_frame", false)] {
             guard let (data, address) = (try? object.debugSection(name)) ?? nil else { continue }
             do {
                 problems += try CallFrameInfo.forEachEntry(data, isEH: isEH, sectionAddress: isEH ? address : 0, addressSize: addressSize) { entry in
-                    if isEH, compact != nil, !referencedFDEs.contains(entry.sectionOffset) { return }
+                    if isEH, compact != nil, !isObject, !referencedFDEs.contains(entry.sectionOffset) { return }
                     if isEH { covered.insert(entry.start); add(entry) } else if !covered.contains(entry.start) { add(entry) }
                 }.map { "\(name) \($0)" }
             } catch { problems.append("\(name): \(error)") }
             data.dropResidentPages()
         }
+        if let compact, isObject { addCompact(compact) }
         spool.take(&writer.out.bytes)
         let inOrder = zip(chunks, chunks.dropFirst()).allSatisfy { $0.start <= $1.start }
         guard !inOrder else { return (spool, writer.count, entries, problems) }
@@ -95,7 +100,9 @@ enum StackCFIWriter {
 
     /// The compact unwind information of a Mach-O image, when it has some for this architecture.
     static func compactUnwind(_ object: any DebugObject, machine: ELFFile.Machine, problems: inout [String]) -> CompactUnwind? {
-        guard object is MachOFile, let (data, _) = (try? object.debugSection(".unwind_info")) ?? nil, data.count > 0 else { return nil }
+        guard let macho = object as? MachOFile else { return nil }
+        let name = macho.isRelocatable ? ".compact_unwind" : ".unwind_info"
+        guard let (data, _) = (try? object.debugSection(name)) ?? nil, data.count > 0 else { return nil }
         let architecture: CompactUnwind.Architecture
         switch machine {
         case .x86_64: architecture = .x86_64
@@ -104,9 +111,10 @@ enum StackCFIWriter {
         default: return nil
         }
         do {
-            return try CompactUnwind(data, architecture: architecture)
+            return macho.isRelocatable ? try CompactUnwind(objectEntries: data, is64: macho.is64, architecture: architecture)
+                                       : try CompactUnwind(data, architecture: architecture)
         } catch {
-            problems.append("__unwind_info: \(error)")
+            problems.append("_\(name): \(error)")
             return nil
         }
     }
