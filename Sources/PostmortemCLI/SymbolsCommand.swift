@@ -18,8 +18,9 @@ struct SymbolsCommand: ParsableCommand {
             abstract: "Write a Breakpad .sym from an ELF or Mach-O file with DWARF (dump_syms): MODULE, INFO, FILE, INLINE_ORIGIN, FUNC, INLINE, lines, PUBLIC, STACK CFI.",
             discussion: """
             Without --tree the .sym goes to standard output. With --tree OUT every FILE is written to \
-            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout. Mach-O: thin or fat (--arch), \
-            objects and dSYM companions (--debug-file); compact unwind is not read.
+            OUT/<debug file>/<DEBUG_ID>/<debug file>.sym, the symbol-server layout, every architecture of a fat \
+            Mach-O file unless --arch names one. Mach-O: thin or fat, images, objects and dSYM companions \
+            (--debug-file), compact unwind. ELF: executables, shared libraries, separate debug files and objects.
             """)
         @Argument(help: "ELF or Mach-O executables, shared libraries or objects.") var files: [String]
         @Option(name: .customLong("debug-file"), help: "The separate debug file (.debug / .dbg) holding the DWARF of the single FILE.") var debugFile: String?
@@ -27,6 +28,14 @@ struct SymbolsCommand: ParsableCommand {
         @Flag(name: .customLong("no-inlines"), help: "Leave out INLINE and INLINE_ORIGIN records.") var noInlines = false
         @Flag(name: .customLong("no-cfi"), help: "Leave out STACK CFI records.") var noCFI = false
         @Option(help: "The slice of a fat Mach-O file to dump (x86, x86_64, arm, arm64); default the first.") var arch: String?
+
+        /// Every architecture of an ELF or Mach-O file (one for ELF and thin Mach-O).
+        static func slices(_ path: String) throws -> [any DebugObject] {
+            let bytes = try ObjectBytes.map(path: path)
+            if ELFFile.isELF(bytes) { return [try ELFFile(bytes: bytes)] }
+            guard MachOFile.isMachO(bytes) else { throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file") }
+            return try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+        }
 
         /// An ELF or Mach-O file (one slice of a fat one).
         static func open(_ path: String, arch: String?) throws -> any DebugObject {
@@ -51,8 +60,10 @@ struct SymbolsCommand: ParsableCommand {
             for (n, path) in files.enumerated() {
                 if files.count > 1 { FileHandleOutput.stderr("[\(n + 1)/\(files.count)] \(path)\n") }
                 do {
-                    let binary = try Self.open(path, arch: arch)
-                    let debug = try debugFile.map { try Self.open($0, arch: arch ?? binary.architecture.breakpadName) }
+                  // A tree gets every architecture of a fat file; standard output one.
+                  let binaries = tree != nil && arch == nil ? try Self.slices(path) : [try Self.open(path, arch: arch)]
+                  for binary in binaries {
+                    let debug = try debugFile.map { try Self.open($0, arch: binary.architecture.breakpadName) }
                     let name = (path as NSString).lastPathComponent
                     let options = SymbolFileWriter.Options(inlines: !noInlines, cfi: !noCFI, generator: "postmortem \(PostmortemVersion.current)",
                                                            threads: ProcessInfo.processInfo.activeProcessorCount)
@@ -82,6 +93,7 @@ struct SymbolsCommand: ParsableCommand {
                         try FileManager.default.moveItem(atPath: target + ".partial", toPath: target)
                         FileHandleOutput.stderr("\(target): \(summary.functions) FUNC, \(summary.lines) lines, \(summary.inlines) INLINE, \(summary.publics) PUBLIC\n")
                     }
+                  }
                 } catch {
                     FileHandleOutput.stderr("\(path): \(error)\n")
                     failed += 1
