@@ -400,12 +400,13 @@ extension DebugInfo.Partial {
     }
 }
 
-/// Results of a `concurrentPerform`, one slot per iteration.
-final class ParallelResults<T: Sendable>: Sendable {
+/// Results of a `concurrentPerform`, one slot per iteration (also the symbol file writer's).
+public final class ParallelResults<T: Sendable>: Sendable {
     private let slots: Mutex<[T?]>
 
-    init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
+    public init(count: Int) { slots = Mutex(Array(repeating: nil, count: count)) }
 
-    func set(_ i: Int, _ value: T) { slots.withLock { $0[i] = value } }
-    var values: [T] { slots.withLock { $0.compactMap { $0 } } }
+    public func set(_ i: Int, _ value: T) { slots.withLock { $0[i] = value } }
+    /// The values set, in iteration order.
+    public var values: [T] { slots.withLock { $0.compactMap { $0 } } }
 }

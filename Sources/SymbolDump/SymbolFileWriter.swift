@@ -16,13 +16,17 @@ public struct SymbolFileWriter {
         public var cfi = true
         public var generator = "postmortem"
         /// Threads to read with: the DWARF and the call frame information are read side by side,
-        /// the DWARF on all but one. 1 in services (requests run side by side already).
+        /// the DWARF on all but one; FUNC records are written on all. 1 in services (requests run
+        /// side by side already).
         public var threads = 1
-        public init(inlines: Bool = true, cfi: Bool = true, generator: String = "postmortem", threads: Int = 1) {
+        /// The fewest functions worth a thread of their own when FUNC records are written.
+        public var functionsPerThread = 10_000
+        public init(inlines: Bool = true, cfi: Bool = true, generator: String = "postmortem", threads: Int = 1, functionsPerThread: Int = 10_000) {
             self.inlines = inlines
             self.cfi = cfi
             self.generator = generator
             self.threads = threads
+            self.functionsPerThread = functionsPerThread
         }
     }
 
@@ -90,7 +94,7 @@ public struct SymbolFileWriter {
         records.add("INFO GENERATOR \(clean(options.generator))\n")
 
         // Function ranges by address; the first function at an address wins, later ones make it `m`.
-        struct Entry { var function: Int; var range: DebugInfo.AddressRange; var multiple: Bool }
+        typealias Entry = FunctionEntry
         var entries: [Entry] = []
         for (i, f) in info.functions.enumerated() {
             for r in info.ranges[f.ranges] where r.start >= load && code.contains(r.start) { entries.append(Entry(function: i, range: r, multiple: false)) }
@@ -132,38 +136,36 @@ public struct SymbolFileWriter {
         // The symbol table's function names by address: a global name wins, else the first.
         let symbols = try binary.functionSymbols()
         let named = Self.namesByAddress(symbols, load: load)
-        var nextSymbol = 0
-        // FUNC, INLINE and line records, a million for a large library: written as bytes.
-        for e in unique {
-            let f = info.functions[e.function]
-            // A symbol starting the range names it (a split-off `main.cold` keeps its own name,
-            // as symbolic and the linker call it); else the DWARF name.
-            while nextSymbol < named.count, named[nextSymbol].address < e.range.start { nextSymbol += 1 }
-            let symbol = nextSymbol < named.count && named[nextSymbol].address == e.range.start ? named[nextSymbol] : nil
-            let name = Demangler.demangle(symbol.map { symbols.name($0) } ?? info.name(f.name), returnTypes: false)
-            records.add(e.multiple ? "FUNC m " : "FUNC ")
-            records.hex(e.range.start - load); records.space(); records.hex(e.range.end - e.range.start); records.add(" 0 ")
-            records.add(clean(name)); records.newline()
-            summary.functions += 1
-            if options.inlines {
-                for inline in info.inlines[f.inlines] where Self.overlaps(info.ranges[inline.ranges], e.range) {
-                    records.add("INLINE "); records.decimal(UInt64(inline.depth)); records.space(); records.decimal(inline.callLine); records.space()
-                    if inline.callFile >= 0, fileIDs[Int(inline.callFile)] >= 0 { records.decimal(UInt64(fileIDs[Int(inline.callFile)])) } else { records.add("-1") }
-                    records.space(); records.decimal(UInt64(originIDs[inline.name]!))
-                    for r in info.ranges[inline.ranges] {
-                        let s = max(r.start, e.range.start), end = min(r.end, e.range.end)
-                        if end > s { records.space(); records.hex(s - load); records.space(); records.hex(end - s) }
-                    }
-                    records.newline()
-                    summary.inlines += 1
+        // FUNC, INLINE and line records, a million for a large library: written as bytes, by
+        // address range on several threads when there are many (each part spooled, then put out
+        // in order), else straight to the output.
+        let context = FunctionRecordContext(info: info, lines: lines, symbols: symbols, named: named, fileIDs: fileIDs,
+                                            originIDs: originIDs, load: load, inlines: options.inlines)
+        let parts = max(1, min(threads, 4, unique.count / max(1, options.functionsPerThread)))
+        if parts == 1 {
+            let counts = Self.writeFunctions(unique[...], context, into: &records) { records in
+                if records.bytes.count >= 1 << 20 { output(records.bytes); records.bytes.removeAll(keepingCapacity: true) }
+            }
+            summary.functions += counts.functions; summary.inlines += counts.inlines; summary.lines += counts.lines
+        } else {
+            output(records.bytes)
+            records.bytes.removeAll(keepingCapacity: true)
+            let written = ParallelResults<PartWritten>(count: parts)
+            let all = unique
+            DispatchQueue.concurrentPerform(iterations: parts) { part in
+                let range = (all.count * part / parts)..<(all.count * (part + 1) / parts)
+                let spool = SpooledBytes()
+                var bytes = RecordBytes()
+                let counts = Self.writeFunctions(all[range], context, into: &bytes) { bytes in
+                    if bytes.bytes.count >= 1 << 20 { spool.take(&bytes.bytes) }
                 }
+                spool.take(&bytes.bytes)
+                written.set(part, PartWritten(spool: spool, functions: counts.functions, inlines: counts.inlines, lines: counts.lines))
             }
-            lines.forEach(in: e.range) { l in
-                records.hex(l.start - load); records.space(); records.hex(l.size); records.space()
-                records.decimal(UInt64(l.line)); records.space(); records.decimal(UInt64(fileIDs[Int(l.file)])); records.newline()
-                summary.lines += 1
+            for part in written.values {
+                part.spool.drain(to: output)
+                summary.functions += part.functions; summary.inlines += part.inlines; summary.lines += part.lines
             }
-            flushIfFull()
         }
 
         // PUBLIC: defined function symbols no FUNC starts at (Breakpad's ELFSymbolsToModule).
@@ -184,6 +186,53 @@ public struct SymbolFileWriter {
             problems += cfi.problems.prefix(20)
         }
         return (summary, problems)
+    }
+
+    /// FUNC records with their INLINE and line records for `entries` (by address), written into
+    /// `records`, `flush` called after each function.
+    static func writeFunctions(_ entries: ArraySlice<FunctionEntry>, _ c: FunctionRecordContext, into records: inout RecordBytes,
+                               flush: (inout RecordBytes) -> Void) -> (functions: Int, inlines: Int, lines: Int) {
+        var counts = (functions: 0, inlines: 0, lines: 0)
+        let info = c.info, named = c.named, load = c.load
+        // The first symbol at or after the first range.
+        var nextSymbol = 0
+        if let first = entries.first {
+            var lo = 0, hi = named.count
+            while lo < hi { let mid = (lo + hi) / 2; if named[mid].address < first.range.start { lo = mid + 1 } else { hi = mid } }
+            nextSymbol = lo
+        }
+        for e in entries {
+            let f = info.functions[e.function]
+            // A symbol starting the range names it (a split-off `main.cold` keeps its own name,
+            // as symbolic and the linker call it); else the DWARF name.
+            while nextSymbol < named.count, named[nextSymbol].address < e.range.start { nextSymbol += 1 }
+            let symbol = nextSymbol < named.count && named[nextSymbol].address == e.range.start ? named[nextSymbol] : nil
+            let name = Demangler.demangle(symbol.map { c.symbols.name($0) } ?? info.name(f.name), returnTypes: false)
+            records.add(e.multiple ? "FUNC m " : "FUNC ")
+            records.hex(e.range.start - load); records.space(); records.hex(e.range.end - e.range.start); records.add(" 0 ")
+            records.add(clean(name)); records.newline()
+            counts.functions += 1
+            if c.inlines {
+                for inline in info.inlines[f.inlines] where Self.overlaps(info.ranges[inline.ranges], e.range) {
+                    records.add("INLINE "); records.decimal(UInt64(inline.depth)); records.space(); records.decimal(inline.callLine); records.space()
+                    if inline.callFile >= 0, c.fileIDs[Int(inline.callFile)] >= 0 { records.decimal(UInt64(c.fileIDs[Int(inline.callFile)])) } else { records.add("-1") }
+                    records.space(); records.decimal(UInt64(c.originIDs[inline.name]!))
+                    for r in info.ranges[inline.ranges] {
+                        let s = max(r.start, e.range.start), end = min(r.end, e.range.end)
+                        if end > s { records.space(); records.hex(s - load); records.space(); records.hex(end - s) }
+                    }
+                    records.newline()
+                    counts.inlines += 1
+                }
+            }
+            c.lines.forEach(in: e.range) { l in
+                records.hex(l.start - load); records.space(); records.hex(l.size); records.space()
+                records.decimal(UInt64(l.line)); records.space(); records.decimal(UInt64(c.fileIDs[Int(l.file)])); records.newline()
+                counts.lines += 1
+            }
+            flush(&records)
+        }
+        return counts
     }
 
     /// The chosen symbol at each address at or above `load`, by address: the last global one,
@@ -217,8 +266,33 @@ public struct SymbolFileWriter {
     static func hex(_ v: UInt64) -> String { String(v, radix: 16) }
 }
 
+/// A function's range to write: the first function at an address, `multiple` when others share it.
+struct FunctionEntry: Sendable {
+    var function: Int
+    var range: DebugInfo.AddressRange
+    var multiple: Bool
+}
+
+/// What writing FUNC records reads, shared by the threads that write them.
+struct FunctionRecordContext: Sendable {
+    let info: DebugInfo
+    let lines: LineRows
+    let symbols: FunctionSymbols
+    let named: [FunctionSymbols.Entry]
+    let fileIDs: [Int]
+    let originIDs: [DebugString: Int]
+    let load: UInt64
+    let inlines: Bool
+}
+
+/// One thread's FUNC records and their counts.
+struct PartWritten: Sendable {
+    let spool: SpooledBytes
+    let functions: Int, inlines: Int, lines: Int
+}
+
 /// The line rows of the DWARF sorted by address, without empty rows.
-struct LineRows {
+struct LineRows: Sendable {
     struct Row { let start: UInt64; let size: UInt64; let file: UInt32; let line: UInt32 }
     let rows: [DebugInfo.Line]
     let base: UInt64

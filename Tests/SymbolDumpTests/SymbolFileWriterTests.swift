@@ -45,8 +45,9 @@ import TestSupport
         #expect(units.count >= 9, "several units to share out: \(units.count)")
         let one = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: 1))
         #expect(one.summary.functions >= 17 && one.summary.cfi >= 17 && one.summary.inlines > 0 && one.summary.lines > 50, "\(one.summary)")
+        // One function per writing thread at least: the FUNC records are written in parts too.
         for threads in [2, 3, 8] {
-            let many = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: threads))
+            let many = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: threads, functionsPerThread: 1))
             #expect(many.text == one.text, "\(threads) threads: \(many.summary) vs \(one.summary)")
             #expect(many.problems == one.problems)
         }
@@ -66,7 +67,7 @@ import TestSupport
         let elf = try ELFFile(bytes: ObjectBytes.map(path: binary))
         let whole = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: 2))
         var blocks: [[UInt8]] = []
-        let streamed = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: 2)) { blocks.append($0) }
+        let streamed = try SymbolFileWriter.write(binary: elf, debugFileName: "program", options: .init(threads: 2, functionsPerThread: 2)) { blocks.append($0) }
         #expect(streamed.summary == whole.summary)
         #expect(String(decoding: blocks.joined(), as: UTF8.self) == whole.text)
         #expect(whole.text.hasPrefix("MODULE Linux ") && whole.text.contains("\nSTACK CFI INIT "))
