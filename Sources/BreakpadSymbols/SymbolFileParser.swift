@@ -164,6 +164,50 @@ public struct SymbolFileParser {
     }
 }
 
+/// Symbol text parsed as it arrives in blocks — the output of a generator such as the symbol
+/// dumper — so the whole text is never held: only a line split across two blocks is.
+public struct SymbolStreamParser {
+    var builder = SymbolTableBuilder()
+    var tail: [UInt8] = []
+
+    public init() {}
+
+    /// Consumes the complete lines of `bytes` (with what the previous block left unfinished).
+    public mutating func feed(_ bytes: UnsafeRawBufferPointer) {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else { return }
+        builder.stats.bytes += UInt64(bytes.count)
+        var start = base
+        let end = base + bytes.count
+        if !tail.isEmpty {
+            // The unfinished line ends at this block's first newline.
+            guard let nl = memchr(start, 0x0A, end - start) else {
+                if tail.count < SymbolFileParser.maxLineLength { tail.append(contentsOf: UnsafeBufferPointer(start: start, count: end - start)) }
+                return
+            }
+            let newline = UnsafePointer(nl.assumingMemoryBound(to: UInt8.self))
+            tail.append(contentsOf: UnsafeBufferPointer(start: start, count: newline - start + 1))
+            if tail.count > SymbolFileParser.maxLineLength {
+                builder.lineTooLong()
+            } else {
+                tail.withUnsafeBufferPointer { b in _ = builder.consumeLines(b.baseAddress!, b.baseAddress! + b.count, final: true) }
+            }
+            tail.removeAll(keepingCapacity: true)
+            start = newline + 1
+        }
+        let rest = builder.consumeLines(start, end, final: false)
+        if rest < end { tail.append(contentsOf: UnsafeBufferPointer(start: rest, count: end - rest)) }
+    }
+
+    /// The table of everything fed (a last line without a newline counts).
+    public mutating func finish() throws(SymbolFileError) -> SymbolTable {
+        if !tail.isEmpty {
+            tail.withUnsafeBufferPointer { b in _ = builder.consumeLines(b.baseAddress!, b.baseAddress! + b.count, final: true) }
+            tail.removeAll()
+        }
+        return try builder.finish()
+    }
+}
+
 /// Accumulates records while lines are consumed.
 struct SymbolTableBuilder {
     var stats = ParseStatistics()

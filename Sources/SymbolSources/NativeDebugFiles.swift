@@ -6,9 +6,10 @@ import SymbolDump
 /// Native debug files (ELF; Mach-O, thin or fat) read as symbol tables with no `.sym` file in
 /// between: a symbol tree may hold `<file>/<ID>/<file>` (or `<file>.dbg`, `<file>.debug`) as a
 /// symbol server stores a native upload, and the stackwalker and symbolication use it directly.
-/// The DWARF and call frame information are turned into records in memory and read by the same
-/// parser as any `.sym` (one table builder, tested against Breakpad), and the table's on-disk
-/// index is written beside the others, so the debug file is read once.
+/// The DWARF and call frame information are turned into records that the same parser as any
+/// `.sym` reads block by block as they are written (one table builder, tested against Breakpad;
+/// no text file, and the text never whole in memory), and the table's on-disk index is written
+/// beside the others, so the debug file is read once.
 public enum NativeDebugFiles {
     /// The names a native debug file may have in `<root>/<file>/<ID>/` (none for PDB names).
     public static func fileNames(for debugFile: String) -> [String] {
@@ -40,11 +41,13 @@ public enum NativeDebugFiles {
         guard let object = objects.first(where: { $0.debugID.uppercased() == debugId?.uppercased() }) ?? objects.first else {
             throw ObjectFileError.malformed("\(path) has no architecture slices")
         }
-        var text: [UInt8] = []
+        // The records go into the parser block by block as they are written: the text is
+        // never held whole.
+        var parser = SymbolStreamParser()
         _ = try SymbolFileWriter.write(binary: object, debugFileName: debugFile,
-                                       options: .init(generator: "postmortem", threads: ProcessInfo.processInfo.activeProcessorCount)) {
-            text += $0
+                                       options: .init(generator: "postmortem", threads: ProcessInfo.processInfo.activeProcessorCount)) { block in
+            block.withUnsafeBytes { parser.feed($0) }
         }
-        return try text.withUnsafeBytes { try SymbolFileParser().parse(bytes: $0) }
+        return try parser.finish()
     }
 }
