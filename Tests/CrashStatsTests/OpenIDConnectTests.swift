@@ -172,11 +172,14 @@ import TestSupport
         let gone = try TestHTTPServer(routes: [:])
         gone.shutdown()
         let unreachable = OpenIDClient(settings: Self.settings(gone.baseURL))
+        let started = ContinuousClock.now
         do {
             _ = try await unreachable.start(redirectURI: "http://127.0.0.1/cb", next: "/")
             Issue.record("an unreachable issuer started a sign-in")
         } catch {
             #expect("\(error)".contains("could not be reached"))
         }
+        // A refused connection is not retried until the request's 10 s run out.
+        #expect(ContinuousClock.now - started < .seconds(8), "an unreachable issuer took \(ContinuousClock.now - started)")
     }
 }

@@ -244,9 +244,19 @@ public final class OpenIDClient: Sendable {
         return fresh
     }
 
+    /// The issuer's client: a refused or unanswered connection fails at once (3 s to connect,
+    /// no retry), not after the whole 10 s of the request, so a sign-in page with an issuer down
+    /// answers quickly. Lives as long as the process, as `HTTPClient.shared` does.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout = .init(connect: .seconds(3), read: .seconds(10))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
     static func fetch(_ request: HTTPClientRequest) async throws -> (Int, Data) {
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            let response = try await client.execute(request, timeout: .seconds(10))
             return (Int(response.status.code), Data(buffer: try await response.body.collect(upTo: maxDocument)))
         } catch let error as OpenIDError {
             throw error
