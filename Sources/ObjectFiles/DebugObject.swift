@@ -24,6 +24,16 @@ public protocol DebugObject: Sendable {
     var debugInformationCaveat: String? { get }
 }
 
+/// Every architecture of a native debug file: one for an ELF or thin Mach-O file, one per slice
+/// of a fat Mach-O file; nil when the bytes are neither.
+public func debugObjects(_ bytes: ObjectBytes) throws(ObjectFileError) -> [any DebugObject]? {
+    if ELFFile.isELF(bytes) { return [try ELFFile(bytes: bytes)] }
+    guard MachOFile.isMachO(bytes) else { return nil }
+    var objects: [any DebugObject] = []
+    for slice in try MachOFile.slices(bytes) { objects.append(try MachOFile(bytes: slice.bytes)) }
+    return objects
+}
+
 extension ELFFile: DebugObject {
     public var architecture: Machine { machine }
     public var operatingSystem: String { "Linux" }
@@ -49,10 +59,7 @@ extension ELFFile: DebugObject {
         guard let s = section(named: elfName) else { return nil }
         var data = try contents(of: s)
         // An object file's debug sections hold zeros where the linker would write addresses.
-        if isRelocatable {
-            var skipped = 0
-            data = try applyRelocations(to: data, of: s, skipped: &skipped)
-        }
+        if isRelocatable { data = try applyRelocations(to: data, of: s) }
         return (data, s.address)
     }
 
@@ -63,15 +70,8 @@ extension ELFFile: DebugObject {
         // Relocations of types not applied (a machine or a relocation this reader does not know).
         var unapplied = 0
         for s in sections where s.name.hasPrefix(".debug_") || s.name.hasPrefix(".zdebug_") || s.name == ".eh_frame" {
-            for table in relocationSections(for: s) {
-                let rela = table.type == 4
-                let entry: UInt64 = is64 ? (rela ? 24 : 16) : (rela ? 12 : 8)
-                guard let data = try? contents(of: table) else { continue }
-                for i in 0..<(UInt64(data.count) / entry) {
-                    let type: UInt32
-                    if is64 { type = UInt32(truncatingIfNeeded: (try? data.u64(i * entry + 8, "r_info")) ?? 0) } else { type = ((try? data.u32(i * entry + 4, "r_info")) ?? 0) & 0xFF }
-                    if type != 0, ELFFile.relocationKind(machine, type) == nil { unapplied += 1 }
-                }
+            try? forEachRelocation(of: s) { r in
+                if r.type != 0, ELFFile.relocationKind(machine, r.type) == nil { unapplied += 1 }
             }
         }
         return unapplied == 0 ? nil : "relocatable object: \(unapplied) relocations of the debug sections are of types not applied; addresses and ranges may be wrong"

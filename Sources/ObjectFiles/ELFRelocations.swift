@@ -10,19 +10,13 @@ extension ELFFile {
         sections.filter { ($0.type == 4 || $0.type == 9) && Int($0.info) == section.index && $0.size > 0 }
     }
 
-    /// `data` (the contents of `section`) with its relocations applied; unsupported types are
-    /// counted in `skipped`.
-    func applyRelocations(to data: ObjectBytes, of section: Section, skipped: inout Int) throws(ObjectFileError) -> ObjectBytes {
-        let tables = relocationSections(for: section)
-        guard !tables.isEmpty, let (symbolData, _) = try symbolTable() else { return data }
-        let symbolSize: UInt64 = is64 ? 24 : 16
-        var result = try ObjectBytes.filling(data.count) { (out: UnsafeMutableRawBufferPointer) throws(ObjectFileError) -> Int in
-            data.withUnsafeBytes { out.copyMemory(from: $0) }
-            return data.count
-        }
-        result.bigEndian = data.bigEndian
-        guard let base = result.base.map({ UnsafeMutableRawPointer(mutating: $0) }) else { return result }
-        for table in tables {
+    /// One relocation entry: where it applies, its symbol index and type, and its addend (nil
+    /// for REL, whose addend is what the place holds).
+    struct Relocation { let offset: UInt64, symbol: UInt64, type: UInt32, addend: Int64? }
+
+    /// Every relocation entry (REL and RELA, 32- and 64-bit) patching `section`.
+    func forEachRelocation(of section: Section, _ body: (Relocation) throws(ObjectFileError) -> Void) throws(ObjectFileError) {
+        for table in relocationSections(for: section) {
             let rela = table.type == 4
             let entry: UInt64 = is64 ? (rela ? 24 : 16) : (rela ? 12 : 8)
             let relocations = try contents(of: table)
@@ -30,48 +24,57 @@ extension ELFFile {
             guard count <= 1 << 26 else { throw .malformed("\(count) relocations in \(table.name)") }
             for i in 0..<count {
                 let o = i * entry
-                let offset: UInt64, symbol: UInt64, type: UInt32
-                var addend: Int64?
                 if is64 {
-                    offset = try relocations.u64(o, "r_offset")
                     let info = try relocations.u64(o + 8, "r_info")
-                    (symbol, type) = (info >> 32, UInt32(truncatingIfNeeded: info))
-                    if rela { addend = Int64(bitPattern: try relocations.u64(o + 16, "r_addend")) }
+                    try body(Relocation(offset: try relocations.u64(o, "r_offset"), symbol: info >> 32, type: UInt32(truncatingIfNeeded: info),
+                                        addend: rela ? Int64(bitPattern: try relocations.u64(o + 16, "r_addend")) : nil))
                 } else {
-                    offset = UInt64(try relocations.u32(o, "r_offset"))
                     let info = try relocations.u32(o + 4, "r_info")
-                    (symbol, type) = (UInt64(info >> 8), info & 0xFF)
-                    if rela { addend = Int64(Int32(bitPattern: try relocations.u32(o + 8, "r_addend"))) }
+                    try body(Relocation(offset: UInt64(try relocations.u32(o, "r_offset")), symbol: UInt64(info >> 8), type: info & 0xFF,
+                                        addend: rela ? Int64(Int32(bitPattern: try relocations.u32(o + 8, "r_addend"))) : nil))
                 }
-                guard let (width, pcRelative) = Self.relocationKind(machine, type) else {
-                    if type != 0 { skipped += 1 }
-                    continue
-                }
-                guard result.contains(offset, UInt64(width)) else { throw .malformed("relocation at \(offset) runs past \(section.name)") }
-                // S: the symbol's value, plus its section's address for a section-relative one.
-                let symbolOffset = symbol &* symbolSize
-                let value = is64 ? try symbolData.u64(symbolOffset + 8, "st_value") : UInt64(try symbolData.u32(symbolOffset + 4, "st_value"))
-                let shndx = try symbolData.u16(symbolOffset + (is64 ? 6 : 14), "st_shndx")
-                let sectionAddress = Int(shndx) < sections.count && shndx != 0 && shndx < 0xFF00 ? sections[Int(shndx)].address : 0
-                let s = value &+ sectionAddress
-                // A: explicit (RELA), or what the place holds (REL).
-                let a: Int64
-                if let addend {
-                    a = addend
-                } else if width == 8 {
-                    a = Int64(bitPattern: try result.u64(offset, "addend"))
-                } else {
-                    a = Int64(Int32(bitPattern: try result.u32(offset, "addend")))
-                }
-                var v = s &+ UInt64(bitPattern: a)
-                if pcRelative { v = v &- (section.address &+ offset) }
-                let place = base + Int(offset)
-                if width == 8 {
-                    place.storeBytes(of: result.bigEndian ? v.bigEndian : v.littleEndian, toByteOffset: 0, as: UInt64.self)
-                } else {
-                    let w = UInt32(truncatingIfNeeded: v)
-                    place.storeBytes(of: result.bigEndian ? w.bigEndian : w.littleEndian, toByteOffset: 0, as: UInt32.self)
-                }
+            }
+        }
+    }
+
+    /// `data` (the contents of `section`) with its relocations applied; types this reader does
+    /// not know are left as they are (`debugInformationCaveat` counts them).
+    func applyRelocations(to data: ObjectBytes, of section: Section) throws(ObjectFileError) -> ObjectBytes {
+        guard !relocationSections(for: section).isEmpty, let (symbolData, _) = try symbolTable() else { return data }
+        let symbolSize: UInt64 = is64 ? 24 : 16
+        var result = try ObjectBytes.filling(data.count) { (out: UnsafeMutableRawBufferPointer) throws(ObjectFileError) -> Int in
+            data.withUnsafeBytes { out.copyMemory(from: $0) }
+            return data.count
+        }
+        result.bigEndian = data.bigEndian
+        guard let base = result.base.map({ UnsafeMutableRawPointer(mutating: $0) }) else { return result }
+        try forEachRelocation(of: section) { (r: Relocation) throws(ObjectFileError) in
+            let (offset, symbol) = (r.offset, r.symbol)
+            guard let (width, pcRelative) = Self.relocationKind(machine, r.type) else { return }
+            guard result.contains(offset, UInt64(width)) else { throw .malformed("relocation at \(offset) runs past \(section.name)") }
+            // S: the symbol's value, plus its section's address for a section-relative one.
+            let symbolOffset = symbol &* symbolSize
+            let value = is64 ? try symbolData.u64(symbolOffset + 8, "st_value") : UInt64(try symbolData.u32(symbolOffset + 4, "st_value"))
+            let shndx = try symbolData.u16(symbolOffset + (is64 ? 6 : 14), "st_shndx")
+            let sectionAddress = Int(shndx) < sections.count && shndx != 0 && shndx < 0xFF00 ? sections[Int(shndx)].address : 0
+            let s = value &+ sectionAddress
+            // A: explicit (RELA), or what the place holds (REL).
+            let a: Int64
+            if let addend = r.addend {
+                a = addend
+            } else if width == 8 {
+                a = Int64(bitPattern: try result.u64(offset, "addend"))
+            } else {
+                a = Int64(Int32(bitPattern: try result.u32(offset, "addend")))
+            }
+            var v = s &+ UInt64(bitPattern: a)
+            if pcRelative { v = v &- (section.address &+ offset) }
+            let place = base + Int(offset)
+            if width == 8 {
+                place.storeBytes(of: result.bigEndian ? v.bigEndian : v.littleEndian, toByteOffset: 0, as: UInt64.self)
+            } else {
+                let w = UInt32(truncatingIfNeeded: v)
+                place.storeBytes(of: result.bigEndian ? w.bigEndian : w.littleEndian, toByteOffset: 0, as: UInt32.self)
             }
         }
         return result

@@ -31,18 +31,15 @@ struct SymbolsCommand: ParsableCommand {
 
         /// Every architecture of an ELF or Mach-O file (one for ELF and thin Mach-O).
         static func slices(_ path: String) throws -> [any DebugObject] {
-            let bytes = try ObjectBytes.map(path: path)
-            if ELFFile.isELF(bytes) { return [try ELFFile(bytes: bytes)] }
-            guard MachOFile.isMachO(bytes) else { throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file") }
-            return try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+            guard let objects = try debugObjects(ObjectBytes.map(path: path)) else {
+                throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file")
+            }
+            return objects
         }
 
         /// An ELF or Mach-O file (one slice of a fat one).
         static func open(_ path: String, arch: String?) throws -> any DebugObject {
-            let bytes = try ObjectBytes.map(path: path)
-            if ELFFile.isELF(bytes) { return try ELFFile(bytes: bytes) }
-            guard MachOFile.isMachO(bytes) else { throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file") }
-            let slices = try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
+            let slices = try slices(path)
             guard let chosen = arch.map({ a in slices.first { $0.architecture.breakpadName == a } }) ?? slices.first else {
                 throw ObjectFileError.notSupported("\(path) has no \(arch ?? "") slice (it has \(slices.map(\.architecture.breakpadName).joined(separator: ", ")))")
             }

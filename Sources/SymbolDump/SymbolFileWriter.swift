@@ -2,7 +2,6 @@ import Demangle
 import Dispatch
 import DWARF
 import ObjectFiles
-import Synchronization
 import CSystemShims
 
 /// Writes a Breakpad `.sym` from an object file and its debug information, in the layout
@@ -61,23 +60,23 @@ public struct SymbolFileWriter {
         let sections = source.hasDebugSection(".debug_info") ? try DWARFSections(object: source) : nil
 
         // The DWARF and the call frame information side by side.
-        let dwarfResult = ParallelSlot<Result<(DebugInfo, [String]), ObjectFileError>>()
-        let cfiResult = ParallelSlot<(bytes: SpooledBytes, count: Int, problems: [String])>()
+        let dwarfResult = ParallelResults<Result<(DebugInfo, [String]), ObjectFileError>>(count: 1)
+        let cfiResult = ParallelResults<(bytes: SpooledBytes, count: Int, problems: [String])>(count: 1)
         let threads = max(1, options.threads), wantCFI = options.cfi
         DispatchQueue.concurrentPerform(iterations: wantCFI && threads > 1 ? 2 : 1) { task in
             if task == 0 {
-                dwarfResult.set(Result { () throws(ObjectFileError) in
+                dwarfResult.set(0, Result { () throws(ObjectFileError) in
                     guard let sections else { return (DebugInfo(), []) }
                     let read = try DebugInfo.read(sections, threads: max(1, threads - 1), lines: DebugInfo.LineFilter(base: code.lowest, keep: code.contains))
                     sections.dropResidentPages()
                     return read
                 })
-                if wantCFI && threads == 1 { cfiResult.set(StackCFIWriter.records(binary: binary, debug: debug, load: load, inCode: code.contains)) }
+                if wantCFI && threads == 1 { cfiResult.set(0, StackCFIWriter.records(binary: binary, debug: debug, load: load, inCode: code.contains)) }
             } else {
-                cfiResult.set(StackCFIWriter.records(binary: binary, debug: debug, load: load, inCode: code.contains))
+                cfiResult.set(0, StackCFIWriter.records(binary: binary, debug: debug, load: load, inCode: code.contains))
             }
         }
-        var (info, problems) = try dwarfResult.take()!.get()
+        var (info, problems) = try dwarfResult.values[0].get()
         // Reading freed tens of megabytes (names, per-unit tables): let the system have them
         // back before the records are written.
         pm_release_free_memory()
@@ -179,7 +178,7 @@ public struct SymbolFileWriter {
             flushIfFull()
         }
         output(records.bytes)
-        if options.cfi, let cfi = cfiResult.take() {
+        if options.cfi, let cfi = cfiResult.values.first {
             // The binary's .eh_frame, else the debug file's .debug_frame.
             cfi.bytes.drain(to: output)
             summary.cfi = cfi.count
@@ -422,13 +421,6 @@ struct CodeRanges: Sendable {
         while lo < hi { let mid = (lo + hi) / 2; if ranges[mid].0 <= address { lo = mid + 1 } else { hi = mid } }
         return lo > 0 && address < ranges[lo - 1].1
     }
-}
-
-/// One value handed from a `concurrentPerform` iteration back to the caller.
-final class ParallelSlot<T: Sendable>: Sendable {
-    private let value = Mutex<T?>(nil)
-    func set(_ v: T) { value.withLock { $0 = v } }
-    func take() -> T? { value.withLock { v in defer { v = nil }; return v } }
 }
 
 /// Record text as bytes, numbers formatted in place (no string per number).

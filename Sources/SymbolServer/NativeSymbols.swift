@@ -35,13 +35,7 @@ enum NativeSymbols {
                 files = [bytes]
             }
             var objects: [any DebugObject] = []
-            for file in files {
-                if ELFFile.isELF(file) {
-                    objects.append(try ELFFile(bytes: file))
-                } else if MachOFile.isMachO(file) {
-                    objects += try MachOFile.slices(file).map { try MachOFile(bytes: $0.bytes) }
-                }
-            }
+            for file in files { objects += try debugObjects(file) ?? [] }
             var out: [(String, Data)] = []
             for object in objects {
                 guard object.hasDebugSection(".debug_info") || (try? object.functionSymbols().entries.isEmpty) == false else { continue }

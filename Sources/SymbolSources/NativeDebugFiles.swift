@@ -29,13 +29,7 @@ public enum NativeDebugFiles {
     /// The symbol table of the debug file at `path`; of a fat Mach-O, the slice whose debug id
     /// is `debugId` (else the first).
     public static func table(path: String, debugFile: String, debugId: String?) throws -> SymbolTable {
-        let bytes = try ObjectBytes.map(path: path)
-        let objects: [any DebugObject]
-        if ELFFile.isELF(bytes) {
-            objects = [try ELFFile(bytes: bytes)]
-        } else if MachOFile.isMachO(bytes) {
-            objects = try MachOFile.slices(bytes).map { try MachOFile(bytes: $0.bytes) }
-        } else {
+        guard let objects = try debugObjects(ObjectBytes.map(path: path)) else {
             throw ObjectFileError.notSupported("\(path) is neither an ELF nor a Mach-O file")
         }
         guard let object = objects.first(where: { $0.debugID.uppercased() == debugId?.uppercased() }) ?? objects.first else {
