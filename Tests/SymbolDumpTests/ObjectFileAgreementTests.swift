@@ -90,4 +90,33 @@ import TestSupport
         let cfiStarts = text.split(separator: "\n").filter { $0.hasPrefix("STACK CFI INIT ") }.compactMap { UInt64($0.split(separator: " ")[3], radix: 16) }
         #expect(!cfiStarts.isEmpty && cfiStarts.allSatisfy { functionStarts.contains($0) }, "CFI at \(cfiStarts), functions at \(functionStarts.sorted())")
     }
+
+    /// A relocation pointing past its section is an error naming it; one of a type this reader
+    /// does not apply is left alone and counted in the caveat.
+    @Test func hostileRelocationsAreErrorsOrNamed() throws {
+        let dir = TestData.temporaryDirectory("object-relocations")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let gcc = try #require(findExecutable("gcc"), "gcc is required")
+        try Data(DumpAgreementTests.c.utf8).write(to: URL(fileURLWithPath: dir + "/test.c"))
+        let (status, _, err) = try runProcess(gcc, ["-O2", "-g", "-c", "-o", dir + "/test.o", dir + "/test.c"])
+        #expect(status == 0, "\(String(decoding: err, as: UTF8.self))")
+        let original = [UInt8](try Data(contentsOf: URL(fileURLWithPath: dir + "/test.o")))
+        let elf = try ELFFile(bytes: ObjectBytes(original))
+        let rela = try #require(elf.sections.first { $0.name == ".rela.debug_info" })
+        let info = try #require(elf.section(named: ".debug_info"))
+        func patched(_ change: (inout [UInt8]) -> Void) throws -> ELFFile {
+            var bytes = original
+            change(&bytes)
+            return try ELFFile(bytes: ObjectBytes(bytes))
+        }
+        // The first entry's r_offset far past the end of .debug_info.
+        let past = try patched { b in for i in 0..<8 { b[Int(rela.offset) + i] = i == 2 ? 0x10 : 0 } }
+        #expect(throws: ObjectFileError.malformed("relocation at \(0x10 << 16) runs past .debug_info")) { _ = try past.debugSection(".debug_info") }
+        #expect(0x10 << 16 > info.size)
+        // The first entry's type (low 32 bits of r_info) one no reader applies.
+        let unknown = try patched { b in for i in 0..<4 { b[Int(rela.offset) + 8 + i] = i == 0 ? 0xEE : 0 } }
+        #expect(try unknown.debugSection(".debug_info") != nil)
+        #expect(unknown.debugInformationCaveat == "relocatable object: 1 relocations of the debug sections are of types not applied; addresses and ranges may be wrong")
+        #expect(elf.debugInformationCaveat == nil)
+    }
 }

@@ -106,10 +106,17 @@ import TestSupport
         for i in payload..<(payload + 16) where i < bytes.count { bytes[i] ^= 0x5A }
         let damaged = try ELFFile(bytes: ObjectBytes(Array(bytes)))
         #expect(throws: ObjectFileError.self) { try damaged.contents(of: damaged.section(named: ".debug_info")!) }
+        do {
+            _ = try damaged.contents(of: damaged.section(named: ".debug_info")!)
+        } catch {
+            #expect("\(error)".hasPrefix("malformed: section .debug_info does not decompress (zstd error "), "\(error)")
+        }
         bytes = try Data(contentsOf: URL(fileURLWithPath: compressed))
         for i in 0..<8 { bytes[Int(info.offset) + 8 + i] = i == 5 ? 0x7F : 0 } // ch_size: 0x7F << 40
         let liar = try ELFFile(bytes: ObjectBytes(Array(bytes)))
-        #expect(throws: ObjectFileError.self) { try liar.contents(of: liar.section(named: ".debug_info")!) }
+        #expect(throws: ObjectFileError.malformed("section .debug_info claims \(UInt64(0x7F) << 40) bytes uncompressed from \(info.size - 24)")) {
+            try liar.contents(of: liar.section(named: ".debug_info")!)
+        }
     }
 
     @Test func theSpoolGivesBackWhatItTookThroughItsFile() {
